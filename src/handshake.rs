@@ -1,0 +1,648 @@
+//! The handshake: authenticate both sides and agree on session keys.
+//!
+//! Built on snow (Noise revision 34). One [`Handshake`] value drives either role; it is created by
+//! the constructor that names the situation ([`Initiator::provisioned`], [`Initiator::enrollment`],
+//! [`Initiator::pairing`], [`Initiator::reconnect`], or [`Responder::accept`] on the first message)
+//! and consumed by [`Handshake::finish`], which turns it into a [`Session`].
+//!
+//! ```text
+//!   initiator                                   responder
+//!   Initiator::provisioned(..) ──── msg 0 ────▶ Responder::accept(..)   (policy checks initiator)
+//!   read_message(..)           ◀─── msg 1 ───── write_message(..)       (IK, KK: responder done)
+//!   (policy checks responder; IK/KK: done)
+//!   XX/XXpsk0: write_message(..) ── msg 2 ────▶ read_message(..)        (policy checks initiator)
+//! ```
+//!
+//! Handshake payloads carry only the [`Identity`] of their sender. There is no early
+//! (0-RTT) application data: in `IK` and `KK` the first message could carry data, but that data
+//! would be replayable and without forward secrecy, so tether offers no way to send it.
+//!
+//! A message that fails to parse or authenticate changes nothing: the same handshake can still
+//! read the genuine message (a datagram carrier may deliver forgeries). A peer that authenticates
+//! but is refused by the [`TrustPolicy`], or that sends a malformed identity, ends the handshake.
+
+use alloc::boxed::Box;
+use core::fmt;
+
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::config::SessionConfig;
+use crate::entropy::{draw, Entropy};
+use crate::error::{Error, Local, Malformed, PeerError};
+use crate::framing::{Framing, MAX_HANDSHAKE_UNIT};
+use crate::header::{handshake_byte, parse_handshake_byte};
+use crate::identity::{Identity, MAX_IDENTITY_LEN};
+use crate::keys::{PublicKey, StaticKeypair};
+use crate::noise_crypto::TetherResolver;
+use crate::pairing::PairingCode;
+use crate::pattern::{ChannelKind, Pattern};
+use crate::policy::{PeerInfo, Rejection, TrustPolicy};
+use crate::prologue::Prologue;
+use crate::session::Session;
+use crate::suite::Suite;
+use crate::time::{Instant, UnixTime};
+
+/// Noise's tag length.
+const TAG: usize = 16;
+/// X25519 public key length.
+const DH: usize = 32;
+
+/// What one side brings to a handshake it initiates.
+#[derive(Debug, Clone, Copy)]
+pub struct HandshakeConfig<'a> {
+    /// The cipher suite to use.
+    pub suite: Suite,
+    /// The kind of channel, bound into the prologue.
+    pub channel: ChannelKind,
+    /// How handshake messages and records are framed.
+    pub framing: Framing,
+    /// Extra application bytes bound into the prologue (at most
+    /// [`crate::prologue::MAX_CONTEXT`]); both sides must pass the same.
+    pub context: &'a [u8],
+    /// The identity this side proves.
+    pub identity: &'a Identity,
+    /// This side's static key pair.
+    pub static_key: &'a StaticKeypair,
+    /// Record-layer settings for the session that follows.
+    pub session: SessionConfig,
+}
+
+/// What a responder accepts and brings.
+#[derive(Debug, Clone, Copy)]
+pub struct ResponderConfig<'a> {
+    /// Suites this responder accepts; the initiator chooses among them.
+    pub suites: &'a [Suite],
+    /// Patterns this responder accepts.
+    pub patterns: &'a [Pattern],
+    /// The kind of channel, bound into the prologue.
+    pub channel: ChannelKind,
+    /// How handshake messages and records are framed.
+    pub framing: Framing,
+    /// Extra application bytes bound into the prologue.
+    pub context: &'a [u8],
+    /// The identity this side proves.
+    pub identity: &'a Identity,
+    /// This side's static key pair.
+    pub static_key: &'a StaticKeypair,
+    /// Record-layer settings for the session that follows.
+    pub session: SessionConfig,
+    /// For [`Pattern::Reconnect`]: the initiator's static key, known in advance (for example the
+    /// one phone bonded to this device).
+    pub known_initiator: Option<PublicKey>,
+    /// For [`Pattern::Pairing`]: the code this device shows.
+    pub pairing: Option<&'a PairingCode>,
+}
+
+/// The authenticated peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    /// The identity it proved.
+    pub identity: Identity,
+    /// Its static public key.
+    pub static_key: PublicKey,
+}
+
+/// A finished handshake.
+#[derive(Debug)]
+pub struct Established {
+    /// The record layer, keyed.
+    pub session: Session,
+    /// Who is on the other side.
+    pub peer: Peer,
+    /// The Noise handshake hash: a unique, public name for this session that both sides share
+    /// (channel binding for the layers above).
+    pub handshake_hash: [u8; 32],
+}
+
+/// Starts handshakes as the initiator, one constructor per situation.
+#[derive(Debug)]
+pub struct Initiator;
+
+impl Initiator {
+    /// A provisioned device calling its cloud service, whose static key it pins (Noise `IK`).
+    pub fn provisioned(
+        config: &HandshakeConfig<'_>,
+        cloud_key: &PublicKey,
+        rng: &mut (impl Entropy + ?Sized),
+    ) -> Result<Handshake, Error> {
+        Handshake::initiate(Pattern::Provisioned, config, Some(cloud_key), None, rng)
+    }
+
+    /// First contact or enrollment: the responder's key is not known yet (Noise `XX`). The trust
+    /// policy given to [`Handshake::read_message`] decides on the responder.
+    pub fn enrollment(
+        config: &HandshakeConfig<'_>,
+        rng: &mut (impl Entropy + ?Sized),
+    ) -> Result<Handshake, Error> {
+        Handshake::initiate(Pattern::Enrollment, config, None, None, rng)
+    }
+
+    /// A phone pairing with the device whose QR code it scanned (Noise `XXpsk0`). The handshake
+    /// fails unless the device knows the same code and its static key matches the code's
+    /// fingerprint.
+    pub fn pairing(
+        config: &HandshakeConfig<'_>,
+        code: &PairingCode,
+        rng: &mut (impl Entropy + ?Sized),
+    ) -> Result<Handshake, Error> {
+        Handshake::initiate(Pattern::Pairing, config, None, Some(code), rng)
+    }
+
+    /// Reconnect between peers that know each other's static keys (Noise `KK`).
+    pub fn reconnect(
+        config: &HandshakeConfig<'_>,
+        peer_key: &PublicKey,
+        rng: &mut (impl Entropy + ?Sized),
+    ) -> Result<Handshake, Error> {
+        Handshake::initiate(Pattern::Reconnect, config, Some(peer_key), None, rng)
+    }
+}
+
+/// Starts handshakes as the responder.
+#[derive(Debug)]
+pub struct Responder;
+
+impl Responder {
+    /// Reads the initiator's first message and, if the suite and pattern it asks for are allowed
+    /// and the message authenticates, returns the handshake ready to write its reply. The trust
+    /// policy runs here already for patterns whose first message authenticates the initiator (`IK`,
+    /// `KK`). On error nothing is created and the message can be dropped.
+    pub fn accept(
+        config: &ResponderConfig<'_>,
+        unit: &[u8],
+        policy: &mut (impl TrustPolicy + ?Sized),
+        now: UnixTime,
+        rng: &mut (impl Entropy + ?Sized),
+    ) -> Result<Handshake, Error> {
+        let body = unframe(config.framing, unit)?;
+        let (suite, pattern) = match body {
+            [first, suite, pattern, ..] => {
+                if parse_handshake_byte(*first)? != 0 {
+                    return Err(PeerError::UnexpectedMessage.into());
+                }
+                (Suite::from_id(*suite)?, Pattern::from_id(*pattern)?)
+            }
+            _ => return Err(Malformed::Truncated.into()),
+        };
+        if !config.suites.contains(&suite) || !config.patterns.contains(&pattern) {
+            return Err(Local::NotAllowed.into());
+        }
+        let (remote, code) = match pattern {
+            Pattern::Reconnect => (
+                Some(config.known_initiator.as_ref().ok_or(Local::NotAllowed)?),
+                None,
+            ),
+            Pattern::Pairing => (None, Some(config.pairing.ok_or(Local::NotAllowed)?)),
+            Pattern::Provisioned | Pattern::Enrollment => (None, None),
+        };
+        let common = Common {
+            suite,
+            pattern,
+            channel: config.channel,
+            framing: config.framing,
+            context: config.context,
+            identity: config.identity,
+            static_key: config.static_key,
+            session: config.session,
+        };
+        let mut hs = Handshake::build(&common, false, remote, code, rng)?;
+        hs.read_message(unit, policy, now)?;
+        Ok(hs)
+    }
+}
+
+/// The settings both constructors reduce to.
+struct Common<'a> {
+    suite: Suite,
+    pattern: Pattern,
+    channel: ChannelKind,
+    framing: Framing,
+    context: &'a [u8],
+    identity: &'a Identity,
+    static_key: &'a StaticKeypair,
+    session: SessionConfig,
+}
+
+/// A handshake in progress, for either role.
+pub struct Handshake {
+    noise: Box<snow::HandshakeState>,
+    initiator: bool,
+    pattern: Pattern,
+    suite: Suite,
+    channel: ChannelKind,
+    framing: Framing,
+    session: SessionConfig,
+    /// Our encoded identity, sent in our identity message.
+    identity: [u8; MAX_IDENTITY_LEN],
+    identity_len: usize,
+    /// Pairing (initiator): the fingerprint the responder's static key must match.
+    expected_fingerprint: Option<PairingCode>,
+    /// Index of the next handshake message, written or read.
+    next: usize,
+    peer: Option<Peer>,
+    failed: bool,
+}
+
+impl Handshake {
+    fn initiate(
+        pattern: Pattern,
+        config: &HandshakeConfig<'_>,
+        remote: Option<&PublicKey>,
+        code: Option<&PairingCode>,
+        rng: &mut (impl Entropy + ?Sized),
+    ) -> Result<Handshake, Error> {
+        let common = Common {
+            suite: config.suite,
+            pattern,
+            channel: config.channel,
+            framing: config.framing,
+            context: config.context,
+            identity: config.identity,
+            static_key: config.static_key,
+            session: config.session,
+        };
+        Handshake::build(&common, true, remote, code, rng)
+    }
+
+    fn build(
+        c: &Common<'_>,
+        initiator: bool,
+        remote: Option<&PublicKey>,
+        code: Option<&PairingCode>,
+        rng: &mut (impl Entropy + ?Sized),
+    ) -> Result<Handshake, Error> {
+        c.session.validate()?;
+        if !c.suite.is_enabled() {
+            return Err(Local::NotAllowed.into());
+        }
+        let mut identity = [0u8; MAX_IDENTITY_LEN];
+        let identity_len = c.identity.encode(&mut identity)?;
+        let prologue = Prologue::new(c.suite, c.pattern, c.channel, c.framing, c.context)?;
+        let params: snow::params::NoiseParams = noise_name(c.pattern, c.suite)
+            .parse()
+            .map_err(|_| Local::Noise)?;
+        let entropy = draw::<32>(rng)?;
+        let resolver = Box::new(TetherResolver::new(entropy));
+        let mut builder = snow::Builder::with_resolver(params, resolver)
+            .prologue(prologue.as_bytes())
+            .map_err(map_noise)?
+            .local_private_key(c.static_key.secret_bytes())
+            .map_err(map_noise)?;
+        if let Some(key) = remote {
+            builder = builder
+                .remote_public_key(key.as_bytes())
+                .map_err(map_noise)?;
+        }
+        let psk = code.map(PairingCode::psk);
+        if let Some(psk) = &psk {
+            builder = builder.psk(0, psk).map_err(map_noise)?;
+        }
+        let noise = if initiator {
+            builder.build_initiator()
+        } else {
+            builder.build_responder()
+        }
+        .map_err(map_noise)?;
+        Ok(Handshake {
+            noise: Box::new(noise),
+            initiator,
+            pattern: c.pattern,
+            suite: c.suite,
+            channel: c.channel,
+            framing: c.framing,
+            session: c.session,
+            identity,
+            identity_len,
+            expected_fingerprint: if initiator { code.cloned() } else { None },
+            next: 0,
+            peer: None,
+            failed: false,
+        })
+    }
+
+    /// The pattern in use.
+    pub fn pattern(&self) -> Pattern {
+        self.pattern
+    }
+
+    /// The suite in use.
+    pub fn suite(&self) -> Suite {
+        self.suite
+    }
+
+    /// Whether this side writes the next message.
+    pub fn is_my_turn(&self) -> bool {
+        !self.failed && !self.is_finished() && (self.next % 2 == 0) == self.initiator
+    }
+
+    /// Whether every message has been written or read: [`Handshake::finish`] may be called.
+    pub fn is_finished(&self) -> bool {
+        !self.failed && self.next >= self.pattern.message_count()
+    }
+
+    /// Whether the handshake ended in a rejection; it cannot continue.
+    pub fn is_failed(&self) -> bool {
+        self.failed
+    }
+
+    /// The authenticated peer, once its identity message has been read and accepted.
+    pub fn peer(&self) -> Option<&Peer> {
+        self.peer.as_ref()
+    }
+
+    /// The exact size of the unit [`Handshake::write_message`] writes next.
+    pub fn next_message_len(&self) -> usize {
+        unit_len(
+            self.framing,
+            self.pattern,
+            self.next,
+            self.payload_len(self.next),
+        )
+    }
+
+    fn payload_len(&self, index: usize) -> usize {
+        if self.pattern.identity_message(self.initiator) == index {
+            self.identity_len
+        } else {
+            0
+        }
+    }
+
+    /// Writes this side's next handshake message into `out`, framed for the channel, and returns
+    /// its length. A too-small `out` is [`Local::BufferTooSmall`] and changes nothing.
+    pub fn write_message(&mut self, out: &mut [u8]) -> Result<usize, Error> {
+        if !self.is_my_turn() {
+            return Err(Local::WrongState.into());
+        }
+        let index = self.next;
+        let payload_len = self.payload_len(index);
+        let total = unit_len(self.framing, self.pattern, index, payload_len);
+        let out = out
+            .get_mut(..total)
+            .ok_or(Local::BufferTooSmall { needed: total })?;
+        let body_len = total - prefix_len(self.framing);
+        let (prefix, body) = out.split_at_mut(prefix_len(self.framing));
+        if let (Ok(len), [hi, lo]) = (u16::try_from(body_len), prefix) {
+            [*hi, *lo] = len.to_be_bytes();
+        }
+        let header = header_len(index);
+        let (head, noise_out) = body.split_at_mut(header);
+        let index_byte = u8::try_from(index).map_err(|_| Local::WrongState)?;
+        match head {
+            [first, suite, pattern] => {
+                *first = handshake_byte(index_byte);
+                *suite = self.suite.id();
+                *pattern = self.pattern.id();
+            }
+            [first] => *first = handshake_byte(index_byte),
+            _ => return Err(Local::WrongState.into()),
+        }
+        let payload = self.identity.get(..payload_len).ok_or(Local::WrongState)?;
+        let written = if self.pattern == Pattern::Enrollment && index == 0 {
+            // snow asks for room for a tag even when, as here (`-> e` with no key yet), none is
+            // written; give it a scratch buffer rather than ask the caller for unused bytes.
+            let mut scratch = [0u8; DH + TAG];
+            let written = self
+                .noise
+                .write_message(payload, &mut scratch)
+                .map_err(map_noise)?;
+            let produced = scratch.get(..written).ok_or(Local::Noise)?;
+            if produced.len() == noise_out.len() {
+                noise_out.copy_from_slice(produced);
+            }
+            written
+        } else {
+            self.noise
+                .write_message(payload, noise_out)
+                .map_err(map_noise)?
+        };
+        if written != noise_out.len() {
+            // The size table disagrees with snow: never send a message we did not size.
+            self.failed = true;
+            return Err(Local::Noise.into());
+        }
+        self.next += 1;
+        Ok(total)
+    }
+
+    /// Reads the peer's next handshake message (a whole unit as framed on the wire). When it
+    /// carries the peer's identity, `policy` decides on the peer; `now` is the wall-clock time for
+    /// credential validity.
+    pub fn read_message(
+        &mut self,
+        unit: &[u8],
+        policy: &mut (impl TrustPolicy + ?Sized),
+        now: UnixTime,
+    ) -> Result<(), Error> {
+        if self.failed || self.is_finished() || self.is_my_turn() {
+            return Err(Local::WrongState.into());
+        }
+        let body = unframe(self.framing, unit)?;
+        let (first, rest) = body.split_first().ok_or(Malformed::Truncated)?;
+        if usize::from(parse_handshake_byte(*first)?) != self.next {
+            return Err(PeerError::UnexpectedMessage.into());
+        }
+        let noise_in = if self.next == 0 {
+            // Suite and pattern were checked by `Responder::accept`; they are also bound into the
+            // prologue, so a rewritten byte fails authentication below.
+            match rest {
+                [suite, pattern, noise_in @ ..]
+                    if *suite == self.suite.id() && *pattern == self.pattern.id() =>
+                {
+                    noise_in
+                }
+                [_, _, ..] => return Err(PeerError::UnexpectedMessage.into()),
+                _ => return Err(Malformed::Truncated.into()),
+            }
+        } else {
+            rest
+        };
+        let mut payload = Zeroizing::new([0u8; MAX_HANDSHAKE_UNIT]);
+        let len = self
+            .noise
+            .read_message(noise_in, payload.as_mut())
+            .map_err(map_noise_peer)?;
+        // Authenticated: from here on, a problem is the peer's fault and ends the handshake.
+        self.next += 1;
+        let payload = payload.get(..len).ok_or(Local::Noise)?;
+        if let Err(e) = self.accept_payload(payload, policy, now) {
+            self.failed = true;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn accept_payload(
+        &mut self,
+        payload: &[u8],
+        policy: &mut (impl TrustPolicy + ?Sized),
+        now: UnixTime,
+    ) -> Result<(), Error> {
+        let index = self.next - 1;
+        if self.pattern.identity_message(!self.initiator) != index {
+            return if payload.is_empty() {
+                Ok(())
+            } else {
+                Err(PeerError::UnexpectedMessage.into())
+            };
+        }
+        let identity = Identity::decode(payload)?;
+        let static_key: [u8; 32] = self
+            .noise
+            .get_remote_static()
+            .and_then(|k| k.try_into().ok())
+            .ok_or(Local::Noise)?;
+        let static_key = PublicKey(static_key);
+        if let Some(code) = &self.expected_fingerprint {
+            if !code.matches(&static_key) {
+                return Err(Rejection::KeyMismatch.into());
+            }
+        }
+        policy.check(&PeerInfo {
+            identity: &identity,
+            static_key: &static_key,
+            pattern: self.pattern,
+            channel: self.channel,
+            now,
+        })?;
+        self.peer = Some(Peer {
+            identity,
+            static_key,
+        });
+        Ok(())
+    }
+
+    /// Turns the finished handshake into a session. The handshake's own key material is dropped;
+    /// `now` starts the session's key-update clock.
+    pub fn finish(mut self, now: Instant) -> Result<Established, Error> {
+        if !self.is_finished() || !self.noise.is_handshake_finished() {
+            return Err(Local::WrongState.into());
+        }
+        let peer = self.peer.take().ok_or(Local::WrongState)?;
+        let mut handshake_hash = [0u8; 32];
+        handshake_hash.copy_from_slice(
+            self.noise
+                .get_handshake_hash()
+                .get(..32)
+                .ok_or(Local::Noise)?,
+        );
+        let (mut k1, mut k2) = self.noise.dangerously_get_raw_split();
+        let (i_to_r, r_to_i) = (Zeroizing::new(k1), Zeroizing::new(k2));
+        k1.zeroize();
+        k2.zeroize();
+        let (send, recv) = if self.initiator {
+            (i_to_r, r_to_i)
+        } else {
+            (r_to_i, i_to_r)
+        };
+        let session = Session::new(self.suite, self.framing, self.session, send, recv, now)?;
+        Ok(Established {
+            session,
+            peer,
+            handshake_hash,
+        })
+    }
+}
+
+impl fmt::Debug for Handshake {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handshake")
+            .field("initiator", &self.initiator)
+            .field("pattern", &self.pattern)
+            .field("suite", &self.suite)
+            .field("next", &self.next)
+            .field("failed", &self.failed)
+            .field("peer", &self.peer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The full Noise protocol name.
+fn noise_name(pattern: Pattern, suite: Suite) -> &'static str {
+    match (pattern, suite) {
+        (Pattern::Provisioned, Suite::ChaChaPolyBlake2s) => "Noise_IK_25519_ChaChaPoly_BLAKE2s",
+        (Pattern::Enrollment, Suite::ChaChaPolyBlake2s) => "Noise_XX_25519_ChaChaPoly_BLAKE2s",
+        (Pattern::Pairing, Suite::ChaChaPolyBlake2s) => "Noise_XXpsk0_25519_ChaChaPoly_BLAKE2s",
+        (Pattern::Reconnect, Suite::ChaChaPolyBlake2s) => "Noise_KK_25519_ChaChaPoly_BLAKE2s",
+        (Pattern::Provisioned, Suite::AesGcmSha256) => "Noise_IK_25519_AESGCM_SHA256",
+        (Pattern::Enrollment, Suite::AesGcmSha256) => "Noise_XX_25519_AESGCM_SHA256",
+        (Pattern::Pairing, Suite::AesGcmSha256) => "Noise_XXpsk0_25519_AESGCM_SHA256",
+        (Pattern::Reconnect, Suite::AesGcmSha256) => "Noise_KK_25519_AESGCM_SHA256",
+    }
+}
+
+/// Bytes the Noise message adds to its payload, per pattern and message index (Noise rev 34:
+/// `e` is 32 bytes, an encrypted `s` 48, and every payload once a key exists gets a 16-byte tag).
+const fn noise_overhead(pattern: Pattern, index: usize) -> usize {
+    match (pattern, index) {
+        // IK: -> e, es, s, ss   <- e, ee, se
+        (Pattern::Provisioned, 0) => DH + DH + TAG + TAG,
+        (Pattern::Provisioned, _) => DH + TAG,
+        // XX: -> e   <- e, ee, s, es   -> s, se
+        (Pattern::Enrollment, 0) => DH,
+        // XXpsk0: -> psk, e (the psk keys the first payload)
+        (Pattern::Pairing, 0) => DH + TAG,
+        (Pattern::Enrollment | Pattern::Pairing, 1) => DH + DH + TAG + TAG,
+        (Pattern::Enrollment | Pattern::Pairing, _) => DH + TAG + TAG,
+        // KK: -> e, es, ss   <- e, ee, se
+        (Pattern::Reconnect, _) => DH + TAG,
+    }
+}
+
+/// The first message also names the suite and pattern.
+const fn header_len(index: usize) -> usize {
+    if index == 0 {
+        3
+    } else {
+        1
+    }
+}
+
+const fn prefix_len(framing: Framing) -> usize {
+    match framing {
+        Framing::Stream => 2,
+        Framing::Datagram => 0,
+    }
+}
+
+/// Exact wire size of a handshake unit.
+const fn unit_len(framing: Framing, pattern: Pattern, index: usize, payload: usize) -> usize {
+    prefix_len(framing) + header_len(index) + noise_overhead(pattern, index) + payload
+}
+
+/// Strips the stream length prefix and bounds the body.
+fn unframe(framing: Framing, unit: &[u8]) -> Result<&[u8], Error> {
+    let body = match framing {
+        Framing::Datagram => unit,
+        Framing::Stream => {
+            let (len, body) = unit.split_first_chunk::<2>().ok_or(Malformed::Truncated)?;
+            if usize::from(u16::from_be_bytes(*len)) != body.len() {
+                return Err(Malformed::Length.into());
+            }
+            body
+        }
+    };
+    if body.len() > MAX_HANDSHAKE_UNIT {
+        return Err(Malformed::Oversized.into());
+    }
+    Ok(body)
+}
+
+/// snow errors on our own calls.
+fn map_noise(e: snow::Error) -> Error {
+    match e {
+        snow::Error::Rng => Local::Entropy.into(),
+        snow::Error::State(_) => Local::WrongState.into(),
+        snow::Error::Dh => Local::BadKey.into(),
+        _ => Local::Noise.into(),
+    }
+}
+
+/// snow errors while reading a peer's message: coarse on purpose.
+fn map_noise_peer(e: snow::Error) -> Error {
+    match e {
+        snow::Error::Input => Malformed::Length.into(),
+        snow::Error::State(_) => Local::WrongState.into(),
+        _ => PeerError::Authentication.into(),
+    }
+}

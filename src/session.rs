@@ -1,0 +1,1597 @@
+//! The record layer: an established session seals and opens records.
+//!
+//! Each direction has its own key per epoch and its own 64-bit counter, which runs from 0 across
+//! all epochs and is the AEAD nonce. Keys move forward by Noise REKEY (one-way), announced by a
+//! `KeyUpdate` record sealed under the new key. A stream receiver requires strict order; a
+//! datagram receiver accepts reordering within its replay window and keeps the previous epoch's
+//! key for a while.
+//!
+//! Every error leaves the session exactly as it was: checks and decryption run first, and state
+//! changes only once a record has authenticated (or, when sealing, once every record is written).
+
+use core::fmt;
+
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::aead::{RecordCipher, KEY_LEN};
+use crate::config::{self, SessionConfig};
+use crate::error::{Error, Local, Malformed, PeerError};
+use crate::framing::Framing;
+use crate::header::{self, RecordType, WireCounter, TAG_LEN};
+use crate::replay::ReplayWindow;
+use crate::suite::Suite;
+use crate::time::Instant;
+
+/// What [`Session::seal`] wrote at the start of its output buffer: an optional key update record
+/// (`out[..key_update]`, when a key-update limit was reached), then the data record
+/// (`out[key_update..total()]`).
+///
+/// On a stream, write `out[..total()]` as it is. On datagrams, send each of [`Sealed::units`] as
+/// its own datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sealed {
+    /// Bytes of the key update record at the start of the output, 0 if none was due.
+    pub key_update: usize,
+    /// Bytes of the data record that follows.
+    pub record: usize,
+}
+
+impl Sealed {
+    /// Bytes written in all.
+    pub fn total(&self) -> usize {
+        self.key_update + self.record
+    }
+
+    /// The one or two units written into `out` (the buffer passed to `seal`), in sending order.
+    pub fn units<'a>(&self, out: &'a [u8]) -> impl Iterator<Item = &'a [u8]> {
+        let key_update = out.get(..self.key_update).filter(|u| !u.is_empty());
+        let record = out.get(self.key_update..self.total());
+        key_update.into_iter().chain(record)
+    }
+}
+
+/// What an opened record carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// Application data, decrypted into the caller's buffer.
+    Data(&'a [u8]),
+    /// The peer moved to a new sending key. `epoch` is the epoch the record belongs to (on
+    /// datagrams a reordered key update can name an epoch the receiver has already reached).
+    /// Informational: the session has already followed.
+    KeyUpdate {
+        /// The peer's sending epoch this record opened.
+        epoch: u32,
+    },
+    /// The peer will send nothing more. Records it sent before the close may still arrive on
+    /// datagrams; anything with a later counter is refused.
+    Close,
+}
+
+/// The sending direction.
+struct SendState {
+    cipher: RecordCipher,
+    epoch: u32,
+    /// Counter of the next record.
+    counter: u64,
+    /// Records sealed under `cipher`, key update and close records included (for the hard limit).
+    epoch_records: u64,
+    /// Data records sealed under `cipher` (for the policy).
+    epoch_data_records: u64,
+    /// Plaintext bytes sealed under `cipher`.
+    epoch_bytes: u64,
+    /// When `cipher` came into use.
+    epoch_start: Instant,
+}
+
+/// The previous epoch's receive key, kept on datagrams for records reordered across a key update.
+struct PreviousKey {
+    cipher: RecordCipher,
+    /// When the receiver moved past this key's epoch.
+    since: Instant,
+}
+
+/// The receiving direction.
+struct RecvState {
+    cipher: RecordCipher,
+    epoch: u32,
+    previous: Option<PreviousKey>,
+    /// Stream: the counter of the next record. Datagram: unused.
+    next_counter: u64,
+    /// Datagram only.
+    window: Option<ReplayWindow>,
+    /// Datagram: the lowest counter accepted in the current epoch (`None` before any).
+    lowest_in_epoch: Option<u64>,
+    /// The counter of the peer's close record, once received.
+    close_counter: Option<u64>,
+}
+
+/// Which key opens a record, decided before decryption; derived keys are committed only after
+/// the record authenticates. Lives on the stack for one `open` call; boxing the derived ciphers
+/// would allocate on every key update.
+#[allow(clippy::large_enum_variant)]
+enum KeyChoice {
+    Current,
+    Previous,
+    /// The next epoch (`mid` is `None`) or the one after it (`mid` is the epoch in between).
+    Ahead {
+        mid: Option<RecordCipher>,
+        new: RecordCipher,
+        steps: u32,
+    },
+}
+
+/// An established session: seals outgoing records and opens incoming ones, sans I/O.
+///
+/// Built by a completed handshake. Keys are held only inside the AEAD objects, which zeroize them
+/// on drop, and replaced keys are dropped (zeroized) as soon as they are no longer needed.
+pub struct Session {
+    suite: Suite,
+    framing: Framing,
+    config: SessionConfig,
+    send: SendState,
+    recv: RecvState,
+    /// We sent a close record.
+    closed: bool,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("suite", &self.suite)
+            .field("framing", &self.framing)
+            .field("send_epoch", &self.send.epoch)
+            .field("send_counter", &self.send.counter)
+            .field("recv_epoch", &self.recv.epoch)
+            .field("closed", &self.closed)
+            .field("peer_closed", &self.peer_closed())
+            .field("keys", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+/// Seals one record into the front of `out` and returns its length. On error nothing readable is
+/// left in `out`.
+fn write_record(
+    framing: Framing,
+    cipher: &RecordCipher,
+    ty: RecordType,
+    epoch: u32,
+    counter: u64,
+    plaintext: &[u8],
+    out: &mut [u8],
+) -> Result<usize, Error> {
+    let head = header::header_len(framing);
+    let len = head + plaintext.len() + TAG_LEN;
+    let too_small = Error::Local(Local::BufferTooSmall { needed: len });
+    let out = out.get_mut(..len).ok_or(too_small)?;
+    let flags = header::record_flags(ty, epoch);
+    header::write_header(framing, flags, counter, plaintext.len(), out)?;
+    let (_, body) = out.split_at_mut_checked(head).ok_or(too_small)?;
+    let (ct, tag_out) = body
+        .split_at_mut_checked(plaintext.len())
+        .ok_or(too_small)?;
+    ct.copy_from_slice(plaintext);
+    let ad = header::associated_data(flags, counter);
+    match cipher.seal(counter, &ad, ct) {
+        Ok(tag) => {
+            tag_out.copy_from_slice(&tag);
+            Ok(len)
+        }
+        Err(e) => {
+            ct.zeroize();
+            Err(e)
+        }
+    }
+}
+
+fn low_bits(epoch: u32) -> u8 {
+    // Truncation intended: the epoch's two low bits.
+    (epoch & 0b11) as u8
+}
+
+impl Session {
+    /// Built by the handshake once it completes, from the epoch-0 keys of each direction (this
+    /// side's send key is the peer's receive key). Checks `config` first.
+    pub(crate) fn new(
+        suite: Suite,
+        framing: Framing,
+        config: SessionConfig,
+        send_key: Zeroizing<[u8; KEY_LEN]>,
+        recv_key: Zeroizing<[u8; KEY_LEN]>,
+        now: Instant,
+    ) -> Result<Session, Error> {
+        config.validate()?;
+        let send_cipher = RecordCipher::new(suite, &send_key)?;
+        let recv_cipher = RecordCipher::new(suite, &recv_key)?;
+        // The only allocation of the record layer: the replay bitmap, once.
+        let window = match framing {
+            Framing::Datagram => Some(ReplayWindow::new(config.replay_window)),
+            Framing::Stream => None,
+        };
+        Ok(Session {
+            suite,
+            framing,
+            config,
+            send: SendState {
+                cipher: send_cipher,
+                epoch: 0,
+                counter: 0,
+                epoch_records: 0,
+                epoch_data_records: 0,
+                epoch_bytes: 0,
+                epoch_start: now,
+            },
+            recv: RecvState {
+                cipher: recv_cipher,
+                epoch: 0,
+                previous: None,
+                next_counter: 0,
+                window,
+                lowest_in_epoch: None,
+                close_counter: None,
+            },
+            closed: false,
+        })
+    }
+
+    /// The cipher suite the handshake agreed on.
+    pub fn suite(&self) -> Suite {
+        self.suite
+    }
+
+    /// How records are framed on the wire.
+    pub fn framing(&self) -> Framing {
+        self.framing
+    }
+
+    /// The record-layer configuration in force.
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    /// This side's sending epoch: how many key updates it has sent.
+    pub fn send_epoch(&self) -> u32 {
+        self.send.epoch
+    }
+
+    /// The peer's sending epoch as far as this side has followed it.
+    pub fn recv_epoch(&self) -> u32 {
+        self.recv.epoch
+    }
+
+    /// Bytes one record with `plaintext_len` bytes takes on the wire: plaintext plus 21 on a
+    /// stream (length prefix, header, tag) or 25 on datagrams (header with full counter, tag).
+    pub fn record_len(&self, plaintext_len: usize) -> usize {
+        header::overhead(self.framing).saturating_add(plaintext_len)
+    }
+
+    /// An output buffer size that always suffices for [`Session::seal`] of `plaintext_len`
+    /// bytes: room for the data record and for an automatic key update record before it.
+    pub fn seal_capacity(&self, plaintext_len: usize) -> usize {
+        self.record_len(0)
+            .saturating_add(self.record_len(plaintext_len))
+    }
+
+    /// Whether a policy or hard limit asks for a key update before sealing `len` more bytes.
+    /// Policy limits only count once the current key has protected data, so a plaintext larger
+    /// than `bytes`, or an idle key, does not trigger one update after another.
+    fn key_update_due(&self, now: Instant, len: usize) -> bool {
+        let s = &self.send;
+        if s.epoch_records >= config::max_records_per_epoch(self.suite) {
+            return true;
+        }
+        if s.epoch_data_records == 0 {
+            return false;
+        }
+        let p = &self.config.key_update;
+        let len = u64::try_from(len).unwrap_or(u64::MAX);
+        (p.records != 0 && s.epoch_data_records >= p.records)
+            || (p.bytes != 0 && s.epoch_bytes.saturating_add(len) > p.bytes)
+            || (p.interval_ms != 0 && now.since(s.epoch_start) >= p.interval_ms)
+    }
+
+    /// Seals `plaintext` as one data record at the start of `out`, preceded by a key update record
+    /// when a limit of [`SessionConfig::key_update`] (or the suite's hard limit) is reached.
+    ///
+    /// Errors, with nothing written and nothing changed: [`Local::WrongState`] after
+    /// [`Session::close`], [`Local::PlaintextTooLarge`] above `max_plaintext`,
+    /// [`Local::LimitReached`] when the counter or epoch is exhausted (start a new handshake),
+    /// [`Local::BufferTooSmall`] with the exact size this call needs
+    /// ([`Session::seal_capacity`] always suffices).
+    pub fn seal(
+        &mut self,
+        now: Instant,
+        plaintext: &[u8],
+        out: &mut [u8],
+    ) -> Result<Sealed, Error> {
+        if self.closed {
+            return Err(Local::WrongState.into());
+        }
+        if plaintext.len() > self.config.max_plaintext {
+            return Err(Local::PlaintextTooLarge.into());
+        }
+        let update = self.key_update_due(now, plaintext.len());
+        let counter = if update {
+            self.send.counter.checked_add(1)
+        } else {
+            Some(self.send.counter)
+        };
+        let counter = counter
+            .filter(|&c| c <= config::MAX_COUNTER)
+            .ok_or(Local::LimitReached)?;
+        let new_epoch = if update {
+            self.send.epoch.checked_add(1).ok_or(Local::LimitReached)?
+        } else {
+            self.send.epoch
+        };
+        let key_update = if update { self.record_len(0) } else { 0 };
+        let record = self.record_len(plaintext.len());
+        let needed = key_update + record;
+        if out.len() < needed {
+            return Err(Local::BufferTooSmall { needed }.into());
+        }
+        let (ku_out, data_out) = out
+            .split_at_mut_checked(key_update)
+            .ok_or(Local::BufferTooSmall { needed })?;
+        let len = u64::try_from(plaintext.len()).unwrap_or(u64::MAX);
+        if update {
+            let next = self.send.cipher.next(self.suite)?;
+            let ku_counter = self.send.counter;
+            write_record(
+                self.framing,
+                &next,
+                RecordType::KeyUpdate,
+                new_epoch,
+                ku_counter,
+                &[],
+                ku_out,
+            )?;
+            write_record(
+                self.framing,
+                &next,
+                RecordType::Data,
+                new_epoch,
+                counter,
+                plaintext,
+                data_out,
+            )?;
+            // Commit; the old key is zeroized as it drops.
+            self.send.cipher = next;
+            self.send.epoch = new_epoch;
+            self.send.epoch_records = 2;
+            self.send.epoch_data_records = 1;
+            self.send.epoch_bytes = len;
+            self.send.epoch_start = now;
+        } else {
+            write_record(
+                self.framing,
+                &self.send.cipher,
+                RecordType::Data,
+                new_epoch,
+                counter,
+                plaintext,
+                data_out,
+            )?;
+            self.send.epoch_records += 1;
+            self.send.epoch_data_records += 1;
+            self.send.epoch_bytes = self.send.epoch_bytes.saturating_add(len);
+        }
+        self.send.counter = counter + 1;
+        Ok(Sealed { key_update, record })
+    }
+
+    /// Moves to a new sending key now (for example after a security event) and writes the key
+    /// update record that tells the peer, returning its length. Needs `record_len(0)` bytes.
+    /// Errors as for [`Session::seal`].
+    pub fn update_key(&mut self, now: Instant, out: &mut [u8]) -> Result<usize, Error> {
+        if self.closed {
+            return Err(Local::WrongState.into());
+        }
+        let counter = self.send.counter;
+        if counter > config::MAX_COUNTER {
+            return Err(Local::LimitReached.into());
+        }
+        let epoch = self.send.epoch.checked_add(1).ok_or(Local::LimitReached)?;
+        let needed = self.record_len(0);
+        if out.len() < needed {
+            return Err(Local::BufferTooSmall { needed }.into());
+        }
+        let next = self.send.cipher.next(self.suite)?;
+        let len = write_record(
+            self.framing,
+            &next,
+            RecordType::KeyUpdate,
+            epoch,
+            counter,
+            &[],
+            out,
+        )?;
+        self.send.cipher = next;
+        self.send.epoch = epoch;
+        self.send.counter = counter + 1;
+        self.send.epoch_records = 1;
+        self.send.epoch_data_records = 0;
+        self.send.epoch_bytes = 0;
+        self.send.epoch_start = now;
+        Ok(len)
+    }
+
+    /// Writes a close record and stops sending: later [`Session::seal`], [`Session::update_key`]
+    /// and `close` calls are [`Local::WrongState`]. Receiving goes on until the peer closes too.
+    /// Needs `record_len(0)` bytes; returns the length written.
+    pub fn close(&mut self, out: &mut [u8]) -> Result<usize, Error> {
+        if self.closed {
+            return Err(Local::WrongState.into());
+        }
+        let counter = self.send.counter;
+        if counter > config::MAX_COUNTER {
+            return Err(Local::LimitReached.into());
+        }
+        let needed = self.record_len(0);
+        if out.len() < needed {
+            return Err(Local::BufferTooSmall { needed }.into());
+        }
+        let len = write_record(
+            self.framing,
+            &self.send.cipher,
+            RecordType::Close,
+            self.send.epoch,
+            counter,
+            &[],
+            out,
+        )?;
+        self.send.counter = counter + 1;
+        self.send.epoch_records += 1;
+        self.closed = true;
+        Ok(len)
+    }
+
+    /// Whether this side has sent its close record.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Whether the peer's close record has been received.
+    pub fn peer_closed(&self) -> bool {
+        self.recv.close_counter.is_some()
+    }
+
+    /// Picks the key for a record from its type and epoch bits, deriving keys ahead without
+    /// committing them.
+    fn choose_key(&self, ty: RecordType, bits: u8) -> Result<KeyChoice, Error> {
+        let e = self.recv.epoch;
+        let ahead = |steps: u32| e.checked_add(steps).map(low_bits) == Some(bits);
+        match self.framing {
+            Framing::Stream => {
+                // In order and lossless: a key update moves exactly one epoch, and nothing else
+                // may change epoch.
+                if ty == RecordType::KeyUpdate {
+                    if ahead(1) {
+                        let new = self.recv.cipher.next(self.suite)?;
+                        return Ok(KeyChoice::Ahead {
+                            mid: None,
+                            new,
+                            steps: 1,
+                        });
+                    }
+                } else if bits == low_bits(e) {
+                    return Ok(KeyChoice::Current);
+                }
+                Err(PeerError::Epoch.into())
+            }
+            Framing::Datagram => {
+                if bits == low_bits(e) {
+                    Ok(KeyChoice::Current)
+                } else if e.checked_sub(1).map(low_bits) == Some(bits) {
+                    if self.recv.previous.is_some() {
+                        Ok(KeyChoice::Previous)
+                    } else {
+                        Err(PeerError::TooOld.into())
+                    }
+                } else if ahead(1) {
+                    let new = self.recv.cipher.next(self.suite)?;
+                    Ok(KeyChoice::Ahead {
+                        mid: None,
+                        new,
+                        steps: 1,
+                    })
+                } else if ahead(2) {
+                    let mid = self.recv.cipher.next(self.suite)?;
+                    let new = mid.next(self.suite)?;
+                    Ok(KeyChoice::Ahead {
+                        mid: Some(mid),
+                        new,
+                        steps: 2,
+                    })
+                } else {
+                    Err(PeerError::Epoch.into())
+                }
+            }
+        }
+    }
+
+    /// Opens one complete unit: a datagram, or one stream unit with its length prefix (as
+    /// [`crate::StreamDecoder`] returns it). Data is decrypted into `out`, which needs as many
+    /// bytes as the plaintext (at most `max_plaintext`).
+    ///
+    /// Any error leaves the session unchanged, so the caller may drop the unit and go on (on a
+    /// stream, only [`Error::Local`] errors are recoverable: anything else means the stream is
+    /// broken). A handshake message is [`PeerError::UnexpectedMessage`]; a failed authentication
+    /// is always [`PeerError::Authentication`] and leaves no plaintext in `out`.
+    pub fn open<'o>(
+        &mut self,
+        now: Instant,
+        unit: &[u8],
+        out: &'o mut [u8],
+    ) -> Result<Event<'o>, Error> {
+        // Parse, kind, version, type, size.
+        let rec = header::parse_record(self.framing, unit, self.config.max_plaintext)?;
+        // Counter bounds and stream order.
+        let counter = match rec.counter {
+            WireCounter::Full(c) => {
+                if c > config::MAX_COUNTER {
+                    return Err(PeerError::CounterExhausted.into());
+                }
+                c
+            }
+            WireCounter::Low16(low) => {
+                let expected = self.recv.next_counter;
+                if expected > config::MAX_COUNTER {
+                    return Err(PeerError::CounterExhausted.into());
+                }
+                // Truncation intended: compare the low 16 bits.
+                if low != expected as u16 {
+                    return Err(PeerError::OutOfOrder.into());
+                }
+                expected
+            }
+        };
+        if self.recv.close_counter.is_some_and(|c| counter > c) {
+            return Err(PeerError::AfterClose.into());
+        }
+        if let Some(w) = &self.recv.window {
+            w.check(counter)?;
+        }
+        let choice = self.choose_key(rec.ty, rec.epoch_bits)?;
+        let len = rec.ciphertext.len();
+        let buf = out
+            .get_mut(..len)
+            .ok_or(Local::BufferTooSmall { needed: len })?;
+        buf.copy_from_slice(rec.ciphertext);
+        let ad = header::associated_data(rec.flags, counter);
+        let cipher = match &choice {
+            KeyChoice::Current => &self.recv.cipher,
+            KeyChoice::Previous => match &self.recv.previous {
+                Some(p) => &p.cipher,
+                None => {
+                    buf.zeroize();
+                    return Err(PeerError::TooOld.into());
+                }
+            },
+            KeyChoice::Ahead { new, .. } => new,
+        };
+        if cipher.open(counter, &ad, buf, rec.tag).is_err() {
+            buf.zeroize();
+            return Err(PeerError::Authentication.into());
+        }
+        if rec.ty != RecordType::Data && !buf.is_empty() {
+            buf.zeroize();
+            return Err(Malformed::Length.into());
+        }
+        let epoch = self.commit(now, counter, choice, rec.ty);
+        Ok(match rec.ty {
+            RecordType::Data => Event::Data(buf),
+            RecordType::KeyUpdate => Event::KeyUpdate { epoch },
+            RecordType::Close => Event::Close,
+        })
+    }
+
+    /// Applies an authenticated record to the receive state; returns the record's epoch.
+    fn commit(&mut self, now: Instant, counter: u64, choice: KeyChoice, ty: RecordType) -> u32 {
+        let r = &mut self.recv;
+        let epoch = match choice {
+            KeyChoice::Current => {
+                r.lowest_in_epoch = Some(r.lowest_in_epoch.map_or(counter, |l| l.min(counter)));
+                r.epoch
+            }
+            KeyChoice::Previous => r.epoch.saturating_sub(1),
+            KeyChoice::Ahead { mid, new, steps } => {
+                let old = core::mem::replace(&mut r.cipher, new);
+                r.epoch = r.epoch.saturating_add(steps);
+                r.lowest_in_epoch = Some(counter);
+                // The key of the epoch just before the new one stays for reordered records
+                // (datagrams only); any older key is dropped, which zeroizes it.
+                r.previous = match self.framing {
+                    Framing::Stream => None,
+                    Framing::Datagram => Some(PreviousKey {
+                        cipher: mid.unwrap_or(old),
+                        since: now,
+                    }),
+                };
+                r.epoch
+            }
+        };
+        match &mut r.window {
+            Some(w) => w.mark(counter),
+            None => r.next_counter = counter.saturating_add(1),
+        }
+        if ty == RecordType::Close {
+            r.close_counter = Some(r.close_counter.map_or(counter, |c| c.min(counter)));
+        }
+        // Drop the previous key once it can open nothing more: too long ago, or every counter
+        // of its epoch (all below the lowest accepted in this epoch) is behind the window.
+        if let Some(p) = &r.previous {
+            let expired = now.since(p.since) >= self.config.previous_key_ms;
+            let behind = match (&r.window, r.lowest_in_epoch) {
+                (Some(w), Some(low)) => w
+                    .max_seen()
+                    .is_some_and(|max| max >= low.saturating_add(w.window()).saturating_sub(1)),
+                _ => false,
+            };
+            if expired || behind {
+                r.previous = None;
+            }
+        }
+        epoch
+    }
+
+    /// Test-only: jumps the send counter (to reach the limits without sealing 2^62 records).
+    #[cfg(test)]
+    pub(crate) fn set_send_counter(&mut self, counter: u64) {
+        self.send.counter = counter;
+    }
+
+    /// Test-only: everything observable about the session state, keys as fingerprints (their
+    /// REKEY output), for checking that a failed call changed nothing.
+    #[cfg(test)]
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        let fp = |c: &RecordCipher| *c.next_key().unwrap();
+        Snapshot {
+            send_key: fp(&self.send.cipher),
+            send_epoch: self.send.epoch,
+            send_counter: self.send.counter,
+            send_epoch_records: self.send.epoch_records,
+            send_epoch_data_records: self.send.epoch_data_records,
+            send_epoch_bytes: self.send.epoch_bytes,
+            send_epoch_start: self.send.epoch_start,
+            recv_key: fp(&self.recv.cipher),
+            recv_epoch: self.recv.epoch,
+            previous: self
+                .recv
+                .previous
+                .as_ref()
+                .map(|p| (fp(&p.cipher), p.since)),
+            next_counter: self.recv.next_counter,
+            window: self.recv.window.clone(),
+            lowest_in_epoch: self.recv.lowest_in_epoch,
+            close_counter: self.recv.close_counter,
+            closed: self.closed,
+        }
+    }
+}
+
+/// Test-only copy of a session's state.
+#[cfg(test)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Snapshot {
+    send_key: [u8; 32],
+    send_epoch: u32,
+    send_counter: u64,
+    send_epoch_records: u64,
+    send_epoch_data_records: u64,
+    send_epoch_bytes: u64,
+    send_epoch_start: Instant,
+    recv_key: [u8; 32],
+    recv_epoch: u32,
+    previous: Option<([u8; 32], Instant)>,
+    next_counter: u64,
+    window: Option<ReplayWindow>,
+    lowest_in_epoch: Option<u64>,
+    close_counter: Option<u64>,
+    closed: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{KeyUpdatePolicy, MAX_COUNTER};
+    use crate::framing::StreamDecoder;
+    use proptest::prelude::*;
+    use rand_chacha::rand_core::{RngCore, SeedableRng};
+    use rand_chacha::ChaCha20Rng;
+    use std::vec;
+    use std::vec::Vec;
+
+    const FRAMINGS: [Framing; 2] = [Framing::Stream, Framing::Datagram];
+    const T0: Instant = Instant(1_000);
+
+    fn no_updates() -> KeyUpdatePolicy {
+        KeyUpdatePolicy {
+            records: 0,
+            bytes: 0,
+            interval_ms: 0,
+        }
+    }
+
+    fn cfg() -> SessionConfig {
+        SessionConfig {
+            max_plaintext: 300,
+            replay_window: 1024,
+            key_update: no_updates(),
+            previous_key_ms: 60_000,
+        }
+    }
+
+    /// Two ends of one session from the same random keys, swapped.
+    fn pair(
+        suite: Suite,
+        framing: Framing,
+        config: SessionConfig,
+        seed: u64,
+    ) -> (Session, Session) {
+        let mut rng = ChaCha20Rng::seed_from_u64(seed);
+        let mut k1 = Zeroizing::new([0u8; 32]);
+        let mut k2 = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(k1.as_mut_slice());
+        rng.fill_bytes(k2.as_mut_slice());
+        let a = Session::new(suite, framing, config, k1.clone(), k2.clone(), T0).unwrap();
+        let b = Session::new(suite, framing, config, k2, k1, T0).unwrap();
+        (a, b)
+    }
+
+    fn all_pairs(config: SessionConfig) -> Vec<(Session, Session)> {
+        let mut v = Vec::new();
+        for (i, &suite) in Suite::ENABLED.iter().enumerate() {
+            for (j, &framing) in FRAMINGS.iter().enumerate() {
+                v.push(pair(suite, framing, config, (i * 2 + j) as u64));
+            }
+        }
+        v
+    }
+
+    /// An owned event, for comparing.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    enum Ev {
+        Data(Vec<u8>),
+        KeyUpdate(u32),
+        Close,
+    }
+
+    impl From<Event<'_>> for Ev {
+        fn from(e: Event<'_>) -> Ev {
+            match e {
+                Event::Data(d) => Ev::Data(d.to_vec()),
+                Event::KeyUpdate { epoch } => Ev::KeyUpdate(epoch),
+                Event::Close => Ev::Close,
+            }
+        }
+    }
+
+    /// Seals and returns the one or two units written.
+    fn seal(s: &mut Session, now: Instant, pt: &[u8]) -> Vec<Vec<u8>> {
+        let mut out = vec![0u8; s.seal_capacity(pt.len())];
+        let sealed = s.seal(now, pt, &mut out).unwrap();
+        assert_eq!(sealed.record, s.record_len(pt.len()));
+        assert!(sealed.key_update == 0 || sealed.key_update == s.record_len(0));
+        sealed.units(&out).map(<[u8]>::to_vec).collect()
+    }
+
+    fn seal1(s: &mut Session, now: Instant, pt: &[u8]) -> Vec<u8> {
+        let mut units = seal(s, now, pt);
+        assert_eq!(units.len(), 1, "no key update expected");
+        units.pop().unwrap()
+    }
+
+    fn update(s: &mut Session, now: Instant) -> Vec<u8> {
+        let mut out = vec![0u8; s.record_len(0)];
+        let n = s.update_key(now, &mut out).unwrap();
+        out.truncate(n);
+        out
+    }
+
+    fn close(s: &mut Session) -> Vec<u8> {
+        let mut out = vec![0u8; s.record_len(0)];
+        let n = s.close(&mut out).unwrap();
+        out.truncate(n);
+        out
+    }
+
+    fn try_open(s: &mut Session, now: Instant, unit: &[u8]) -> Result<Ev, Error> {
+        let mut out = vec![0u8; crate::config::MAX_PLAINTEXT];
+        s.open(now, unit, &mut out).map(Ev::from)
+    }
+
+    fn open(s: &mut Session, now: Instant, unit: &[u8]) -> Ev {
+        try_open(s, now, unit).unwrap()
+    }
+
+    /// Opening must fail and change nothing.
+    fn open_err(s: &mut Session, now: Instant, unit: &[u8]) -> Error {
+        let before = s.snapshot();
+        let e = try_open(s, now, unit).unwrap_err();
+        assert_eq!(
+            before,
+            s.snapshot(),
+            "a failed open changed the session ({e:?})"
+        );
+        e
+    }
+
+    /// A record the sender would never produce: any type, epoch and counter, under `cipher`.
+    fn forge(
+        s: &Session,
+        cipher: &RecordCipher,
+        ty: RecordType,
+        epoch: u32,
+        counter: u64,
+        pt: &[u8],
+    ) -> Vec<u8> {
+        let mut out = vec![0u8; s.record_len(pt.len())];
+        write_record(s.framing, cipher, ty, epoch, counter, pt, &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn overhead_is_21_stream_25_datagram() {
+        let (s, _) = pair(Suite::ChaChaPolyBlake2s, Framing::Stream, cfg(), 1);
+        let (d, _) = pair(Suite::ChaChaPolyBlake2s, Framing::Datagram, cfg(), 1);
+        assert_eq!(s.record_len(0), 21);
+        assert_eq!(d.record_len(0), 25);
+        assert_eq!(s.record_len(100), 121);
+        assert_eq!(d.record_len(100), 125);
+        assert_eq!(s.seal_capacity(100), 142);
+        for (mut a, _) in all_pairs(cfg()) {
+            let r = seal1(&mut a, T0, &[7; 10]);
+            let expect = match a.framing() {
+                Framing::Stream => 21,
+                Framing::Datagram => 25,
+            };
+            assert_eq!(r.len(), 10 + expect);
+        }
+    }
+
+    #[test]
+    fn round_trip_both_ways() {
+        for (mut a, mut b) in all_pairs(cfg()) {
+            let max = a.config().max_plaintext;
+            for (i, pt) in [vec![], b"hello".to_vec(), vec![0xa5; max], vec![1, 2, 3]]
+                .into_iter()
+                .enumerate()
+            {
+                let r = seal1(&mut a, T0, &pt);
+                if !pt.is_empty() {
+                    assert_ne!(
+                        &r[r.len() - 16 - pt.len()..r.len() - 16],
+                        &pt[..],
+                        "encrypted"
+                    );
+                }
+                assert_eq!(open(&mut b, T0, &r), Ev::Data(pt.clone()));
+                let r = seal1(&mut b, T0, &pt);
+                assert_eq!(open(&mut a, T0, &r), Ev::Data(pt));
+                assert_eq!(a.send.counter, i as u64 + 1);
+            }
+            assert_eq!((a.send_epoch(), a.recv_epoch()), (0, 0));
+        }
+    }
+
+    #[test]
+    fn debug_redacts_keys() {
+        let (a, _) = pair(Suite::ChaChaPolyBlake2s, Framing::Datagram, cfg(), 3);
+        let s = std::format!("{a:?}");
+        assert!(s.contains("<redacted>"), "{s}");
+        let fp = a.snapshot().send_key;
+        assert!(!s.contains(&std::format!("{}", fp[0])) || s.len() < 400);
+    }
+
+    #[test]
+    fn plaintext_too_large_and_buffer_too_small() {
+        for (mut a, mut b) in all_pairs(cfg()) {
+            let max = a.config().max_plaintext;
+            let before = a.snapshot();
+            let mut out = vec![0xcc; 2 * max + 100];
+            assert_eq!(
+                a.seal(T0, &vec![0; max + 1], &mut out),
+                Err(Local::PlaintextTooLarge.into())
+            );
+            for len in [0, 1, max] {
+                let needed = a.record_len(len);
+                let mut out = vec![0xcc; needed - 1];
+                assert_eq!(
+                    a.seal(T0, &vec![1; len], &mut out),
+                    Err(Local::BufferTooSmall { needed }.into())
+                );
+                assert!(out.iter().all(|&b| b == 0xcc), "nothing written");
+            }
+            let mut small = [0xccu8; 20];
+            let needed = a.record_len(0);
+            assert_eq!(
+                a.update_key(T0, &mut small),
+                Err(Local::BufferTooSmall { needed }.into())
+            );
+            assert_eq!(
+                a.close(&mut small),
+                Err(Local::BufferTooSmall { needed }.into())
+            );
+            assert!(small.iter().all(|&b| b == 0xcc));
+            assert_eq!(before, a.snapshot());
+
+            // With an update due, the exact need covers both records.
+            a.config.key_update.records = 1;
+            seal1(&mut a, T0, b"x");
+            let before = a.snapshot();
+            let needed = a.seal_capacity(5);
+            let mut out = vec![0xcc; needed - 1];
+            assert_eq!(
+                a.seal(T0, b"hello", &mut out),
+                Err(Local::BufferTooSmall { needed }.into())
+            );
+            assert!(out.iter().all(|&b| b == 0xcc));
+            assert_eq!(before, a.snapshot());
+
+            // Opening into a small buffer: refused with the exact need, nothing written.
+            let r = seal1(&mut b, T0, b"hello");
+            let before = a.snapshot();
+            let mut out = [0xccu8; 4];
+            assert_eq!(
+                a.open(T0, &r, &mut out),
+                Err(Local::BufferTooSmall { needed: 5 }.into())
+            );
+            assert_eq!(out, [0xcc; 4]);
+            assert_eq!(before, a.snapshot());
+            let mut out = [0u8; 5];
+            assert_eq!(a.open(T0, &r, &mut out), Ok(Event::Data(b"hello")));
+        }
+    }
+
+    /// The AEAD covers flags and the full counter the same way in both framings: a datagram
+    /// record re-framed as a stream record opens.
+    #[test]
+    fn same_ciphertext_in_both_framings() {
+        for &suite in Suite::ENABLED {
+            let (mut a, _) = pair(suite, Framing::Datagram, cfg(), 5);
+            let (_, mut b) = pair(suite, Framing::Stream, cfg(), 5);
+            for pt in [&b"first"[..], b"", b"third"] {
+                let d = seal1(&mut a, T0, pt);
+                let counter = u64::from_be_bytes(d[1..9].try_into().unwrap());
+                let mut s = ((d.len() - 6) as u16).to_be_bytes().to_vec();
+                s.push(d[0]);
+                s.extend((counter as u16).to_be_bytes());
+                s.extend(&d[9..]);
+                assert_eq!(open(&mut b, T0, &s), Ev::Data(pt.to_vec()));
+            }
+        }
+    }
+
+    #[test]
+    fn handshake_and_reserved_units_rejected() {
+        for (mut a, mut b) in all_pairs(cfg()) {
+            let r = seal1(&mut a, T0, b"data");
+            let first = if a.framing() == Framing::Stream { 2 } else { 0 };
+            for (byte, err) in [
+                (0x50, Error::Peer(PeerError::UnexpectedMessage)),
+                (0x1c, Malformed::UnknownType.into()),
+                (0x90, Malformed::UnknownType.into()),
+                (0xd0, Malformed::UnknownType.into()),
+                (0x00, Malformed::Version.into()),
+                (0x20, Malformed::Version.into()),
+                (0x30, Malformed::Version.into()),
+            ] {
+                let mut bad = r.clone();
+                bad[first] = byte;
+                assert_eq!(open_err(&mut b, T0, &bad), err, "{byte:#04x}");
+            }
+            // Size checks.
+            let mut short = r[..first + header::header_len(a.framing()) - first + 15].to_vec();
+            if a.framing() == Framing::Stream {
+                let n = (short.len() - 2) as u16;
+                short[..2].copy_from_slice(&n.to_be_bytes());
+            }
+            assert_eq!(open_err(&mut b, T0, &short), Malformed::Truncated.into());
+            assert_eq!(open_err(&mut b, T0, &[]), Malformed::Truncated.into());
+            if a.framing() == Framing::Stream {
+                let mut bad = r.clone();
+                bad[1] ^= 1;
+                assert_eq!(open_err(&mut b, T0, &bad), Malformed::Length.into());
+            }
+            let mut big = forge(&a, &a.send.cipher, RecordType::Data, 0, 1, &[0; 301]);
+            if a.framing() == Framing::Stream {
+                // Still consistent length; the ciphertext is over max_plaintext + 16.
+                big[3..5].copy_from_slice(&0u16.to_be_bytes());
+            }
+            assert_eq!(open_err(&mut b, T0, &big), Malformed::Oversized.into());
+            assert_eq!(open(&mut b, T0, &r), Ev::Data(b"data".to_vec()));
+        }
+    }
+
+    /// A key update or close that authenticates but carries bytes is malformed and changes
+    /// nothing.
+    #[test]
+    fn control_records_must_be_empty() {
+        for (a, mut b) in all_pairs(cfg()) {
+            let r = forge(&a, &a.send.cipher, RecordType::Close, 0, 0, b"x");
+            assert_eq!(open_err(&mut b, T0, &r), Malformed::Length.into());
+            let next = a.send.cipher.next(a.suite()).unwrap();
+            let r = forge(&a, &next, RecordType::KeyUpdate, 1, 0, b"x");
+            assert_eq!(open_err(&mut b, T0, &r), Malformed::Length.into());
+            assert!(!b.peer_closed());
+        }
+    }
+
+    #[test]
+    fn authentication_failure_zeroes_output() {
+        for (mut a, mut b) in all_pairs(cfg()) {
+            let mut r = seal1(&mut a, T0, b"secret");
+            let n = r.len();
+            r[n - 1] ^= 0x80;
+            let before = b.snapshot();
+            let mut out = [0xeeu8; 64];
+            assert_eq!(
+                b.open(T0, &r, &mut out),
+                Err(PeerError::Authentication.into())
+            );
+            assert_eq!(&out[..6], &[0; 6]);
+            assert_eq!(&out[6..], &[0xee; 58]);
+            assert_eq!(before, b.snapshot());
+            // Keys from another session fail the same way.
+            let (mut x, _) = pair(a.suite(), a.framing(), cfg(), 1234);
+            let r = seal1(&mut x, T0, b"secret");
+            assert_eq!(open_err(&mut b, T0, &r), PeerError::Authentication.into());
+        }
+    }
+
+    #[test]
+    fn key_update_forced() {
+        for (mut a, mut b) in all_pairs(cfg()) {
+            let r0 = seal1(&mut a, T0, b"zero");
+            let ku = update(&mut a, T0);
+            assert_eq!(a.send_epoch(), 1);
+            let r1 = seal1(&mut a, T0, b"one");
+            assert_eq!(open(&mut b, T0, &r0), Ev::Data(b"zero".to_vec()));
+            assert_eq!(open(&mut b, T0, &ku), Ev::KeyUpdate(1));
+            assert_eq!(b.recv_epoch(), 1);
+            assert_eq!(open(&mut b, T0, &r1), Ev::Data(b"one".to_vec()));
+            // The other direction is independent.
+            assert_eq!((b.send_epoch(), a.recv_epoch()), (0, 0));
+            // Counters run on across the update.
+            assert_eq!(a.send.counter, 3);
+            match a.framing() {
+                Framing::Stream => assert!(b.recv.previous.is_none(), "stream drops at switch"),
+                Framing::Datagram => assert!(b.recv.previous.is_some()),
+            }
+        }
+    }
+
+    /// Counts the key updates sealed along 10 data records; checks the receiver follows.
+    fn run_auto(policy: KeyUpdatePolicy, len: usize, step_ms: u64) -> Vec<(u32, usize)> {
+        let config = SessionConfig {
+            key_update: policy,
+            ..cfg()
+        };
+        let mut results = Vec::new();
+        for (mut a, mut b) in all_pairs(config) {
+            let mut now = T0;
+            let mut updates_at = Vec::new();
+            for i in 0..10 {
+                let units = seal(&mut a, now, &vec![i as u8; len]);
+                if units.len() == 2 {
+                    updates_at.push(i);
+                    assert_eq!(open(&mut b, now, &units[0]), Ev::KeyUpdate(a.send_epoch()));
+                }
+                assert_eq!(
+                    open(&mut b, now, units.last().unwrap()),
+                    Ev::Data(vec![i as u8; len])
+                );
+                assert_eq!(b.recv_epoch(), a.send_epoch());
+                now = Instant(now.0 + step_ms);
+            }
+            results.push((a.send_epoch(), updates_at.len()));
+            let first = updates_at.first().copied();
+            results.push((first.unwrap_or(99) as u32, 0));
+        }
+        results
+    }
+
+    #[test]
+    fn key_update_automatic_by_records() {
+        let policy = KeyUpdatePolicy {
+            records: 3,
+            ..no_updates()
+        };
+        // Records 0,1,2 in epoch 0; updates before records 3, 6, 9.
+        for pair in run_auto(policy, 4, 0).chunks(2) {
+            assert_eq!(pair, [(3, 3), (3, 0)]);
+        }
+    }
+
+    #[test]
+    fn key_update_automatic_by_bytes() {
+        let policy = KeyUpdatePolicy {
+            bytes: 100,
+            ..no_updates()
+        };
+        // 40-byte records: two per epoch (80), the third would pass 100.
+        for pair in run_auto(policy, 40, 0).chunks(2) {
+            assert_eq!(pair, [(4, 4), (2, 0)]);
+        }
+        // Reaching the limit exactly is allowed: 40 + 40 = 80.
+        let policy = KeyUpdatePolicy {
+            bytes: 80,
+            ..no_updates()
+        };
+        for pair in run_auto(policy, 40, 0).chunks(2) {
+            assert_eq!(pair, [(4, 4), (2, 0)]);
+        }
+        // A plaintext larger than the limit still gets one record per key, not a loop.
+        let policy = KeyUpdatePolicy {
+            bytes: 10,
+            ..no_updates()
+        };
+        for pair in run_auto(policy, 40, 0).chunks(2) {
+            assert_eq!(pair, [(9, 9), (1, 0)]);
+        }
+    }
+
+    #[test]
+    fn key_update_automatic_by_time() {
+        let policy = KeyUpdatePolicy {
+            interval_ms: 1000,
+            ..no_updates()
+        };
+        // One record every 400 ms: updates at 1200 ms (record 3), then 3 records later.
+        for pair in run_auto(policy, 1, 400).chunks(2) {
+            assert_eq!(pair, [(3, 3), (3, 0)]);
+        }
+        // Exactly at the interval.
+        let config = SessionConfig {
+            key_update: policy,
+            ..cfg()
+        };
+        let (mut a, _) = pair(Suite::ChaChaPolyBlake2s, Framing::Stream, config, 0);
+        assert_eq!(seal(&mut a, T0, b"a").len(), 1);
+        assert_eq!(seal(&mut a, Instant(T0.0 + 999), b"a").len(), 1);
+        assert_eq!(seal(&mut a, Instant(T0.0 + 1000), b"a").len(), 2);
+        assert_eq!(seal(&mut a, Instant(T0.0 + 1999), b"a").len(), 1);
+        // A clock going backwards counts as no time.
+        assert_eq!(seal(&mut a, Instant(0), b"a").len(), 1);
+    }
+
+    #[test]
+    fn hard_limit_forces_update() {
+        for (mut a, mut b) in all_pairs(cfg()) {
+            let limit = config::max_records_per_epoch(a.suite());
+            a.send.epoch_records = limit - 1;
+            let r = seal1(&mut a, T0, b"last of the epoch");
+            open(&mut b, T0, &r);
+            let units = seal(&mut a, T0, b"first of the next");
+            assert_eq!(units.len(), 2);
+            assert_eq!(open(&mut b, T0, &units[0]), Ev::KeyUpdate(1));
+            assert_eq!(
+                open(&mut b, T0, &units[1]),
+                Ev::Data(b"first of the next".to_vec())
+            );
+        }
+    }
+
+    #[test]
+    fn counter_and_epoch_limits() {
+        for (mut a, mut b) in all_pairs(cfg()) {
+            a.set_send_counter(MAX_COUNTER);
+            if a.framing() == Framing::Stream {
+                b.recv.next_counter = MAX_COUNTER;
+            }
+            let r = seal1(&mut a, T0, b"last");
+            assert_eq!(open(&mut b, T0, &r), Ev::Data(b"last".to_vec()));
+            let before = a.snapshot();
+            let mut out = vec![0xcc; 200];
+            assert_eq!(a.seal(T0, b"x", &mut out), Err(Local::LimitReached.into()));
+            assert_eq!(a.update_key(T0, &mut out), Err(Local::LimitReached.into()));
+            assert_eq!(a.close(&mut out), Err(Local::LimitReached.into()));
+            assert!(out.iter().all(|&b| b == 0xcc), "nothing written");
+            assert_eq!(before, a.snapshot());
+
+            // An update due at the second-last counter needs two counters.
+            a.set_send_counter(MAX_COUNTER);
+            a.config.key_update.records = 1;
+            a.send.epoch_data_records = 1;
+            assert_eq!(a.seal(T0, b"x", &mut out), Err(Local::LimitReached.into()));
+            a.set_send_counter(MAX_COUNTER - 1);
+            assert_eq!(
+                a.seal(T0, b"x", &mut out).unwrap().key_update,
+                a.record_len(0)
+            );
+
+            // Epoch exhausted.
+            let (mut c, _) = pair(a.suite(), a.framing(), cfg(), 8);
+            c.send.epoch = config::MAX_EPOCH;
+            assert_eq!(c.update_key(T0, &mut out), Err(Local::LimitReached.into()));
+
+            // The receiver refuses a counter past the limit before anything else.
+            let (x, mut y) = pair(a.suite(), a.framing(), cfg(), 9);
+            match x.framing() {
+                Framing::Datagram => {
+                    let r = forge(
+                        &x,
+                        &x.send.cipher,
+                        RecordType::Data,
+                        0,
+                        MAX_COUNTER + 1,
+                        b"",
+                    );
+                    assert_eq!(open_err(&mut y, T0, &r), PeerError::CounterExhausted.into());
+                }
+                Framing::Stream => {
+                    y.recv.next_counter = MAX_COUNTER + 1;
+                    let r = forge(
+                        &x,
+                        &x.send.cipher,
+                        RecordType::Data,
+                        0,
+                        MAX_COUNTER + 1,
+                        b"",
+                    );
+                    assert_eq!(open_err(&mut y, T0, &r), PeerError::CounterExhausted.into());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn close_rules() {
+        for (mut a, mut b) in all_pairs(cfg()) {
+            let early = seal1(&mut a, T0, b"early");
+            let c = close(&mut a);
+            assert!(a.is_closed());
+            let mut out = vec![0xcc; 200];
+            assert_eq!(a.seal(T0, b"x", &mut out), Err(Local::WrongState.into()));
+            assert_eq!(a.update_key(T0, &mut out), Err(Local::WrongState.into()));
+            assert_eq!(a.close(&mut out), Err(Local::WrongState.into()));
+            assert!(out.iter().all(|&b| b == 0xcc));
+
+            if a.framing() == Framing::Datagram {
+                // The close arrives before a record sent earlier: that record still opens.
+                assert_eq!(open(&mut b, T0, &c), Ev::Close);
+                assert_eq!(open(&mut b, T0, &early), Ev::Data(b"early".to_vec()));
+                assert_eq!(open_err(&mut b, T0, &c), PeerError::Replayed.into());
+            } else {
+                assert_eq!(open(&mut b, T0, &early), Ev::Data(b"early".to_vec()));
+                assert_eq!(open(&mut b, T0, &c), Ev::Close);
+            }
+            assert!(b.peer_closed());
+            // A record after the close (which the sender would refuse to seal) is refused.
+            let late = forge(&a, &a.send.cipher, RecordType::Data, 0, 2, b"late");
+            assert_eq!(open_err(&mut b, T0, &late), PeerError::AfterClose.into());
+            // The other direction still works (half close).
+            let r = seal1(&mut b, T0, b"reply");
+            assert_eq!(open(&mut a, T0, &r), Ev::Data(b"reply".to_vec()));
+        }
+    }
+
+    #[test]
+    fn stream_drop_is_out_of_order() {
+        for &suite in Suite::ENABLED {
+            let (mut a, mut b) = pair(suite, Framing::Stream, cfg(), 11);
+            let r0 = seal1(&mut a, T0, b"0");
+            let r1 = seal1(&mut a, T0, b"1");
+            assert_eq!(open_err(&mut b, T0, &r1), PeerError::OutOfOrder.into());
+            assert_eq!(open(&mut b, T0, &r0), Ev::Data(b"0".to_vec()));
+            assert_eq!(open_err(&mut b, T0, &r0), PeerError::OutOfOrder.into());
+            assert_eq!(open(&mut b, T0, &r1), Ev::Data(b"1".to_vec()));
+            // A lost key update: the next record is out of order.
+            let _lost = update(&mut a, T0);
+            let r3 = seal1(&mut a, T0, b"3");
+            assert_eq!(open_err(&mut b, T0, &r3), PeerError::OutOfOrder.into());
+            // Counter low 16 bits wrap: the receiver tracks the full counter.
+            let (mut a, mut b) = pair(suite, Framing::Stream, cfg(), 12);
+            a.set_send_counter(0xffff);
+            b.recv.next_counter = 0xffff;
+            for i in 0..3u8 {
+                let r = seal1(&mut a, T0, &[i]);
+                assert_eq!(open(&mut b, T0, &r), Ev::Data(vec![i]));
+            }
+            assert_eq!(b.recv.next_counter, 0x1_0002);
+        }
+    }
+
+    #[test]
+    fn stream_epoch_rules() {
+        for &suite in Suite::ENABLED {
+            let (a, mut b) = pair(suite, Framing::Stream, cfg(), 13);
+            let next = a.send.cipher.next(suite).unwrap();
+            let next2 = next.next(suite).unwrap();
+            // Data in the next epoch without a key update.
+            let r = forge(&a, &next, RecordType::Data, 1, 0, b"d");
+            assert_eq!(open_err(&mut b, T0, &r), PeerError::Epoch.into());
+            // A key update to the current epoch, or two ahead.
+            let r = forge(&a, &a.send.cipher, RecordType::KeyUpdate, 0, 0, b"");
+            assert_eq!(open_err(&mut b, T0, &r), PeerError::Epoch.into());
+            let r = forge(&a, &next2, RecordType::KeyUpdate, 2, 0, b"");
+            assert_eq!(open_err(&mut b, T0, &r), PeerError::Epoch.into());
+            // A close in the next epoch.
+            let r = forge(&a, &next, RecordType::Close, 1, 0, b"");
+            assert_eq!(open_err(&mut b, T0, &r), PeerError::Epoch.into());
+            let r = forge(&a, &next, RecordType::KeyUpdate, 1, 0, b"");
+            assert_eq!(open(&mut b, T0, &r), Ev::KeyUpdate(1));
+        }
+    }
+
+    #[test]
+    fn datagram_reorder_across_key_update() {
+        for &suite in Suite::ENABLED {
+            let (mut a, mut b) = pair(suite, Framing::Datagram, cfg(), 14);
+            let d0 = seal1(&mut a, T0, b"d0");
+            let d1 = seal1(&mut a, T0, b"d1");
+            let ku = update(&mut a, T0);
+            let d3 = seal1(&mut a, T0, b"d3");
+            // The new epoch first (its key update lost for now), then the old records.
+            assert_eq!(open(&mut b, T0, &d3), Ev::Data(b"d3".to_vec()));
+            assert_eq!(b.recv_epoch(), 1);
+            assert_eq!(open(&mut b, T0, &d1), Ev::Data(b"d1".to_vec()));
+            assert_eq!(open(&mut b, T0, &ku), Ev::KeyUpdate(1));
+            assert_eq!(open(&mut b, T0, &d0), Ev::Data(b"d0".to_vec()));
+            assert!(b.recv.previous.is_some());
+            for r in [&d0, &d1, &ku, &d3] {
+                assert_eq!(open_err(&mut b, T0, r), PeerError::Replayed.into());
+            }
+        }
+    }
+
+    #[test]
+    fn previous_key_dropped_after_time() {
+        for &suite in Suite::ENABLED {
+            let (mut a, mut b) = pair(suite, Framing::Datagram, cfg(), 15);
+            let old = seal1(&mut a, T0, b"old");
+            let _ku = update(&mut a, T0);
+            let n1 = seal1(&mut a, T0, b"n1");
+            let n2 = seal1(&mut a, T0, b"n2");
+            open(&mut b, T0, &n1);
+            assert!(b.recv.previous.is_some());
+            // Expiry happens when a later record commits.
+            let later = Instant(T0.0 + b.config().previous_key_ms);
+            open(&mut b, later, &n2);
+            assert!(b.recv.previous.is_none());
+            assert_eq!(open_err(&mut b, later, &old), PeerError::TooOld.into());
+        }
+    }
+
+    #[test]
+    fn previous_key_dropped_after_window() {
+        for &suite in Suite::ENABLED {
+            let (mut a, mut b) = pair(suite, Framing::Datagram, cfg(), 16);
+            let old = seal1(&mut a, T0, b"old");
+            let ku = update(&mut a, T0);
+            assert_eq!(open(&mut b, T0, &ku), Ev::KeyUpdate(1));
+            let low = 1; // the key update's counter
+            let w = b.recv.window.as_ref().unwrap().window();
+            // Just short of the bound: kept.
+            a.set_send_counter(low + w - 2);
+            open(&mut b, T0, &seal1(&mut a, T0, b"x"));
+            assert!(b.recv.previous.is_some());
+            // The old record is still inside the window and opens with the previous key.
+            assert_eq!(open(&mut b, T0, &old), Ev::Data(b"old".to_vec()));
+            open(&mut b, T0, &seal1(&mut a, T0, b"y"));
+            assert!(
+                b.recv.previous.is_none(),
+                "every old counter is now behind the window"
+            );
+        }
+    }
+
+    #[test]
+    fn datagram_epoch_jumps() {
+        for &suite in Suite::ENABLED {
+            let (mut a, mut b) = pair(suite, Framing::Datagram, cfg(), 17);
+            let ku1 = update(&mut a, T0);
+            let _ku2 = update(&mut a, T0);
+            let r = seal1(&mut a, T0, b"two ahead");
+            assert_eq!(open(&mut b, T0, &r), Ev::Data(b"two ahead".to_vec()));
+            assert_eq!(b.recv_epoch(), 2);
+            // Epoch 1's key was kept as the previous one.
+            assert_eq!(open(&mut b, T0, &ku1), Ev::KeyUpdate(1));
+
+            // Three ahead from epoch 0 is refused.
+            let (mut a, mut b) = pair(suite, Framing::Datagram, cfg(), 18);
+            for _ in 0..3 {
+                update(&mut a, T0);
+            }
+            let r = seal1(&mut a, T0, b"three ahead");
+            assert_eq!(open_err(&mut b, T0, &r), PeerError::Epoch.into());
+            // From epoch 1, three ahead looks like the previous epoch and fails.
+            let (mut a, mut b) = pair(suite, Framing::Datagram, cfg(), 19);
+            open(&mut b, T0, &update(&mut a, T0));
+            for _ in 0..3 {
+                update(&mut a, T0);
+            }
+            let r = seal1(&mut a, T0, b"three ahead");
+            assert_eq!(open_err(&mut b, T0, &r), PeerError::Authentication.into());
+            b.recv.previous = None;
+            assert_eq!(open_err(&mut b, T0, &r), PeerError::TooOld.into());
+        }
+    }
+
+    #[test]
+    fn replay_basics() {
+        for &suite in Suite::ENABLED {
+            let (mut a, mut b) = pair(suite, Framing::Datagram, cfg(), 20);
+            let r = seal1(&mut a, T0, b"once");
+            open(&mut b, T0, &r);
+            assert_eq!(open_err(&mut b, T0, &r), PeerError::Replayed.into());
+            let old = seal1(&mut a, T0, b"old");
+            a.set_send_counter(5000);
+            open(&mut b, T0, &seal1(&mut a, T0, b"new"));
+            assert_eq!(open_err(&mut b, T0, &old), PeerError::TooOld.into());
+        }
+    }
+
+    fn flip_case(
+        suite: Suite,
+        framing: Framing,
+        seed: u64,
+        pt: &[u8],
+        pos: usize,
+        bit: u8,
+    ) -> Result<(), TestCaseError> {
+        let (mut a, mut b) = pair(suite, framing, cfg(), seed);
+        // Some history first, including a key update.
+        open(&mut b, T0, &seal1(&mut a, T0, b"warm"));
+        open(&mut b, T0, &update(&mut a, T0));
+        let r = seal1(&mut a, T0, pt);
+        let mut bad = r.clone();
+        let pos = pos % bad.len();
+        bad[pos] ^= 1 << bit;
+        let before = b.snapshot();
+        let mut out = vec![0x77u8; 400];
+        let res = b.open(T0, &bad, &mut out).map(Ev::from);
+        prop_assert!(
+            res.is_err(),
+            "flipped byte {} bit {} opened: {:?}",
+            pos,
+            bit,
+            res
+        );
+        if res == Err(PeerError::Authentication.into()) {
+            let n = pt.len();
+            prop_assert!(out[..n].iter().all(|&x| x == 0));
+        }
+        prop_assert_eq!(&before, &b.snapshot());
+        prop_assert_eq!(open(&mut b, T0, &r), Ev::Data(pt.to_vec()));
+        Ok(())
+    }
+
+    /// Every single-bit flip of short records (empty and 3-byte plaintext, so the flags, counter
+    /// and length bytes are a large share): refused, nothing changes.
+    #[test]
+    fn every_bit_flip_of_short_records() {
+        for &suite in Suite::ENABLED {
+            for framing in FRAMINGS {
+                for pt in [&b""[..], b"abc"] {
+                    let len = pair(suite, framing, cfg(), 0).0.record_len(pt.len());
+                    for pos in 0..len {
+                        for bit in 0..8 {
+                            flip_case(suite, framing, 21, pt, pos, bit).unwrap();
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Any single bit flipped anywhere in a record: refused, nothing changes, the original
+        /// still opens.
+        #[test]
+        fn any_bit_flip_is_refused(
+            seed in any::<u64>(),
+            pt in proptest::collection::vec(any::<u8>(), 0..64),
+            pos in any::<usize>(),
+            bit in 0u8..8,
+        ) {
+            for &suite in Suite::ENABLED {
+                for framing in FRAMINGS {
+                    flip_case(suite, framing, seed, &pt, pos, bit)?;
+                }
+            }
+        }
+
+        /// Datagrams delivered in any order within the window, across one key update: each
+        /// opens exactly once, every replay is refused, and a record behind the window is too
+        /// old.
+        #[test]
+        fn datagram_permutation_and_replay(
+            seed in any::<u64>(),
+            n in 1usize..60,
+            update_at in proptest::option::of(0usize..60),
+            order in Just(()).prop_perturb(|_, rng| rng),
+        ) {
+            let mut rng = order;
+            for &suite in Suite::ENABLED {
+                let (mut a, mut b) = pair(suite, Framing::Datagram, cfg(), seed);
+                let mut sent = Vec::new();
+                for i in 0..n {
+                    if update_at == Some(i) {
+                        sent.push((update(&mut a, T0), Ev::KeyUpdate(1)));
+                    }
+                    let pt = (i as u32).to_be_bytes().to_vec();
+                    sent.push((seal1(&mut a, T0, &pt), Ev::Data(pt)));
+                }
+                // Fisher-Yates with the case's rng.
+                let mut perm: Vec<usize> = (0..sent.len()).collect();
+                for i in (1..perm.len()).rev() {
+                    let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+                    perm.swap(i, j);
+                }
+                for &i in &perm {
+                    prop_assert_eq!(open(&mut b, T0, &sent[i].0), sent[i].1.clone());
+                }
+                for (r, _) in &sent {
+                    prop_assert_eq!(open_err(&mut b, T0, r), PeerError::Replayed.into());
+                }
+                // Move the window past the first record.
+                let first = sent[0].0.clone();
+                let w = b.recv.window.as_ref().unwrap().window();
+                a.set_send_counter(w + 1);
+                open(&mut b, T0, &seal1(&mut a, T0, b"far"));
+                prop_assert_eq!(open_err(&mut b, T0, &first), PeerError::TooOld.into());
+            }
+        }
+
+        /// A stream of records (data, key updates and a close) split into chunks anywhere and
+        /// fed to a StreamDecoder gives the same events in the same order.
+        #[test]
+        fn stream_any_split(
+            seed in any::<u64>(),
+            ops in proptest::collection::vec(proptest::option::of(0usize..300), 1..12),
+            auto_records in 0u64..4,
+            cuts in proptest::collection::vec(any::<usize>(), 0..20),
+        ) {
+            for &suite in Suite::ENABLED {
+                let config = SessionConfig {
+                    key_update: KeyUpdatePolicy { records: auto_records, ..no_updates() },
+                    ..cfg()
+                };
+                let (mut a, mut b) = pair(suite, Framing::Stream, config, seed);
+                let mut stream = Vec::new();
+                let mut expect = Vec::new();
+                for (i, op) in ops.iter().enumerate() {
+                    match op {
+                        Some(len) => {
+                            let pt = vec![i as u8; *len];
+                            let units = seal(&mut a, T0, &pt);
+                            if units.len() == 2 {
+                                expect.push(Ev::KeyUpdate(a.send_epoch()));
+                            }
+                            expect.push(Ev::Data(pt));
+                            stream.extend(units.concat());
+                        }
+                        None => {
+                            stream.extend(update(&mut a, T0));
+                            expect.push(Ev::KeyUpdate(a.send_epoch()));
+                        }
+                    }
+                }
+                stream.extend(close(&mut a));
+                expect.push(Ev::Close);
+
+                let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (stream.len() + 1)).collect();
+                cuts.push(0);
+                cuts.push(stream.len());
+                cuts.sort_unstable();
+                let mut dec = StreamDecoder::for_session_config(b.config());
+                let mut got = Vec::new();
+                let mut out = vec![0u8; b.config().max_plaintext];
+                for w in cuts.windows(2) {
+                    let mut input = &stream[w[0]..w[1]];
+                    while let Some(unit) = dec.next(&mut input).unwrap() {
+                        got.push(Ev::from(b.open(T0, unit, &mut out).unwrap()));
+                    }
+                }
+                prop_assert_eq!(dec.buffered(), 0);
+                prop_assert_eq!(got, expect);
+                prop_assert!(b.peer_closed());
+                prop_assert_eq!(b.recv_epoch(), a.send_epoch());
+            }
+        }
+    }
+}
