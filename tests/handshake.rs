@@ -1,0 +1,428 @@
+//! Every pattern x suite x framing completes and carries records both ways; every rejection the
+//! protocol promises (untrusted device, wrong pinned key, wrong pairing code, downgrade, crossed
+//! channel) happens before any application data is accepted.
+
+mod common;
+
+use common::*;
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use tether::pairing::PairingCode;
+use tether::policy::{AllowList, ManufacturerCredential, PinnedKey, Rejection};
+use tether::*;
+
+fn rng(seed: u64) -> ChaCha20Rng {
+    ChaCha20Rng::seed_from_u64(seed)
+}
+
+/// Who initiates and who responds for each pattern, and on which channel.
+fn roles(pattern: Pattern) -> (Party, Party, ChannelKind) {
+    match pattern {
+        Pattern::Pairing => (phone(), device(), ChannelKind::DevicePhone),
+        _ => (device(), cloud(), ChannelKind::DeviceCloud),
+    }
+}
+
+fn exchange(a: &mut Session, b: &mut Session, msg: &[u8]) -> Vec<u8> {
+    let mut wire = vec![0u8; a.seal_capacity(msg.len())];
+    let sealed = a.seal(T0, msg, &mut wire).unwrap();
+    let mut input = &wire[..sealed.total()];
+    let mut out = vec![0u8; msg.len() + 64];
+    let mut got = Vec::new();
+    match b.framing() {
+        Framing::Stream => {
+            let mut dec = StreamDecoder::for_session_config(b.config());
+            while let Some(unit) = dec.next(&mut input).unwrap() {
+                if let Event::Data(d) = b.open(T0, unit, &mut out).unwrap() {
+                    got = d.to_vec();
+                }
+            }
+        }
+        Framing::Datagram => {
+            for dgram in sealed.units(&wire) {
+                if let Event::Data(d) = b.open(T0, dgram, &mut out).unwrap() {
+                    got = d.to_vec();
+                }
+            }
+        }
+    }
+    got
+}
+
+fn update_and_close(a: &mut Session, b: &mut Session) {
+    let mut wire = vec![0u8; 128];
+    let mut out = vec![0u8; 128];
+    let n = a.update_key(T0, &mut wire).unwrap();
+    match b.open(T0, &wire[..n], &mut out).unwrap() {
+        Event::KeyUpdate { epoch } => assert_eq!(epoch, 1),
+        other => panic!("expected a key update, got {other:?}"),
+    }
+    assert_eq!(exchange(a, b, b"after update"), b"after update");
+    let n = a.close(&mut wire).unwrap();
+    assert!(matches!(
+        b.open(T0, &wire[..n], &mut out).unwrap(),
+        Event::Close
+    ));
+    assert!(a.seal(T0, b"late", &mut wire).is_err());
+}
+
+#[test]
+fn every_pattern_suite_and_framing_completes_and_carries_records() {
+    let mut count = 0usize;
+    for &suite in Suite::ENABLED {
+        for pattern in Pattern::ALL {
+            for framing in [Framing::Stream, Framing::Datagram] {
+                let (ini, res, channel) = roles(pattern);
+                let code = PairingCode::from_secret([7; 16], &res.key.public());
+                let mut rcfg = responder_config(&res, framing, channel);
+                rcfg.known_initiator = Some(ini.key.public());
+                rcfg.pairing = Some(&code);
+                let icfg = config(&ini, suite, framing, channel);
+                let mut r = rng(count as u64);
+                let hs =
+                    initiator_for(pattern, &icfg, &res.key.public(), Some(&code), &mut r).unwrap();
+                let (mut i, mut s, _) =
+                    drive(hs, &rcfg, &mut accept_all, &mut accept_all, &mut rng(99)).unwrap();
+                assert_eq!(i.peer.static_key, res.key.public(), "{pattern:?}");
+                assert_eq!(s.peer.static_key, ini.key.public(), "{pattern:?}");
+                assert_eq!(i.peer.identity, res.identity);
+                assert_eq!(s.peer.identity, ini.identity);
+                assert_eq!(i.handshake_hash, s.handshake_hash);
+                assert_eq!(i.session.suite(), suite);
+                assert_eq!(
+                    exchange(&mut i.session, &mut s.session, b"reading 1"),
+                    b"reading 1"
+                );
+                assert_eq!(
+                    exchange(&mut s.session, &mut i.session, b"command 1"),
+                    b"command 1"
+                );
+                update_and_close(&mut i.session, &mut s.session);
+                update_and_close(&mut s.session, &mut i.session);
+                count += 1;
+            }
+        }
+    }
+    assert_eq!(count, Suite::ENABLED.len() * 4 * 2);
+}
+
+#[test]
+fn handshake_sizes_match_the_spec() {
+    // Datagram units with the fixtures' identities; spec/PROTOCOL.md lists the formula.
+    let (ini, res, channel) = roles(Pattern::Provisioned);
+    let icfg = config(&ini, Suite::ChaChaPolyBlake2s, Framing::Datagram, channel);
+    let rcfg = responder_config(&res, Framing::Datagram, channel);
+    let hs = Initiator::provisioned(&icfg, &res.key.public(), &mut rng(1)).unwrap();
+    let (_, _, t) = drive(hs, &rcfg, &mut accept_all, &mut accept_all, &mut rng(2)).unwrap();
+    let mut id = [0u8; 256];
+    let ini_id = ini.identity.encode(&mut id).unwrap();
+    let res_id = res.identity.encode(&mut id).unwrap();
+    assert_eq!(t[0].1.len(), 3 + 96 + ini_id);
+    assert_eq!(t[1].1.len(), 1 + 48 + res_id);
+}
+
+#[test]
+fn untrusted_device_is_rejected_by_the_cloud() {
+    let (dev, cl) = (device(), cloud());
+    let other = party(9, "SN-9999", "Other");
+    let listed = [(&b"SN-9999"[..], other.key.public())];
+    let icfg = config(
+        &dev,
+        Suite::ChaChaPolyBlake2s,
+        Framing::Stream,
+        ChannelKind::DeviceCloud,
+    );
+    let rcfg = responder_config(&cl, Framing::Stream, ChannelKind::DeviceCloud);
+    let mut hs = Initiator::provisioned(&icfg, &cl.key.public(), &mut rng(1)).unwrap();
+    let mut buf = [0u8; 1024];
+    let n = hs.write_message(&mut buf).unwrap();
+    let err = Responder::accept(
+        &rcfg,
+        &buf[..n],
+        &mut AllowList::new(&listed),
+        NOW,
+        &mut rng(2),
+    )
+    .unwrap_err();
+    assert_eq!(err, Error::Policy(Rejection::UnknownPeer));
+
+    // Listed id, but another key: a cloned identity.
+    let cloned = [(&b"SN-0001"[..], other.key.public())];
+    let err = Responder::accept(
+        &rcfg,
+        &buf[..n],
+        &mut AllowList::new(&cloned),
+        NOW,
+        &mut rng(2),
+    )
+    .unwrap_err();
+    assert_eq!(err, Error::Policy(Rejection::KeyMismatch));
+
+    // Listed correctly: accepted.
+    let good = [(&b"SN-0001"[..], dev.key.public())];
+    assert!(Responder::accept(
+        &rcfg,
+        &buf[..n],
+        &mut AllowList::new(&good),
+        NOW,
+        &mut rng(2)
+    )
+    .is_ok());
+}
+
+#[test]
+fn manufacturer_credentials_admit_enrolling_devices_and_revocation_refuses_them() {
+    use ed25519_dalek::SigningKey;
+    let mfr = SigningKey::from_bytes(&[77; 32]);
+    let issuers = [(&b"acme-2026"[..], mfr.verifying_key())];
+    let dev_key = StaticKeypair::from_secret([1; 32]);
+    let cred = tether::credential::Credential::issue(
+        &mfr,
+        b"acme-2026",
+        b"SN-0001",
+        &dev_key.public(),
+        UnixTime(NOW.0 - 10),
+        UnixTime(NOW.0 + 10),
+    )
+    .unwrap();
+    let dev = Party {
+        key: dev_key,
+        identity: Identity::new(b"SN-0001", "G1", "1.0.0", &[1])
+            .unwrap()
+            .with_credential(cred),
+    };
+    let bare = device();
+    let cl = cloud();
+    let rcfg = responder_config(&cl, Framing::Datagram, ChannelKind::DeviceCloud);
+    let run = |p: &Party, revoked: bool| {
+        let icfg = config(
+            p,
+            Suite::ChaChaPolyBlake2s,
+            Framing::Datagram,
+            ChannelKind::DeviceCloud,
+        );
+        let hs = Initiator::enrollment(&icfg, &mut rng(3)).unwrap();
+        let mut policy =
+            ManufacturerCredential::new(&issuers, |_: &Identity, _: &PublicKey| revoked);
+        drive(
+            hs,
+            &rcfg,
+            &mut PinnedKey(cl.key.public()),
+            &mut policy,
+            &mut rng(4),
+        )
+        .map(|_| ())
+    };
+    assert_eq!(run(&dev, false), Ok(()));
+    assert_eq!(run(&dev, true), Err(Error::Policy(Rejection::Revoked)));
+    assert_eq!(
+        run(&bare, false),
+        Err(Error::Policy(Rejection::MissingCredential))
+    );
+}
+
+#[test]
+fn wrong_pinned_cloud_key_fails() {
+    let (dev, cl) = (device(), cloud());
+    let impostor = party(8, "evil", "Impostor");
+    let icfg = config(
+        &dev,
+        Suite::ChaChaPolyBlake2s,
+        Framing::Datagram,
+        ChannelKind::DeviceCloud,
+    );
+
+    // IK: the device encrypts to the pinned key; an impostor cannot read the first message.
+    let mut hs = Initiator::provisioned(&icfg, &cl.key.public(), &mut rng(1)).unwrap();
+    let mut buf = [0u8; 1024];
+    let n = hs.write_message(&mut buf).unwrap();
+    let rcfg = responder_config(&impostor, Framing::Datagram, ChannelKind::DeviceCloud);
+    let err = Responder::accept(&rcfg, &buf[..n], &mut accept_all, NOW, &mut rng(2)).unwrap_err();
+    assert_eq!(err, Error::Peer(PeerError::Authentication));
+
+    // XX with a pinning policy: the device refuses a responder with another key.
+    let hs = Initiator::enrollment(&icfg, &mut rng(1)).unwrap();
+    let err = drive(
+        hs,
+        &rcfg,
+        &mut PinnedKey(cl.key.public()),
+        &mut accept_all,
+        &mut rng(2),
+    )
+    .unwrap_err();
+    assert_eq!(err, Error::Policy(Rejection::KeyMismatch));
+}
+
+#[test]
+fn wrong_pairing_code_and_substitute_device_fail() {
+    let (ph, dev) = (phone(), device());
+    let icfg = config(
+        &ph,
+        Suite::ChaChaPolyBlake2s,
+        Framing::Datagram,
+        ChannelKind::DevicePhone,
+    );
+    let shown = PairingCode::from_secret([7; 16], &dev.key.public());
+
+    // The phone scanned another code: the device cannot authenticate the first message.
+    let wrong = PairingCode::from_secret([6; 16], &dev.key.public());
+    let mut rcfg = responder_config(&dev, Framing::Datagram, ChannelKind::DevicePhone);
+    rcfg.pairing = Some(&shown);
+    let mut hs = Initiator::pairing(&icfg, &wrong, &mut rng(1)).unwrap();
+    let mut buf = [0u8; 1024];
+    let n = hs.write_message(&mut buf).unwrap();
+    assert_eq!(
+        Responder::accept(&rcfg, &buf[..n], &mut accept_all, NOW, &mut rng(2)).unwrap_err(),
+        Error::Peer(PeerError::Authentication)
+    );
+
+    // A substitute device that read the label (same secret and fingerprint) but has another key:
+    // the phone refuses it because the key does not match the fingerprint.
+    let evil = party(8, "SN-0001", "GlucoseMonitor G1");
+    let copied = PairingCode::parse(&shown.to_text()[..]).unwrap();
+    let mut rcfg = responder_config(&evil, Framing::Datagram, ChannelKind::DevicePhone);
+    rcfg.pairing = Some(&copied);
+    let hs = Initiator::pairing(&icfg, &shown, &mut rng(1)).unwrap();
+    let err = drive(hs, &rcfg, &mut accept_all, &mut accept_all, &mut rng(2)).unwrap_err();
+    assert_eq!(err, Error::Policy(Rejection::KeyMismatch));
+}
+
+#[cfg(feature = "aes-gcm")]
+#[test]
+fn rewritten_suite_byte_fails_instead_of_downgrading() {
+    let (dev, cl) = (device(), cloud());
+    let icfg = config(
+        &dev,
+        Suite::AesGcmSha256,
+        Framing::Datagram,
+        ChannelKind::DeviceCloud,
+    );
+    let rcfg = responder_config(&cl, Framing::Datagram, ChannelKind::DeviceCloud);
+    let mut hs = Initiator::provisioned(&icfg, &cl.key.public(), &mut rng(1)).unwrap();
+    let mut buf = [0u8; 1024];
+    let n = hs.write_message(&mut buf).unwrap();
+    assert_eq!(buf[1], Suite::AesGcmSha256.id());
+    buf[1] = Suite::ChaChaPolyBlake2s.id();
+    let err = Responder::accept(&rcfg, &buf[..n], &mut accept_all, NOW, &mut rng(2)).unwrap_err();
+    assert_eq!(err, Error::Peer(PeerError::Authentication));
+}
+
+#[test]
+fn rewritten_pattern_byte_and_crossed_channels_fail() {
+    let (dev, cl) = (device(), cloud());
+    let icfg = config(
+        &dev,
+        Suite::ChaChaPolyBlake2s,
+        Framing::Datagram,
+        ChannelKind::DeviceCloud,
+    );
+    let mut hs = Initiator::reconnect(&icfg, &cl.key.public(), &mut rng(1)).unwrap();
+    let mut buf = [0u8; 1024];
+    let n = hs.write_message(&mut buf).unwrap();
+    let unit = buf[..n].to_vec();
+
+    let mut rcfg = responder_config(&cl, Framing::Datagram, ChannelKind::DeviceCloud);
+    rcfg.known_initiator = Some(dev.key.public());
+    // Genuine: accepted.
+    assert!(Responder::accept(&rcfg, &unit, &mut accept_all, NOW, &mut rng(2)).is_ok());
+    // Pattern byte rewritten to IK: same length, different prologue and protocol name.
+    let mut p = unit.clone();
+    p[2] = Pattern::Provisioned.id();
+    assert!(Responder::accept(&rcfg, &p, &mut accept_all, NOW, &mut rng(2)).is_err());
+    // Replayed on a relayed channel, or with another application context.
+    let mut relayed = rcfg;
+    relayed.channel = ChannelKind::Relayed;
+    assert_eq!(
+        Responder::accept(&relayed, &unit, &mut accept_all, NOW, &mut rng(2)).unwrap_err(),
+        Error::Peer(PeerError::Authentication)
+    );
+    let mut ctx = rcfg;
+    ctx.context = b"other gateway";
+    assert_eq!(
+        Responder::accept(&ctx, &unit, &mut accept_all, NOW, &mut rng(2)).unwrap_err(),
+        Error::Peer(PeerError::Authentication)
+    );
+    // A responder that does not allow the pattern refuses it locally.
+    let mut narrow = rcfg;
+    narrow.patterns = &[Pattern::Provisioned];
+    assert_eq!(
+        Responder::accept(&narrow, &unit, &mut accept_all, NOW, &mut rng(2)).unwrap_err(),
+        Error::Local(Local::NotAllowed)
+    );
+}
+
+#[test]
+fn tampered_handshake_message_changes_nothing_and_the_genuine_one_still_works() {
+    let (dev, cl) = (device(), cloud());
+    let icfg = config(
+        &dev,
+        Suite::ChaChaPolyBlake2s,
+        Framing::Datagram,
+        ChannelKind::DeviceCloud,
+    );
+    let rcfg = responder_config(&cl, Framing::Datagram, ChannelKind::DeviceCloud);
+    let mut ini = Initiator::enrollment(&icfg, &mut rng(1)).unwrap();
+    let mut buf = [0u8; 1024];
+    let n = ini.write_message(&mut buf).unwrap();
+    let mut resp = Responder::accept(&rcfg, &buf[..n], &mut accept_all, NOW, &mut rng(2)).unwrap();
+    let n = resp.write_message(&mut buf).unwrap();
+    let genuine = buf[..n].to_vec();
+    for i in 0..n {
+        let mut bad = genuine.clone();
+        bad[i] ^= 0x01;
+        assert!(
+            ini.read_message(&bad, &mut accept_all, NOW).is_err(),
+            "byte {i}"
+        );
+        assert!(!ini.is_failed());
+    }
+    for cut in 0..n {
+        assert!(ini
+            .read_message(&genuine[..cut], &mut accept_all, NOW)
+            .is_err());
+    }
+    ini.read_message(&genuine, &mut accept_all, NOW).unwrap();
+    let n = ini.write_message(&mut buf).unwrap();
+    resp.read_message(&buf[..n], &mut accept_all, NOW).unwrap();
+    assert!(ini.finish(T0).is_ok() && resp.finish(T0).is_ok());
+}
+
+#[test]
+fn calls_out_of_order_are_refused() {
+    let (dev, cl) = (device(), cloud());
+    let icfg = config(
+        &dev,
+        Suite::ChaChaPolyBlake2s,
+        Framing::Stream,
+        ChannelKind::DeviceCloud,
+    );
+    let mut ini = Initiator::provisioned(&icfg, &cl.key.public(), &mut rng(1)).unwrap();
+    let mut small = [0u8; 10];
+    let needed = ini.next_message_len();
+    assert_eq!(
+        ini.write_message(&mut small),
+        Err(Error::Local(Local::BufferTooSmall { needed }))
+    );
+    assert!(ini
+        .read_message(&[0, 1, 0x54], &mut accept_all, NOW)
+        .is_err());
+    let mut buf = [0u8; 1024];
+    ini.write_message(&mut buf).unwrap();
+    assert_eq!(
+        ini.write_message(&mut buf),
+        Err(Error::Local(Local::WrongState))
+    );
+    assert!(ini.finish(T0).is_err());
+}
+
+#[test]
+fn no_early_data_the_responder_refuses_application_bytes_in_handshake_payloads() {
+    // The API offers no way to put data in a handshake message; a peer that does anyway (here, a
+    // record sent as if it were a handshake message) is refused.
+    let (dev, cl) = (device(), cloud());
+    let rcfg = responder_config(&cl, Framing::Datagram, ChannelKind::DeviceCloud);
+    let err =
+        Responder::accept(&rcfg, &[0x10, 0, 0, 0], &mut accept_all, NOW, &mut rng(2)).unwrap_err();
+    assert!(matches!(err, Error::Malformed(_) | Error::Peer(_)));
+    let _ = dev;
+}
