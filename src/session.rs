@@ -635,6 +635,26 @@ impl Session {
         epoch
     }
 
+    /// Fuzzing only (cargo-fuzz builds with `--cfg fuzzing`): a session from raw epoch-0 keys, so
+    /// that fuzz targets need not run a handshake for every input. Not in any other build.
+    #[cfg(fuzzing)]
+    #[doc(hidden)]
+    pub fn for_fuzzing(
+        suite: Suite,
+        framing: Framing,
+        send_key: [u8; KEY_LEN],
+        recv_key: [u8; KEY_LEN],
+    ) -> Result<Session, Error> {
+        Session::new(
+            suite,
+            framing,
+            SessionConfig::default(),
+            Zeroizing::new(send_key),
+            Zeroizing::new(recv_key),
+            Instant(0),
+        )
+    }
+
     /// Test-only: jumps the send counter (to reach the limits without sealing 2^62 records).
     #[cfg(test)]
     pub(crate) fn set_send_counter(&mut self, counter: u64) {
