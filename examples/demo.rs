@@ -1,0 +1,273 @@
+//! Device-to-cloud over loopback TCP: an IK handshake, a few readings, an automatic key update, a
+//! command from the cloud, and a clean close.
+//!
+//! ```text
+//! cargo run --example demo                  # server and device in one process
+//! cargo run --example demo -- server ADDR   # only the cloud side, e.g. 127.0.0.1:7878
+//! cargo run --example demo -- device ADDR   # only the device side
+//! ```
+//!
+//! The keys below are fixed so that other demo devices (such as the C one) can pin the cloud's
+//! public key. Never ship fixed keys.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::thread;
+
+use tether::handshake::Established;
+use tether::policy::{AllowList, PinnedKey};
+use tether::*;
+
+const CLOUD_SECRET: [u8; 32] = [0xC1; 32];
+const DEVICE_SECRET: [u8; 32] = [0xD1; 32];
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Milliseconds on a monotonic clock, as tether expects it.
+fn now(start: std::time::Instant) -> Instant {
+    Instant(start.elapsed().as_millis() as u64)
+}
+
+fn wall_clock() -> UnixTime {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    UnixTime(secs)
+}
+
+/// Reads from the socket until the decoder yields one unit, and hands it to `f`.
+fn read_unit<T>(
+    sock: &mut TcpStream,
+    dec: &mut StreamDecoder,
+    pending: &mut Vec<u8>,
+    mut f: impl FnMut(&[u8]) -> Result<T, Error>,
+) -> Result<Option<T>, Box<dyn std::error::Error>> {
+    loop {
+        let mut input = &pending[..];
+        let result = match dec.next(&mut input)? {
+            Some(unit) => Some(f(unit)?),
+            None => None,
+        };
+        let used = pending.len() - input.len();
+        pending.drain(..used);
+        if let Some(r) = result {
+            return Ok(Some(r));
+        }
+        let mut chunk = [0u8; 4096];
+        let n = sock.read(&mut chunk)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        pending.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn serve(listener: TcpListener, connections: usize) -> Result<(), Box<dyn std::error::Error>> {
+    let key = StaticKeypair::from_secret(CLOUD_SECRET);
+    let identity = Identity::new(b"cloud.demo", "tether-demo-gateway", "0.1.0", b"k1")?;
+    let device_key = StaticKeypair::from_secret(DEVICE_SECRET).public();
+    let registry = [(&b"SN-DEMO-0001"[..], device_key)];
+    let start = std::time::Instant::now();
+    println!(
+        "[cloud] listening on {}, static key {}",
+        listener.local_addr()?,
+        hex(key.public().as_bytes())
+    );
+    for conn in listener.incoming().take(connections) {
+        let mut sock = conn?;
+        let config = ResponderConfig {
+            suites: Suite::ENABLED,
+            patterns: &[Pattern::Provisioned],
+            channel: ChannelKind::DeviceCloud,
+            framing: Framing::Stream,
+            context: b"",
+            identity: &identity,
+            static_key: &key,
+            session: SessionConfig::default(),
+            known_initiator: None,
+            pairing: None,
+        };
+        let mut dec = StreamDecoder::for_session_config(&config.session);
+        let mut pending = Vec::new();
+        let mut policy = AllowList::new(&registry);
+        let mut hs = match read_unit(&mut sock, &mut dec, &mut pending, |unit| {
+            println!("[cloud] <- handshake message 1 ({} bytes)", unit.len());
+            Responder::accept(&config, unit, &mut policy, wall_clock(), &mut OsEntropy)
+        }) {
+            Ok(Some(hs)) => hs,
+            Ok(None) => continue,
+            Err(e) => {
+                println!("[cloud] handshake refused: {e}");
+                continue;
+            }
+        };
+        let mut buf = vec![0u8; 2048];
+        let n = hs.write_message(&mut buf)?;
+        println!("[cloud] -> handshake message 2 ({n} bytes)");
+        sock.write_all(&buf[..n])?;
+        let Established {
+            mut session, peer, ..
+        } = hs.finish(now(start))?;
+        println!(
+            "[cloud] session up with {} ({} {}), suite {:?}",
+            String::from_utf8_lossy(peer.identity.id()),
+            peer.identity.model(),
+            peer.identity.version(),
+            session.suite()
+        );
+        let mut out = vec![0u8; 16384];
+        let mut readings = 0;
+        loop {
+            let event = read_unit(&mut sock, &mut dec, &mut pending, |unit| {
+                let wire_len = unit.len();
+                session.open(now(start), unit, &mut out).map(|ev| match ev {
+                    Event::Data(d) => (wire_len, Some(d.to_vec()), None, false),
+                    Event::KeyUpdate { epoch } => (wire_len, None, Some(epoch), false),
+                    Event::Close => (wire_len, None, None, true),
+                })
+            })?;
+            let Some((wire_len, data, epoch, closed)) = event else {
+                println!("[cloud] connection ended without close");
+                break;
+            };
+            if let Some(d) = data {
+                readings += 1;
+                println!(
+                    "[cloud] <- record ({wire_len} bytes on the wire): {}",
+                    String::from_utf8_lossy(&d)
+                );
+                if readings == 2 {
+                    let cmd = b"command: set-interval 60s";
+                    let mut wire = vec![0u8; session.seal_capacity(cmd.len())];
+                    let sealed = session.seal(now(start), cmd, &mut wire)?;
+                    sock.write_all(&wire[..sealed.total()])?;
+                    println!("[cloud] -> {}", String::from_utf8_lossy(cmd));
+                }
+            }
+            if let Some(e) = epoch {
+                println!("[cloud] <- key update: device now sends in epoch {e}");
+            }
+            if closed {
+                println!("[cloud] <- close; session done after {readings} readings");
+                let n = session.close(&mut buf)?;
+                sock.write_all(&buf[..n])?;
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn device(addr: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let key = StaticKeypair::from_secret(DEVICE_SECRET);
+    let cloud_key = StaticKeypair::from_secret(CLOUD_SECRET).public();
+    let identity = Identity::new(b"SN-DEMO-0001", "PulseOximeter P3", "2.4.1", b"k1")?;
+    // Key update every 3 records so the demo shows one; the default is 2^20 records or an hour.
+    let mut session_config = SessionConfig::default();
+    session_config.key_update.records = 3;
+    let config = HandshakeConfig {
+        suite: Suite::ChaChaPolyBlake2s,
+        channel: ChannelKind::DeviceCloud,
+        framing: Framing::Stream,
+        context: b"",
+        identity: &identity,
+        static_key: &key,
+        session: session_config,
+    };
+    let start = std::time::Instant::now();
+    let mut sock = TcpStream::connect(addr)?;
+    let mut hs = Initiator::provisioned(&config, &cloud_key, &mut OsEntropy)?;
+    let mut buf = vec![0u8; 2048];
+    let n = hs.write_message(&mut buf)?;
+    println!(
+        "[device] -> handshake message 1 ({n} bytes, Noise IK, {:?})",
+        hs.suite()
+    );
+    sock.write_all(&buf[..n])?;
+    let mut dec = StreamDecoder::for_session_config(&session_config);
+    let mut pending = Vec::new();
+    let mut policy = PinnedKey(cloud_key);
+    read_unit(&mut sock, &mut dec, &mut pending, |unit| {
+        println!("[device] <- handshake message 2 ({} bytes)", unit.len());
+        hs.read_message(unit, &mut policy, wall_clock())
+    })?
+    .ok_or("cloud hung up during the handshake")?;
+    let Established {
+        mut session,
+        peer,
+        handshake_hash,
+    } = hs.finish(now(start))?;
+    println!(
+        "[device] session up with {} (handshake hash {}…)",
+        String::from_utf8_lossy(peer.identity.id()),
+        hex(&handshake_hash[..8])
+    );
+    let mut out = vec![0u8; 16384];
+    for (i, reading) in [
+        "SpO2 97 %",
+        "pulse 72 /min",
+        "SpO2 96 %",
+        "pulse 75 /min",
+        "SpO2 97 %",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut wire = vec![0u8; session.seal_capacity(reading.len())];
+        let sealed = session.seal(now(start), reading.as_bytes(), &mut wire)?;
+        if sealed.key_update > 0 {
+            println!(
+                "[device] -> key update record ({} bytes), now epoch {}",
+                sealed.key_update,
+                session.send_epoch()
+            );
+        }
+        println!(
+            "[device] -> reading {} ({} bytes on the wire): {reading}",
+            i + 1,
+            sealed.record
+        );
+        sock.write_all(&wire[..sealed.total()])?;
+        if i == 1 {
+            read_unit(&mut sock, &mut dec, &mut pending, |unit| {
+                if let Event::Data(d) = session.open(now(start), unit, &mut out)? {
+                    println!("[device] <- {}", String::from_utf8_lossy(d));
+                }
+                Ok(())
+            })?;
+        }
+    }
+    let n = session.close(&mut buf)?;
+    println!("[device] -> close");
+    sock.write_all(&buf[..n])?;
+    read_unit(&mut sock, &mut dec, &mut pending, |unit| {
+        session
+            .open(now(start), unit, &mut out)
+            .map(|e| matches!(e, Event::Close))
+    })?;
+    println!("[device] <- close; done");
+    Ok(())
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("server") => {
+            let addr = args.get(1).map_or("127.0.0.1:7878", String::as_str);
+            serve(TcpListener::bind(addr)?, usize::MAX)
+        }
+        Some("device") => device(args.get(1).map_or("127.0.0.1:7878", String::as_str)),
+        None => {
+            let listener = TcpListener::bind("127.0.0.1:0")?;
+            let addr = listener.local_addr()?.to_string();
+            let server = thread::spawn(move || serve(listener, 1).map_err(|e| e.to_string()));
+            device(&addr)?;
+            server.join().map_err(|_| "server thread panicked")??;
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown mode {other:?}: use server or device").into()),
+    }
+}
