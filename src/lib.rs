@@ -22,6 +22,75 @@
 //! The normative wire format is `spec/PROTOCOL.md` in the repository; every constant here is
 //! defined there too.
 //!
+//! ## Example: a device and its cloud service, in memory
+//!
+//! ```
+//! # #[cfg(feature = "std")] fn main() -> Result<(), tether::Error> {
+//! use tether::policy::{AllowList, PinnedKey};
+//! use tether::*;
+//!
+//! let mut rng = OsEntropy;
+//! // Long-term keys: the device's from its secure storage, the cloud's pinned in the device.
+//! let device_key = StaticKeypair::generate(&mut rng)?;
+//! let cloud_key = StaticKeypair::generate(&mut rng)?;
+//! let device_id = Identity::new(b"SN-0001", "PulseOximeter P3", "2.4.1", b"k1")?;
+//! let cloud_id = Identity::new(b"ingest.example", "gateway", "1.0", b"k1")?;
+//! let now = UnixTime(1_790_000_000); // wall clock, for credential validity
+//! let t = Instant(0); // monotonic milliseconds, for key updates
+//!
+//! // Device: IK to the pinned cloud key.
+//! let device_cfg = HandshakeConfig {
+//!     suite: Suite::ChaChaPolyBlake2s,
+//!     channel: ChannelKind::DeviceCloud,
+//!     framing: Framing::Datagram,
+//!     context: b"",
+//!     identity: &device_id,
+//!     static_key: &device_key,
+//!     session: SessionConfig::default(),
+//! };
+//! let mut device = Initiator::provisioned(&device_cfg, &cloud_key.public(), &mut rng)?;
+//! let mut msg = [0u8; 1024];
+//! let n = device.write_message(&mut msg)?;
+//!
+//! // Cloud: accepts only registered devices.
+//! let registry = [(&b"SN-0001"[..], device_key.public())];
+//! let cloud_cfg = ResponderConfig {
+//!     suites: Suite::ENABLED,
+//!     patterns: &[Pattern::Provisioned],
+//!     channel: ChannelKind::DeviceCloud,
+//!     framing: Framing::Datagram,
+//!     context: b"",
+//!     identity: &cloud_id,
+//!     static_key: &cloud_key,
+//!     session: SessionConfig::default(),
+//!     known_initiator: None,
+//!     pairing: None,
+//! };
+//! let mut cloud =
+//!     Responder::accept(&cloud_cfg, &msg[..n], &mut AllowList::new(&registry), now, &mut rng)?;
+//! let n = cloud.write_message(&mut msg)?;
+//! let mut cloud = cloud.finish(t)?.session;
+//!
+//! device.read_message(&msg[..n], &mut PinnedKey(cloud_key.public()), now)?;
+//! let mut device = device.finish(t)?.session;
+//!
+//! // Records: a reading up, a command down.
+//! let mut wire = [0u8; 128];
+//! let mut plain = [0u8; 64];
+//! let sealed = device.seal(t, b"SpO2 97 %", &mut wire)?;
+//! assert_eq!(sealed.total(), 9 + 25); // 25 bytes of datagram overhead
+//! assert_eq!(cloud.open(t, &wire[..sealed.total()], &mut plain)?, Event::Data(b"SpO2 97 %"));
+//! // A replayed record is refused and changes nothing.
+//! assert_eq!(
+//!     cloud.open(t, &wire[..sealed.total()], &mut plain),
+//!     Err(Error::Peer(PeerError::Replayed))
+//! );
+//! let sealed = cloud.seal(t, b"set-interval 60", &mut wire)?;
+//! assert_eq!(device.open(t, &wire[..sealed.total()], &mut plain)?, Event::Data(b"set-interval 60"));
+//! # Ok(()) }
+//! # #[cfg(not(feature = "std"))] fn main() {}
+//! ```
+//!
 //! ## Errors
 //! Every fallible call returns [`Error`], grouped by cause. Bad input never panics and never changes
 //! state: a record that fails authentication or the replay check leaves the session exactly as it
