@@ -426,3 +426,65 @@ fn no_early_data_the_responder_refuses_application_bytes_in_handshake_payloads()
     assert!(matches!(err, Error::Malformed(_) | Error::Peer(_)));
     let _ = dev;
 }
+
+/// An entropy source that always fails, like a broken hardware TRNG.
+struct BrokenEntropy;
+impl rand_core::RngCore for BrokenEntropy {
+    fn next_u32(&mut self) -> u32 {
+        0
+    }
+    fn next_u64(&mut self) -> u64 {
+        0
+    }
+    fn fill_bytes(&mut self, _: &mut [u8]) {}
+    fn try_fill_bytes(&mut self, _: &mut [u8]) -> Result<(), rand_core::Error> {
+        Err(rand_core::Error::from(
+            core::num::NonZeroU32::new(rand_core::Error::CUSTOM_START).unwrap(),
+        ))
+    }
+}
+impl rand_core::CryptoRng for BrokenEntropy {}
+
+#[test]
+fn a_failing_entropy_source_is_reported_not_papered_over() {
+    let (dev, cl) = (device(), cloud());
+    let icfg = config(
+        &dev,
+        Suite::ChaChaPolyBlake2s,
+        Framing::Datagram,
+        ChannelKind::DeviceCloud,
+    );
+    assert_eq!(
+        Initiator::provisioned(&icfg, &cl.key.public(), &mut BrokenEntropy).unwrap_err(),
+        Error::Local(Local::Entropy)
+    );
+    assert_eq!(
+        StaticKeypair::generate(&mut BrokenEntropy).unwrap_err(),
+        Error::Local(Local::Entropy)
+    );
+}
+
+#[test]
+fn debug_output_never_shows_secrets() {
+    let key = StaticKeypair::from_secret([0xAB; 32]);
+    let text = format!("{key:?}");
+    assert!(text.contains("redacted"));
+    assert!(!text.to_lowercase().contains("abab"), "{text}");
+    let (dev, cl) = (device(), cloud());
+    let icfg = config(
+        &dev,
+        Suite::ChaChaPolyBlake2s,
+        Framing::Datagram,
+        ChannelKind::DeviceCloud,
+    );
+    let rcfg = responder_config(&cl, Framing::Datagram, ChannelKind::DeviceCloud);
+    let hs = Initiator::provisioned(&icfg, &cl.key.public(), &mut rng(1)).unwrap();
+    let hs_text = format!("{hs:?}");
+    let (i, _, _) = drive(hs, &rcfg, &mut accept_all, &mut accept_all, &mut rng(2)).unwrap();
+    let session_text = format!("{:?}", i.session);
+    // The device's static secret is [1; 32]: no run of it may appear.
+    for t in [&hs_text, &session_text] {
+        assert!(!t.contains("0101010101"), "{t}");
+        assert!(!t.contains("1, 1, 1, 1"), "{t}");
+    }
+}
