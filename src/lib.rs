@@ -129,7 +129,7 @@ mod noise_crypto;
 pub mod pairing;
 mod pattern;
 pub mod policy;
-mod prologue;
+pub mod prologue;
 mod replay;
 mod session;
 mod suite;

@@ -1,0 +1,99 @@
+//! # tether C ABI
+//!
+//! One audited core for firmware (C), servers (C, C++, Go, Python through C) and phone apps (JNI on
+//! Android, a C module on iOS). The header `ffi/include/tether.h` is generated from this crate by a
+//! pinned cbindgen and checked in.
+//!
+//! ## Conventions
+//! - Sans-I/O like the core: you pass input bytes and output buffers; every call returns a
+//!   `tether_status` and says what to do next (`tether_handshake_next`, the `tether_event` of an
+//!   opened record, the byte counts written).
+//! - `TETHER_OK` is 0 and the only success; every error is non-zero, with its own number that is
+//!   never reused. `tether_strerror` gives a static description.
+//! - Every pointer argument is checked for NULL (a NULL buffer is accepted only with length 0).
+//! - An output buffer is followed by its length. Too small: `TETHER_ERR_BUFFER_TOO_SMALL`, nothing
+//!   is written, and the size needed is stored in the call's length out-pointer.
+//! - No malloc needed by the caller: handshakes, sessions and decoders live in storage you
+//!   declare (`tether_handshake`, `tether_session`, `tether_decoder`, whose sizes and alignments
+//!   are `TETHER_*_SIZE` and `TETHER_*_ALIGN`), set up by an init function and cleared by a wipe
+//!   function that zeroizes. The core itself still uses the Rust global allocator for the Noise
+//!   handshake state, the replay window and the decoder buffer (allocated at init, never per
+//!   record); on firmware that allocator is a static pool you provide.
+//! - Calls in the wrong order return `TETHER_ERR_BAD_STATE` and change nothing.
+//! - No panic crosses the boundary: with the `std` feature every entry point catches panics and
+//!   returns `TETHER_ERR_PANIC`; without it the library is built with `panic = "abort"`.
+//!
+//! ## Threading
+//! A handle (handshake, session, decoder) is not locked internally: never use one handle from two
+//! threads at once. Different handles are independent and may be used concurrently from different
+//! threads. The platform callbacks are called only from inside a tether call, on the calling
+//! thread, with the `user` pointer given at init. `tether_strerror`, `tether_version` and the key
+//! helpers are thread-safe.
+#![deny(unsafe_op_in_unsafe_fn, missing_docs)]
+#![cfg_attr(not(feature = "std"), no_std)]
+
+mod boundary;
+mod config;
+mod decoder;
+mod handshake;
+mod keys;
+mod peer;
+mod platform;
+mod session;
+mod status;
+
+pub use config::{tether_config, tether_config_init, tether_identity};
+pub use decoder::{
+    tether_decoder, tether_decoder_init, tether_decoder_next, tether_decoder_wipe,
+    TETHER_DECODER_ALIGN, TETHER_DECODER_SIZE,
+};
+pub use handshake::{
+    tether_action, tether_handshake, tether_handshake_finish, tether_handshake_init_initiator,
+    tether_handshake_init_responder, tether_handshake_next, tether_handshake_read,
+    tether_handshake_wipe, tether_handshake_write, TETHER_HANDSHAKE_ALIGN, TETHER_HANDSHAKE_SIZE,
+};
+pub use keys::{
+    tether_keypair_generate, tether_pairing_code_generate, tether_public_key,
+    TETHER_PAIRING_CODE_LEN,
+};
+pub use peer::{tether_peer, tether_peer_info, tether_peer_verify_credential};
+pub use platform::tether_platform;
+pub use session::{
+    tether_event, tether_session, tether_session_close, tether_session_open, tether_session_seal,
+    tether_session_seal_capacity, tether_session_update_key, tether_session_wipe,
+    TETHER_SESSION_ALIGN, TETHER_SESSION_SIZE,
+};
+pub use status::tether_status;
+
+use boundary::boundary_or;
+
+/// Major version of this library (a test checks it against Cargo.toml).
+pub const TETHER_VERSION_MAJOR: u32 = 0;
+/// Minor version.
+pub const TETHER_VERSION_MINOR: u32 = 1;
+/// Patch version.
+pub const TETHER_VERSION_PATCH: u32 = 0;
+
+/// The library's version as `(major << 16) | (minor << 8) | patch`, to compare with the
+/// `TETHER_VERSION_*` macros the caller compiled against.
+#[no_mangle]
+pub extern "C" fn tether_version() -> u32 {
+    boundary_or(0, || {
+        (TETHER_VERSION_MAJOR << 16) | (TETHER_VERSION_MINOR << 8) | TETHER_VERSION_PATCH
+    })
+}
+
+/// A static, NUL-terminated English description of `status` (never NULL; "unknown status" for a
+/// number that is not a status). Do not free it.
+#[no_mangle]
+pub extern "C" fn tether_strerror(status: i32) -> *const core::ffi::c_char {
+    boundary_or(c"internal panic".as_ptr(), || {
+        tether_status::from_raw(status)
+            .map_or("unknown status\0", tether_status::describe)
+            .as_ptr()
+            .cast()
+    })
+}
+
+#[cfg(test)]
+mod tests;

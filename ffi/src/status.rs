@@ -1,0 +1,247 @@
+//! Status codes: 0 is success, every error is non-zero, numbers are never reused.
+
+use tether::policy::Rejection;
+use tether::{Error, Local, Malformed, PeerError};
+
+/// The result of every fallible call. `TETHER_OK` (0) is the only success; every other value is
+/// an error with its own number, never reused for anything else. Retired numbers stay listed
+/// here as comments. `tether_strerror` describes each one.
+#[allow(non_camel_case_types)]
+#[repr(i32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum tether_status {
+    /// Success.
+    TETHER_OK = 0,
+    // Local: misuse and limits on this side (1..=19).
+    /// A required pointer was NULL.
+    TETHER_ERR_NULL = 1,
+    /// The output buffer is too small; nothing was written and the size needed was stored.
+    TETHER_ERR_BUFFER_TOO_SMALL = 2,
+    /// The call does not fit the object's state: not initialized, wiped, wrong turn or order.
+    TETHER_ERR_BAD_STATE = 3,
+    /// A configuration value is out of range.
+    TETHER_ERR_BAD_CONFIG = 4,
+    /// The suite or pattern is not enabled in this build or not allowed by the configuration.
+    TETHER_ERR_NOT_ALLOWED = 5,
+    /// The platform's entropy callback failed or is missing.
+    TETHER_ERR_ENTROPY = 6,
+    /// A usage limit (record counter, key epochs) is reached: start a new handshake.
+    TETHER_ERR_LIMIT_REACHED = 7,
+    /// The plaintext is larger than the session's maximum.
+    TETHER_ERR_PLAINTEXT_TOO_LARGE = 8,
+    /// A key of the wrong form.
+    TETHER_ERR_BAD_KEY = 9,
+    // Malformed input (20..=39).
+    /// Input shorter than its format requires.
+    TETHER_ERR_TRUNCATED = 20,
+    /// Input longer than allowed.
+    TETHER_ERR_OVERSIZED = 21,
+    /// Unknown protocol version.
+    TETHER_ERR_VERSION = 22,
+    /// Unknown message kind, record type, suite or pattern, or reserved bits set.
+    TETHER_ERR_UNKNOWN_TYPE = 23,
+    /// A length field disagrees with the data.
+    TETHER_ERR_LENGTH = 24,
+    /// Invalid CBOR identity payload.
+    TETHER_ERR_CBOR = 25,
+    /// Invalid pairing code text.
+    TETHER_ERR_PAIRING_CODE = 26,
+    // Peer misbehaviour (40..=59).
+    /// Authentication failed (tampered, forged, or a different key).
+    TETHER_ERR_AUTHENTICATION = 40,
+    /// A replayed record.
+    TETHER_ERR_REPLAYED = 41,
+    /// A record older than the replay window or its key.
+    TETHER_ERR_TOO_OLD = 42,
+    /// A record from an unexpected key epoch.
+    TETHER_ERR_EPOCH = 43,
+    /// A record out of order on a stream.
+    TETHER_ERR_OUT_OF_ORDER = 44,
+    /// A record after the peer's close.
+    TETHER_ERR_AFTER_CLOSE = 45,
+    /// The peer's record counter is exhausted.
+    TETHER_ERR_COUNTER_EXHAUSTED = 46,
+    /// A valid message that does not belong at this point.
+    TETHER_ERR_UNEXPECTED_MESSAGE = 47,
+    // Trust policy rejections (60..=79).
+    /// The peer is not known.
+    TETHER_ERR_UNKNOWN_PEER = 60,
+    /// The peer is revoked.
+    TETHER_ERR_REVOKED = 61,
+    /// The peer's static key does not match.
+    TETHER_ERR_KEY_MISMATCH = 62,
+    /// A credential is required but absent.
+    TETHER_ERR_MISSING_CREDENTIAL = 63,
+    /// The credential is invalid.
+    TETHER_ERR_BAD_CREDENTIAL = 64,
+    /// The credential is not valid yet.
+    TETHER_ERR_NOT_YET_VALID = 65,
+    /// The credential has expired.
+    TETHER_ERR_EXPIRED = 66,
+    /// The peer may not use this pattern or channel.
+    TETHER_ERR_REJECTED = 67,
+    // Internal (90..).
+    /// A panic was caught at the boundary; the object involved is unusable and must be wiped.
+    TETHER_ERR_PANIC = 90,
+    /// An unexpected internal error.
+    TETHER_ERR_INTERNAL = 91,
+}
+
+use tether_status::*;
+
+/// Every status, for tests and for `tether_strerror`.
+pub(crate) const ALL: [tether_status; 35] = [
+    TETHER_OK,
+    TETHER_ERR_NULL,
+    TETHER_ERR_BUFFER_TOO_SMALL,
+    TETHER_ERR_BAD_STATE,
+    TETHER_ERR_BAD_CONFIG,
+    TETHER_ERR_NOT_ALLOWED,
+    TETHER_ERR_ENTROPY,
+    TETHER_ERR_LIMIT_REACHED,
+    TETHER_ERR_PLAINTEXT_TOO_LARGE,
+    TETHER_ERR_BAD_KEY,
+    TETHER_ERR_TRUNCATED,
+    TETHER_ERR_OVERSIZED,
+    TETHER_ERR_VERSION,
+    TETHER_ERR_UNKNOWN_TYPE,
+    TETHER_ERR_LENGTH,
+    TETHER_ERR_CBOR,
+    TETHER_ERR_PAIRING_CODE,
+    TETHER_ERR_AUTHENTICATION,
+    TETHER_ERR_REPLAYED,
+    TETHER_ERR_TOO_OLD,
+    TETHER_ERR_EPOCH,
+    TETHER_ERR_OUT_OF_ORDER,
+    TETHER_ERR_AFTER_CLOSE,
+    TETHER_ERR_COUNTER_EXHAUSTED,
+    TETHER_ERR_UNEXPECTED_MESSAGE,
+    TETHER_ERR_UNKNOWN_PEER,
+    TETHER_ERR_REVOKED,
+    TETHER_ERR_KEY_MISMATCH,
+    TETHER_ERR_MISSING_CREDENTIAL,
+    TETHER_ERR_BAD_CREDENTIAL,
+    TETHER_ERR_NOT_YET_VALID,
+    TETHER_ERR_EXPIRED,
+    TETHER_ERR_REJECTED,
+    TETHER_ERR_PANIC,
+    TETHER_ERR_INTERNAL,
+];
+
+impl tether_status {
+    /// A static, NUL-terminated description.
+    pub const fn describe(self) -> &'static str {
+        match self {
+            TETHER_OK => "success\0",
+            TETHER_ERR_NULL => "a required pointer was NULL\0",
+            TETHER_ERR_BUFFER_TOO_SMALL => "output buffer too small\0",
+            TETHER_ERR_BAD_STATE => "call not valid in the object's current state\0",
+            TETHER_ERR_BAD_CONFIG => "configuration value out of range\0",
+            TETHER_ERR_NOT_ALLOWED => "suite or pattern not enabled or not allowed\0",
+            TETHER_ERR_ENTROPY => "entropy source failed or missing\0",
+            TETHER_ERR_LIMIT_REACHED => "usage limit reached: start a new handshake\0",
+            TETHER_ERR_PLAINTEXT_TOO_LARGE => "plaintext larger than the session maximum\0",
+            TETHER_ERR_BAD_KEY => "invalid key\0",
+            TETHER_ERR_TRUNCATED => "input truncated\0",
+            TETHER_ERR_OVERSIZED => "input oversized\0",
+            TETHER_ERR_VERSION => "unsupported protocol version\0",
+            TETHER_ERR_UNKNOWN_TYPE => "unknown type or reserved bits set\0",
+            TETHER_ERR_LENGTH => "inconsistent length\0",
+            TETHER_ERR_CBOR => "invalid identity payload\0",
+            TETHER_ERR_PAIRING_CODE => "invalid pairing code\0",
+            TETHER_ERR_AUTHENTICATION => "authentication failed\0",
+            TETHER_ERR_REPLAYED => "replayed record\0",
+            TETHER_ERR_TOO_OLD => "record older than the replay window\0",
+            TETHER_ERR_EPOCH => "record from an unexpected key epoch\0",
+            TETHER_ERR_OUT_OF_ORDER => "record out of order on a stream\0",
+            TETHER_ERR_AFTER_CLOSE => "record after close\0",
+            TETHER_ERR_COUNTER_EXHAUSTED => "peer record counter exhausted\0",
+            TETHER_ERR_UNEXPECTED_MESSAGE => "unexpected message\0",
+            TETHER_ERR_UNKNOWN_PEER => "peer rejected: unknown\0",
+            TETHER_ERR_REVOKED => "peer rejected: revoked\0",
+            TETHER_ERR_KEY_MISMATCH => "peer rejected: static key mismatch\0",
+            TETHER_ERR_MISSING_CREDENTIAL => "peer rejected: credential missing\0",
+            TETHER_ERR_BAD_CREDENTIAL => "peer rejected: credential invalid\0",
+            TETHER_ERR_NOT_YET_VALID => "peer rejected: credential not yet valid\0",
+            TETHER_ERR_EXPIRED => "peer rejected: credential expired\0",
+            TETHER_ERR_REJECTED => "peer rejected by policy\0",
+            TETHER_ERR_PANIC => "internal panic caught; wipe the object\0",
+            TETHER_ERR_INTERNAL => "internal error\0",
+        }
+    }
+
+    /// The status for a raw number, if it is one.
+    pub fn from_raw(raw: i32) -> Option<tether_status> {
+        ALL.into_iter().find(|s| *s as i32 == raw)
+    }
+}
+
+impl From<Error> for tether_status {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Local(l) => match l {
+                Local::BufferTooSmall { .. } => TETHER_ERR_BUFFER_TOO_SMALL,
+                Local::WrongState => TETHER_ERR_BAD_STATE,
+                Local::PlaintextTooLarge => TETHER_ERR_PLAINTEXT_TOO_LARGE,
+                Local::LimitReached => TETHER_ERR_LIMIT_REACHED,
+                Local::Config => TETHER_ERR_BAD_CONFIG,
+                Local::NotAllowed => TETHER_ERR_NOT_ALLOWED,
+                Local::Entropy => TETHER_ERR_ENTROPY,
+                Local::BadKey => TETHER_ERR_BAD_KEY,
+                _ => TETHER_ERR_INTERNAL,
+            },
+            Error::Malformed(m) => match m {
+                Malformed::Truncated => TETHER_ERR_TRUNCATED,
+                Malformed::Oversized => TETHER_ERR_OVERSIZED,
+                Malformed::Version => TETHER_ERR_VERSION,
+                Malformed::UnknownType => TETHER_ERR_UNKNOWN_TYPE,
+                Malformed::Length => TETHER_ERR_LENGTH,
+                Malformed::Cbor => TETHER_ERR_CBOR,
+                Malformed::PairingCode => TETHER_ERR_PAIRING_CODE,
+                _ => TETHER_ERR_INTERNAL,
+            },
+            Error::Peer(p) => match p {
+                PeerError::Authentication => TETHER_ERR_AUTHENTICATION,
+                PeerError::Replayed => TETHER_ERR_REPLAYED,
+                PeerError::TooOld => TETHER_ERR_TOO_OLD,
+                PeerError::Epoch => TETHER_ERR_EPOCH,
+                PeerError::OutOfOrder => TETHER_ERR_OUT_OF_ORDER,
+                PeerError::AfterClose => TETHER_ERR_AFTER_CLOSE,
+                PeerError::CounterExhausted => TETHER_ERR_COUNTER_EXHAUSTED,
+                PeerError::UnexpectedMessage => TETHER_ERR_UNEXPECTED_MESSAGE,
+                _ => TETHER_ERR_INTERNAL,
+            },
+            Error::Policy(r) => rejection_status(r),
+            _ => TETHER_ERR_INTERNAL,
+        }
+    }
+}
+
+/// The status for a policy rejection.
+pub fn rejection_status(r: Rejection) -> tether_status {
+    match r {
+        Rejection::UnknownPeer => TETHER_ERR_UNKNOWN_PEER,
+        Rejection::Revoked => TETHER_ERR_REVOKED,
+        Rejection::KeyMismatch => TETHER_ERR_KEY_MISMATCH,
+        Rejection::MissingCredential => TETHER_ERR_MISSING_CREDENTIAL,
+        Rejection::BadCredential => TETHER_ERR_BAD_CREDENTIAL,
+        Rejection::NotYetValid => TETHER_ERR_NOT_YET_VALID,
+        Rejection::Expired => TETHER_ERR_EXPIRED,
+        _ => TETHER_ERR_REJECTED,
+    }
+}
+
+/// The rejection a policy callback's status stands for; any status that is not a rejection code
+/// (including unknown numbers) counts as a plain rejection.
+pub fn status_rejection(raw: i32) -> Rejection {
+    match tether_status::from_raw(raw) {
+        Some(TETHER_ERR_UNKNOWN_PEER) => Rejection::UnknownPeer,
+        Some(TETHER_ERR_REVOKED) => Rejection::Revoked,
+        Some(TETHER_ERR_KEY_MISMATCH) => Rejection::KeyMismatch,
+        Some(TETHER_ERR_MISSING_CREDENTIAL) => Rejection::MissingCredential,
+        Some(TETHER_ERR_BAD_CREDENTIAL) => Rejection::BadCredential,
+        Some(TETHER_ERR_NOT_YET_VALID) => Rejection::NotYetValid,
+        Some(TETHER_ERR_EXPIRED) => Rejection::Expired,
+        _ => Rejection::NotAllowed,
+    }
+}

@@ -1,0 +1,648 @@
+//! The C ABI called as C would call it (and run under Miri in CI, which checks the pointer and
+//! storage handling for undefined behaviour).
+
+use core::ffi::c_void;
+use core::ptr::{null, null_mut};
+
+use super::*;
+use crate::status::tether_status::*;
+
+/// Deterministic entropy for tests: a counter behind `user`.
+unsafe extern "C" fn fill_random(user: *mut c_void, buf: *mut u8, len: usize) -> i32 {
+    let counter = unsafe { &mut *user.cast::<u8>() };
+    for i in 0..len {
+        *counter = counter.wrapping_mul(29).wrapping_add(11);
+        unsafe { *buf.add(i) = *counter };
+    }
+    0
+}
+
+unsafe extern "C" fn broken_random(_: *mut c_void, _: *mut u8, _: usize) -> i32 {
+    -1
+}
+
+unsafe extern "C" fn accept(_: *mut c_void, info: *const tether_peer_info) -> i32 {
+    let peer = unsafe { &*(*info).peer };
+    assert!(peer.id_len > 0);
+    0
+}
+
+unsafe extern "C" fn refuse_revoked(_: *mut c_void, _: *const tether_peer_info) -> i32 {
+    TETHER_ERR_REVOKED as i32
+}
+
+fn platform(counter: &mut u8) -> tether_platform {
+    tether_platform {
+        user: (counter as *mut u8).cast(),
+        fill_random: Some(fill_random),
+        monotonic_ms: None,
+        unix_time: None,
+        check_peer: Some(accept),
+    }
+}
+
+const DEVICE_SECRET: [u8; 32] = [1; 32];
+const CLOUD_SECRET: [u8; 32] = [2; 32];
+
+fn public(secret: &[u8; 32]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    assert_eq!(
+        unsafe { tether_public_key(secret.as_ptr(), out.as_mut_ptr()) },
+        TETHER_OK
+    );
+    out
+}
+
+fn config(
+    secret: &'static [u8; 32],
+    id: &'static [u8],
+    peer: Option<&[u8; 32]>,
+    framing: u8,
+) -> tether_config {
+    let mut c = core::mem::MaybeUninit::<tether_config>::uninit();
+    assert_eq!(unsafe { tether_config_init(c.as_mut_ptr()) }, TETHER_OK);
+    let mut c = unsafe { c.assume_init() };
+    c.static_secret = secret.as_ptr();
+    c.identity.id = id.as_ptr();
+    c.identity.id_len = id.len();
+    c.identity.model = b"model".as_ptr();
+    c.identity.model_len = 5;
+    c.framing = framing;
+    c.peer_static_key = peer.map_or(null(), |p| p.as_ptr());
+    c
+}
+
+fn zeroed<T>() -> Box<T> {
+    // SAFETY: the storage types are plain arrays of integers, valid when zeroed.
+    unsafe { Box::new(core::mem::zeroed()) }
+}
+
+/// A completed IK handshake through the C API: (device session, cloud session).
+fn established(framing: u8) -> (Box<tether_session>, Box<tether_session>) {
+    let cloud_pub = public(&CLOUD_SECRET);
+    let device_pub = public(&DEVICE_SECRET);
+    let (mut r1, mut r2) = (1u8, 2u8);
+    let (p1, p2) = (platform(&mut r1), platform(&mut r2));
+    let dcfg = config(&DEVICE_SECRET, b"SN-1", Some(&cloud_pub), framing);
+    let ccfg = config(&CLOUD_SECRET, b"cloud", Some(&device_pub), framing);
+    let mut dev = zeroed::<tether_handshake>();
+    let mut cloud = zeroed::<tether_handshake>();
+    unsafe {
+        assert_eq!(
+            tether_handshake_init_initiator(&mut *dev, &dcfg, &p1),
+            TETHER_OK
+        );
+        assert_eq!(
+            tether_handshake_init_responder(&mut *cloud, &ccfg, &p2),
+            TETHER_OK
+        );
+        let mut action = tether_action::TETHER_ACTION_FAILED;
+        let mut buf = [0u8; 1024];
+        let mut n = 0;
+        // Drive both until each says FINISH.
+        let (d, c): (*mut tether_handshake, *mut tether_handshake) = (&mut *dev, &mut *cloud);
+        for _ in 0..4 {
+            for (me, other) in [(d, c), (c, d)] {
+                assert_eq!(tether_handshake_next(me, &mut action), TETHER_OK);
+                if action == tether_action::TETHER_ACTION_WRITE {
+                    assert_eq!(
+                        tether_handshake_write(me, buf.as_mut_ptr(), buf.len(), &mut n),
+                        TETHER_OK
+                    );
+                    assert_eq!(tether_handshake_read(other, buf.as_ptr(), n), TETHER_OK);
+                }
+            }
+        }
+        for hs in [&mut *dev, &mut *cloud] {
+            assert_eq!(tether_handshake_next(hs, &mut action), TETHER_OK);
+            assert_eq!(action, tether_action::TETHER_ACTION_FINISH);
+        }
+        let mut ds = zeroed::<tether_session>();
+        let mut cs = zeroed::<tether_session>();
+        let mut peer = core::mem::zeroed::<tether_peer>();
+        let (mut h1, mut h2) = ([0u8; 32], [1u8; 32]);
+        assert_eq!(
+            tether_handshake_finish(&mut *dev, &mut *ds, &mut peer, h1.as_mut_ptr()),
+            TETHER_OK
+        );
+        assert_eq!(&peer.id[..peer.id_len], b"cloud");
+        assert_eq!(peer.static_key, cloud_pub);
+        assert_eq!(
+            tether_handshake_finish(&mut *cloud, &mut *cs, &mut peer, h2.as_mut_ptr()),
+            TETHER_OK
+        );
+        assert_eq!(&peer.id[..peer.id_len], b"SN-1");
+        assert_eq!(h1, h2);
+        // Finished handshakes are wiped: using them again is a state error.
+        assert_eq!(
+            tether_handshake_next(&mut *dev, &mut action),
+            TETHER_ERR_BAD_STATE
+        );
+        (ds, cs)
+    }
+}
+
+fn seal(s: &mut tether_session, msg: &[u8]) -> Vec<u8> {
+    let mut out = vec![0u8; unsafe { tether_session_seal_capacity(s, msg.len()) }];
+    let mut n = 0;
+    let mut ku = 0;
+    let rc = unsafe {
+        tether_session_seal(
+            s,
+            msg.as_ptr(),
+            msg.len(),
+            out.as_mut_ptr(),
+            out.len(),
+            &mut n,
+            &mut ku,
+        )
+    };
+    assert_eq!(rc, TETHER_OK);
+    out.truncate(n);
+    out
+}
+
+fn open(s: &mut tether_session, unit: &[u8]) -> (tether_status, tether_event, Vec<u8>) {
+    let mut out = [0u8; 256];
+    let mut ev = tether_event::TETHER_EVENT_CLOSE;
+    let mut n = 0;
+    let rc = unsafe {
+        tether_session_open(
+            s,
+            unit.as_ptr(),
+            unit.len(),
+            out.as_mut_ptr(),
+            out.len(),
+            &mut ev,
+            &mut n,
+        )
+    };
+    (rc, ev, out[..n.min(256)].to_vec())
+}
+
+#[test]
+fn ok_is_zero_every_error_is_nonzero_unique_and_described() {
+    assert_eq!(TETHER_OK as i32, 0);
+    let mut seen = std::collections::HashSet::new();
+    for s in crate::status::ALL {
+        assert!(seen.insert(s as i32), "{s:?} reuses a number");
+        assert_eq!(s == TETHER_OK, s as i32 == 0);
+        let text = unsafe { std::ffi::CStr::from_ptr(tether_strerror(s as i32)) };
+        assert!(!text.to_bytes().is_empty());
+        assert_eq!(tether_status::from_raw(s as i32), Some(s));
+    }
+    let unknown = unsafe { std::ffi::CStr::from_ptr(tether_strerror(12345)) };
+    assert_eq!(unknown.to_bytes(), b"unknown status");
+    // Every core error maps to a non-zero status.
+    for e in [
+        tether::Error::Local(tether::Local::WrongState),
+        tether::Error::Peer(tether::PeerError::Replayed),
+        tether::Error::Malformed(tether::Malformed::Truncated),
+        tether::Error::Policy(tether::Rejection::Revoked),
+    ] {
+        assert_ne!(tether_status::from(e) as i32, 0);
+    }
+}
+
+#[test]
+fn version_matches_cargo_toml() {
+    let parse = |s: &str| s.parse::<u32>().unwrap();
+    assert_eq!(TETHER_VERSION_MAJOR, parse(env!("CARGO_PKG_VERSION_MAJOR")));
+    assert_eq!(TETHER_VERSION_MINOR, parse(env!("CARGO_PKG_VERSION_MINOR")));
+    assert_eq!(TETHER_VERSION_PATCH, parse(env!("CARGO_PKG_VERSION_PATCH")));
+    assert_eq!(
+        tether_version(),
+        (TETHER_VERSION_MAJOR << 16) | (TETHER_VERSION_MINOR << 8) | TETHER_VERSION_PATCH
+    );
+}
+
+#[test]
+fn every_exported_function_is_inside_the_panic_boundary() {
+    let sources = [
+        include_str!("lib.rs"),
+        include_str!("config.rs"),
+        include_str!("decoder.rs"),
+        include_str!("handshake.rs"),
+        include_str!("keys.rs"),
+        include_str!("peer.rs"),
+        include_str!("session.rs"),
+    ];
+    let mut exported = 0;
+    for src in sources {
+        let mut rest = src;
+        while let Some(at) = rest.find("#[no_mangle]") {
+            rest = &rest[at + 12..];
+            let body = &rest[rest.find('{').unwrap() + 1..];
+            let first = body.trim_start();
+            let first = first
+                .strip_prefix("// SAFETY: forwarded.")
+                .unwrap_or(first)
+                .trim_start();
+            assert!(
+                first.starts_with("boundary(") || first.starts_with("boundary_or("),
+                "exported function not wrapped: {}",
+                &rest[..rest.find('(').unwrap()]
+            );
+            exported += 1;
+        }
+    }
+    // Every `#[no_mangle]` in the crate was seen (no file forgotten in the list above).
+    assert!(exported >= 20, "only {exported} exported functions found");
+}
+
+#[test]
+fn storage_is_large_enough_and_aligned() {
+    assert_eq!(
+        core::mem::size_of::<tether_handshake>(),
+        TETHER_HANDSHAKE_SIZE
+    );
+    assert_eq!(
+        core::mem::align_of::<tether_handshake>(),
+        TETHER_HANDSHAKE_ALIGN
+    );
+    assert_eq!(core::mem::size_of::<tether_session>(), TETHER_SESSION_SIZE);
+    assert_eq!(
+        core::mem::align_of::<tether_session>(),
+        TETHER_SESSION_ALIGN
+    );
+    assert_eq!(core::mem::size_of::<tether_decoder>(), TETHER_DECODER_SIZE);
+    assert_eq!(
+        core::mem::align_of::<tether_decoder>(),
+        TETHER_DECODER_ALIGN
+    );
+}
+
+#[test]
+fn full_exchange_over_a_stream_with_the_decoder() {
+    let (mut dev, mut cloud) = established(1);
+    let mut dec = zeroed::<tether_decoder>();
+    unsafe {
+        assert_eq!(tether_decoder_init(&mut *dec, 16384), TETHER_OK);
+        let mut wire = seal(&mut dev, b"reading 1");
+        let mut n = 0;
+        let mut ku = vec![0u8; 64];
+        assert_eq!(
+            tether_session_update_key(&mut *dev, ku.as_mut_ptr(), ku.len(), &mut n),
+            TETHER_OK
+        );
+        wire.extend_from_slice(&ku[..n]);
+        wire.extend(seal(&mut dev, b"reading 2"));
+        assert_eq!(
+            tether_session_close(&mut *dev, ku.as_mut_ptr(), ku.len(), &mut n),
+            TETHER_OK
+        );
+        wire.extend_from_slice(&ku[..n]);
+        // Feed the stream three bytes at a time.
+        let mut events = Vec::new();
+        for chunk in wire.chunks(3) {
+            let mut input = chunk;
+            loop {
+                let (mut used, mut unit, mut len) = (0usize, null::<u8>(), 0usize);
+                assert_eq!(
+                    tether_decoder_next(
+                        &mut *dec,
+                        input.as_ptr(),
+                        input.len(),
+                        &mut used,
+                        &mut unit,
+                        &mut len
+                    ),
+                    TETHER_OK
+                );
+                input = &input[used..];
+                if unit.is_null() {
+                    break;
+                }
+                let u = core::slice::from_raw_parts(unit, len).to_vec();
+                events.push(open(&mut cloud, &u));
+            }
+        }
+        let kinds: Vec<_> = events
+            .iter()
+            .map(|(rc, ev, d)| (*rc, *ev, d.clone()))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (
+                    TETHER_OK,
+                    tether_event::TETHER_EVENT_DATA,
+                    b"reading 1".to_vec()
+                ),
+                (TETHER_OK, tether_event::TETHER_EVENT_KEY_UPDATE, vec![]),
+                (
+                    TETHER_OK,
+                    tether_event::TETHER_EVENT_DATA,
+                    b"reading 2".to_vec()
+                ),
+                (TETHER_OK, tether_event::TETHER_EVENT_CLOSE, vec![]),
+            ]
+        );
+        // After close, sealing is a state error.
+        let mut out = [0u8; 64];
+        let mut w = 0;
+        assert_eq!(
+            tether_session_seal(
+                &mut *dev,
+                b"x".as_ptr(),
+                1,
+                out.as_mut_ptr(),
+                out.len(),
+                &mut w,
+                null_mut()
+            ),
+            TETHER_ERR_BAD_STATE
+        );
+        tether_decoder_wipe(&mut *dec);
+        tether_session_wipe(&mut *dev);
+        tether_session_wipe(&mut *cloud);
+        // Wiped storage is all zeros and refuses use.
+        assert!(dev._bytes().iter().all(|b| *b == 0));
+        assert_eq!(tether_session_seal_capacity(&mut *dev, 1), 0);
+    }
+}
+
+#[test]
+fn error_paths_change_nothing() {
+    let (mut dev, mut cloud) = established(2);
+    unsafe {
+        let rec = seal(&mut dev, b"dose log");
+        // Too small: the needed size is reported and nothing is written.
+        let mut small = [0xAAu8; 10];
+        let mut n = 0;
+        assert_eq!(
+            tether_session_seal(
+                &mut *dev,
+                b"dose log".as_ptr(),
+                8,
+                small.as_mut_ptr(),
+                small.len(),
+                &mut n,
+                null_mut()
+            ),
+            TETHER_ERR_BUFFER_TOO_SMALL
+        );
+        assert_eq!(n, 8 + 25);
+        assert!(small.iter().all(|b| *b == 0xAA));
+        // NULLs.
+        assert_eq!(
+            tether_session_seal(
+                null_mut(),
+                b"x".as_ptr(),
+                1,
+                small.as_mut_ptr(),
+                10,
+                &mut n,
+                null_mut()
+            ),
+            TETHER_ERR_NULL
+        );
+        assert_eq!(
+            tether_session_seal(
+                &mut *dev,
+                null(),
+                1,
+                small.as_mut_ptr(),
+                10,
+                &mut n,
+                null_mut()
+            ),
+            TETHER_ERR_NULL
+        );
+        assert_eq!(
+            tether_session_seal(
+                &mut *dev,
+                b"x".as_ptr(),
+                1,
+                null_mut(),
+                10,
+                &mut n,
+                null_mut()
+            ),
+            TETHER_ERR_NULL
+        );
+        assert_eq!(
+            tether_session_seal(
+                &mut *dev,
+                b"x".as_ptr(),
+                1,
+                small.as_mut_ptr(),
+                10,
+                null_mut(),
+                null_mut()
+            ),
+            TETHER_ERR_NULL
+        );
+        let mut ev = tether_event::TETHER_EVENT_CLOSE;
+        assert_eq!(
+            tether_session_open(
+                &mut *cloud,
+                rec.as_ptr(),
+                rec.len(),
+                small.as_mut_ptr(),
+                10,
+                null_mut(),
+                &mut n
+            ),
+            TETHER_ERR_NULL
+        );
+        assert_eq!(
+            tether_session_open(
+                &mut *cloud,
+                rec.as_ptr(),
+                rec.len(),
+                small.as_mut_ptr(),
+                10,
+                &mut ev,
+                null_mut()
+            ),
+            TETHER_ERR_NULL
+        );
+        // Tampered: refused, and the genuine record still opens once; its replay is refused.
+        let mut bad = rec.clone();
+        bad[12] ^= 1;
+        assert_eq!(open(&mut cloud, &bad).0, TETHER_ERR_AUTHENTICATION);
+        // Output too small to open: the needed size is reported.
+        assert_eq!(
+            tether_session_open(
+                &mut *cloud,
+                rec.as_ptr(),
+                rec.len(),
+                small.as_mut_ptr(),
+                2,
+                &mut ev,
+                &mut n
+            ),
+            TETHER_ERR_BUFFER_TOO_SMALL
+        );
+        assert_eq!(n, 8);
+        let (rc, ev, data) = open(&mut cloud, &rec);
+        assert_eq!(
+            (rc, ev, data.as_slice()),
+            (TETHER_OK, tether_event::TETHER_EVENT_DATA, &b"dose log"[..])
+        );
+        assert_eq!(open(&mut cloud, &rec).0, TETHER_ERR_REPLAYED);
+        // Uninitialized (zeroed) storage is a state error, not a crash.
+        let mut blank = zeroed::<tether_session>();
+        assert_eq!(open(&mut blank, &rec).0, TETHER_ERR_BAD_STATE);
+        tether_session_wipe(&mut *dev);
+        tether_session_wipe(&mut *cloud);
+        tether_session_wipe(null_mut());
+    }
+}
+
+#[test]
+fn handshake_errors_wrong_order_refusal_and_bad_entropy() {
+    let cloud_pub = public(&CLOUD_SECRET);
+    let device_pub = public(&DEVICE_SECRET);
+    let mut r = 5u8;
+    let mut p = platform(&mut r);
+    let dcfg = config(&DEVICE_SECRET, b"SN-1", Some(&cloud_pub), 2);
+    let ccfg = config(&CLOUD_SECRET, b"cloud", Some(&device_pub), 2);
+    let mut hs = zeroed::<tether_handshake>();
+    let mut buf = [0u8; 1024];
+    let mut n = 0;
+    unsafe {
+        // NULLs and uninitialized storage.
+        assert_eq!(
+            tether_handshake_init_initiator(null_mut(), &dcfg, &p),
+            TETHER_ERR_NULL
+        );
+        assert_eq!(
+            tether_handshake_init_initiator(&mut *hs, null(), &p),
+            TETHER_ERR_NULL
+        );
+        assert_eq!(
+            tether_handshake_init_initiator(&mut *hs, &dcfg, null()),
+            TETHER_ERR_NULL
+        );
+        assert_eq!(
+            tether_handshake_write(&mut *hs, buf.as_mut_ptr(), buf.len(), &mut n),
+            TETHER_ERR_BAD_STATE
+        );
+        // Broken entropy is reported.
+        let mut broken = p;
+        broken.fill_random = Some(broken_random);
+        assert_eq!(
+            tether_handshake_init_initiator(&mut *hs, &dcfg, &broken),
+            TETHER_ERR_ENTROPY
+        );
+        // Missing required key for IK.
+        let mut no_peer = dcfg;
+        no_peer.peer_static_key = null();
+        assert_eq!(
+            tether_handshake_init_initiator(&mut *hs, &no_peer, &p),
+            TETHER_ERR_BAD_CONFIG
+        );
+        // Bad config values.
+        let mut bad = dcfg;
+        bad.max_plaintext = 0;
+        assert_eq!(
+            tether_handshake_init_initiator(&mut *hs, &bad, &p),
+            TETHER_ERR_BAD_CONFIG
+        );
+        bad = dcfg;
+        bad.suite = 9;
+        assert_eq!(
+            tether_handshake_init_initiator(&mut *hs, &bad, &p),
+            TETHER_ERR_UNKNOWN_TYPE
+        );
+
+        assert_eq!(
+            tether_handshake_init_initiator(&mut *hs, &dcfg, &p),
+            TETHER_OK
+        );
+        // Reading before writing is the wrong order.
+        assert_eq!(
+            tether_handshake_read(&mut *hs, buf.as_ptr(), 10),
+            TETHER_ERR_BAD_STATE
+        );
+        // Too small a buffer reports the size.
+        assert_eq!(
+            tether_handshake_write(&mut *hs, buf.as_mut_ptr(), 4, &mut n),
+            TETHER_ERR_BUFFER_TOO_SMALL
+        );
+        let needed = n;
+        assert_eq!(
+            tether_handshake_write(&mut *hs, buf.as_mut_ptr(), buf.len(), &mut n),
+            TETHER_OK
+        );
+        assert_eq!(n, needed);
+        // A responder whose policy refuses the device.
+        p.check_peer = Some(refuse_revoked);
+        let mut cloud = zeroed::<tether_handshake>();
+        assert_eq!(
+            tether_handshake_init_responder(&mut *cloud, &ccfg, &p),
+            TETHER_OK
+        );
+        // A tampered first message changes nothing...
+        let mut tampered = buf;
+        tampered[n - 1] ^= 1;
+        assert_eq!(
+            tether_handshake_read(&mut *cloud, tampered.as_ptr(), n),
+            TETHER_ERR_AUTHENTICATION
+        );
+        let mut action = tether_action::TETHER_ACTION_WRITE;
+        assert_eq!(tether_handshake_next(&mut *cloud, &mut action), TETHER_OK);
+        assert_eq!(action, tether_action::TETHER_ACTION_READ);
+        // ...the genuine one is refused by the policy, which ends the handshake.
+        assert_eq!(
+            tether_handshake_read(&mut *cloud, buf.as_ptr(), n),
+            TETHER_ERR_REVOKED
+        );
+        assert_eq!(tether_handshake_next(&mut *cloud, &mut action), TETHER_OK);
+        assert_eq!(action, tether_action::TETHER_ACTION_FAILED);
+        let mut s = zeroed::<tether_session>();
+        assert_eq!(
+            tether_handshake_finish(&mut *cloud, &mut *s, null_mut(), null_mut()),
+            TETHER_ERR_BAD_STATE
+        );
+        tether_handshake_wipe(&mut *cloud);
+        tether_handshake_wipe(&mut *hs);
+        tether_handshake_wipe(null_mut());
+    }
+}
+
+#[test]
+fn keys_and_pairing_codes() {
+    let mut r = 9u8;
+    let p = platform(&mut r);
+    let (mut s, mut pk) = ([0u8; 32], [0u8; 32]);
+    unsafe {
+        assert_eq!(
+            tether_keypair_generate(&p, s.as_mut_ptr(), pk.as_mut_ptr()),
+            TETHER_OK
+        );
+        assert_eq!(public(&s), pk);
+        assert_eq!(
+            tether_keypair_generate(&p, null_mut(), pk.as_mut_ptr()),
+            TETHER_ERR_NULL
+        );
+        let mut text = [0u8; 80];
+        let mut n = 0;
+        assert_eq!(
+            tether_pairing_code_generate(&p, pk.as_ptr(), text.as_mut_ptr(), 10, &mut n),
+            TETHER_ERR_BUFFER_TOO_SMALL
+        );
+        assert_eq!(n, TETHER_PAIRING_CODE_LEN);
+        assert_eq!(
+            tether_pairing_code_generate(&p, pk.as_ptr(), text.as_mut_ptr(), text.len(), &mut n),
+            TETHER_OK
+        );
+        assert!(text[..n].starts_with(b"TETHER1:"));
+    }
+}
+
+trait Bytes {
+    fn _bytes(&self) -> &[u8];
+}
+impl Bytes for tether_session {
+    fn _bytes(&self) -> &[u8] {
+        unsafe {
+            core::slice::from_raw_parts(
+                (self as *const Self).cast::<u8>(),
+                core::mem::size_of::<Self>(),
+            )
+        }
+    }
+}
