@@ -482,6 +482,18 @@ tether_status tether_handshake_finish(tether_handshake *hs,
 // `hs` must be NULL or storage passed to an init function (or zeroed).
 void tether_handshake_wipe(tether_handshake *hs);
 
+// no_std firmware builds (feature `c-hooks`) only: defined by the firmware; called when the
+// library panics. Must not return (log, then reset or halt).
+extern void tether_panic_hook(void);
+
+// no_std firmware builds only: defined by the firmware; returns `size` bytes aligned to
+// `align`, or NULL when out of memory. Called at init, never per record.
+extern void *tether_alloc_hook(size_t size, size_t align);
+
+// no_std firmware builds only: defined by the firmware; takes back what
+// `tether_alloc_hook` returned. Should zero the memory.
+extern void tether_free_hook(void *ptr, size_t size, size_t align);
+
 // Generates a static key pair from the platform's entropy: the 32-byte secret (store it in
 // secure storage) and the 32-byte public key.
 //

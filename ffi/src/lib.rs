@@ -21,7 +21,9 @@
 //!   record); on firmware that allocator is a static pool you provide.
 //! - Calls in the wrong order return `TETHER_ERR_BAD_STATE` and change nothing.
 //! - No panic crosses the boundary: with the `std` feature every entry point catches panics and
-//!   returns `TETHER_ERR_PANIC`; without it the library is built with `panic = "abort"`.
+//!   returns `TETHER_ERR_PANIC`. Without `std` nothing unwinds: a panic aborts through the
+//!   firmware's `tether_panic_hook()` (feature `c-hooks`, which also takes memory from the
+//!   firmware's `tether_alloc_hook()`; see `src/hooks.rs`).
 //!
 //! ## Threading
 //! A handle (handshake, session, decoder) is not locked internally: never use one handle from two
@@ -36,6 +38,8 @@ mod boundary;
 mod config;
 mod decoder;
 mod handshake;
+#[cfg(all(feature = "c-hooks", not(feature = "std"), not(test)))]
+mod hooks;
 mod keys;
 mod peer;
 mod platform;
