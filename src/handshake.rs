@@ -457,7 +457,12 @@ impl Handshake {
         } else {
             rest
         };
-        let mut payload = Zeroizing::new([0u8; MAX_HANDSHAKE_UNIT]);
+        // A payload is at most an identity: refuse anything longer before any cryptography, and
+        // keep the decryption buffer (on the stack, which firmware counts) that small.
+        if noise_in.len() > noise_overhead(self.pattern, self.next) + MAX_IDENTITY_LEN {
+            return Err(Malformed::Oversized.into());
+        }
+        let mut payload = Zeroizing::new([0u8; MAX_IDENTITY_LEN]);
         let len = self
             .noise
             .read_message(noise_in, payload.as_mut())

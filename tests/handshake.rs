@@ -488,3 +488,35 @@ fn debug_output_never_shows_secrets() {
         assert!(!t.contains("1, 1, 1, 1"), "{t}");
     }
 }
+
+#[test]
+fn oversized_handshake_messages_are_refused_before_any_cryptography() {
+    let (dev, cl) = (device(), cloud());
+    let icfg = config(
+        &dev,
+        Suite::ChaChaPolyBlake2s,
+        Framing::Datagram,
+        ChannelKind::DeviceCloud,
+    );
+    let rcfg = responder_config(&cl, Framing::Datagram, ChannelKind::DeviceCloud);
+    let mut hs = Initiator::provisioned(&icfg, &cl.key.public(), &mut rng(1)).unwrap();
+    let mut buf = [0u8; 1024];
+    let n = hs.write_message(&mut buf).unwrap();
+    // Message 0 of IK can hold at most a 256-byte identity: 3 + 96 + 256 bytes.
+    let mut long = buf[..n].to_vec();
+    long.resize(3 + 96 + 257, 0);
+    assert_eq!(
+        Responder::accept(&rcfg, &long, &mut accept_all, NOW, &mut rng(2)).unwrap_err(),
+        Error::Malformed(Malformed::Oversized)
+    );
+    // And the reply, read by the initiator: 1 + 48 + 256 at most.
+    let mut r = Responder::accept(&rcfg, &buf[..n], &mut accept_all, NOW, &mut rng(2)).unwrap();
+    let m = r.write_message(&mut buf).unwrap();
+    let mut long = buf[..m].to_vec();
+    long.resize(1 + 48 + 257, 0);
+    assert_eq!(
+        hs.read_message(&long, &mut accept_all, NOW).unwrap_err(),
+        Error::Malformed(Malformed::Oversized)
+    );
+    hs.read_message(&buf[..m], &mut accept_all, NOW).unwrap();
+}
