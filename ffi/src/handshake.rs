@@ -211,7 +211,8 @@ pub unsafe extern "C" fn tether_handshake_write(
         let (Some(out), Some(h)) = (unsafe { bytes_mut(out, out_len) }, unsafe {
             tether_handshake::get(hs)
         }) else {
-            return if out.is_null() {
+            // A NULL buffer is fine with length 0 (asking for the size needed).
+            return if out.is_null() && out_len != 0 {
                 TETHER_ERR_NULL
             } else {
                 TETHER_ERR_BAD_STATE

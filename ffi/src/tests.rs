@@ -520,6 +520,11 @@ fn handshake_errors_wrong_order_refusal_and_bad_entropy() {
             tether_handshake_write(&mut *hs, buf.as_mut_ptr(), buf.len(), &mut n),
             TETHER_ERR_BAD_STATE
         );
+        // Asking for the size (NULL, 0) on uninitialized storage is a state error too.
+        assert_eq!(
+            tether_handshake_write(&mut *hs, null_mut(), 0, &mut n),
+            TETHER_ERR_BAD_STATE
+        );
         // Broken entropy is reported.
         let mut broken = p;
         broken.fill_random = Some(broken_random);
