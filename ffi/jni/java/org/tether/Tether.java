@@ -1,0 +1,544 @@
+package org.tether;
+
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+
+/**
+ * Java binding of tether's C ABI (ffi/include/tether.h), through the JNI shim
+ * ffi/jni/tether_jni.c (library {@code tether_jni}).
+ *
+ * <p>Objects that own native storage ({@link Handshake}, {@link Session},
+ * {@link StreamDecoder}) are {@link AutoCloseable}: use try-with-resources. {@code close()}
+ * zeroizes the keys (tether_*_wipe) and frees the storage; it is idempotent. There is no
+ * finalizer or Cleaner: an object that is never closed leaks its storage and leaves its keys in
+ * memory until the process ends, so always close. (On Android API 33+ a
+ * {@code java.lang.ref.Cleaner} could be added as a safety net.)
+ *
+ * <p>Threading: every method of one object is {@code synchronized} on it, because a tether handle
+ * must never be used from two threads at once and {@code close()} must not free storage that
+ * another thread is using. Different objects are independent.
+ *
+ * <p>Errors: a non-zero tether status becomes a {@link TetherException} carrying the status code
+ * and its {@code tether_strerror} text. Java misuse becomes the usual unchecked exception: a
+ * {@code null} argument {@link NullPointerException}, a key of the wrong length or an id out of
+ * range {@link IllegalArgumentException}, a closed object {@link IllegalStateException}.
+ *
+ * <p>Strings are converted to and from UTF-8 here in Java, never in the shim (JNI's
+ * {@code NewStringUTF}/{@code GetStringUTFChars} use "modified UTF-8", which is not what tether
+ * puts on the wire). This file sticks to Java 8 APIs so that it compiles for any Android level.
+ */
+public final class Tether {
+    static {
+        System.loadLibrary("tether_jni");
+    }
+
+    private Tether() {}
+
+    // ---- Constants from tether.h. The shim checks each one against the header at compile time.
+
+    /** Length of static keys (secret and public) and of the handshake hash. */
+    public static final int KEY_LEN = 32;
+    /** Largest plaintext per record the library allows (and the default). */
+    public static final int MAX_PLAINTEXT = 16384;
+    /** Length of a pairing code's text. */
+    public static final int PAIRING_CODE_LEN = 60;
+
+    /** Suite ids. */
+    public static final int SUITE_25519_CHACHAPOLY_BLAKE2S = 1;
+    public static final int SUITE_25519_AESGCM_SHA256 = 2;
+    /** Pattern ids. */
+    public static final int PATTERN_PROVISIONED = 1; // IK
+    public static final int PATTERN_ENROLLMENT = 2; // XX
+    public static final int PATTERN_PAIRING = 3; // XXpsk0
+    public static final int PATTERN_RECONNECT = 4; // KK
+    /** Channel kinds. */
+    public static final int CHANNEL_DEVICE_CLOUD = 1;
+    public static final int CHANNEL_DEVICE_PHONE = 2;
+    public static final int CHANNEL_RELAYED = 3;
+    public static final int CHANNEL_PHONE_CLOUD = 4;
+    /** Framings. */
+    public static final int FRAMING_STREAM = 1;
+    public static final int FRAMING_DATAGRAM = 2;
+
+    /** What a handshake wants next ({@link Handshake#next()}). */
+    public static final int ACTION_WRITE = 1;
+    public static final int ACTION_READ = 2;
+    public static final int ACTION_FINISH = 3;
+    public static final int ACTION_FAILED = 4;
+
+    /** What an opened record carried ({@link Opened#kind}). */
+    public static final int EVENT_DATA = 1;
+    public static final int EVENT_KEY_UPDATE = 2;
+    public static final int EVENT_CLOSE = 3;
+
+    /** Status codes ({@link TetherException#code()}). */
+    public static final int OK = 0;
+    public static final int ERR_NULL = 1;
+    public static final int ERR_BUFFER_TOO_SMALL = 2;
+    public static final int ERR_BAD_STATE = 3;
+    public static final int ERR_BAD_CONFIG = 4;
+    public static final int ERR_NOT_ALLOWED = 5;
+    public static final int ERR_ENTROPY = 6;
+    public static final int ERR_LIMIT_REACHED = 7;
+    public static final int ERR_PLAINTEXT_TOO_LARGE = 8;
+    public static final int ERR_BAD_KEY = 9;
+    public static final int ERR_TRUNCATED = 20;
+    public static final int ERR_OVERSIZED = 21;
+    public static final int ERR_VERSION = 22;
+    public static final int ERR_UNKNOWN_TYPE = 23;
+    public static final int ERR_LENGTH = 24;
+    public static final int ERR_CBOR = 25;
+    public static final int ERR_PAIRING_CODE = 26;
+    public static final int ERR_AUTHENTICATION = 40;
+    public static final int ERR_REPLAYED = 41;
+    public static final int ERR_TOO_OLD = 42;
+    public static final int ERR_EPOCH = 43;
+    public static final int ERR_OUT_OF_ORDER = 44;
+    public static final int ERR_AFTER_CLOSE = 45;
+    public static final int ERR_COUNTER_EXHAUSTED = 46;
+    public static final int ERR_UNEXPECTED_MESSAGE = 47;
+    public static final int ERR_UNKNOWN_PEER = 60;
+    public static final int ERR_REVOKED = 61;
+    public static final int ERR_KEY_MISMATCH = 62;
+    public static final int ERR_MISSING_CREDENTIAL = 63;
+    public static final int ERR_BAD_CREDENTIAL = 64;
+    public static final int ERR_NOT_YET_VALID = 65;
+    public static final int ERR_EXPIRED = 66;
+    public static final int ERR_REJECTED = 67;
+    public static final int ERR_PANIC = 90;
+    public static final int ERR_INTERNAL = 91;
+
+    // ---- Library-wide functions.
+
+    /** The loaded library's version, {@code (major << 16) | (minor << 8) | patch}. */
+    public static int version() {
+        return nVersion();
+    }
+
+    /**
+     * The version of tether.h the shim was compiled against, in the same form as
+     * {@link #version()}. An app should refuse to run if the two differ in major version.
+     */
+    public static int headerVersion() {
+        return nHeaderVersion();
+    }
+
+    /** tether_strerror: an English description of a status ("unknown status" if not one). */
+    public static String strerror(int status) {
+        return new String(nStrerror(status), StandardCharsets.UTF_8);
+    }
+
+    /** The X25519 public key of a 32-byte static secret. */
+    public static byte[] publicKey(byte[] secret) throws TetherException {
+        checkKey(secret, "secret");
+        return nPublicKey(secret);
+    }
+
+    // ---- Objects.
+
+    /** An authenticated peer, as copied out of a finished handshake. */
+    public static final class Peer {
+        private final byte[] id;
+        private final String model;
+        private final String version;
+        private final byte[] keyId;
+        private final byte[] staticKey;
+        private final boolean hasCredential;
+
+        Peer(byte[] id, byte[] model, byte[] version, byte[] keyId, byte[] staticKey,
+                boolean hasCredential) {
+            this.id = id;
+            this.model = new String(model, StandardCharsets.UTF_8);
+            this.version = new String(version, StandardCharsets.UTF_8);
+            this.keyId = keyId;
+            this.staticKey = staticKey;
+            this.hasCredential = hasCredential;
+        }
+
+        /** Entity id (device serial number, service name), 1 to 32 bytes. */
+        public byte[] id() {
+            return id.clone();
+        }
+
+        /** Model name. */
+        public String model() {
+            return model;
+        }
+
+        /** Firmware or software version. */
+        public String version() {
+            return version;
+        }
+
+        /** Key id (may be empty). */
+        public byte[] keyId() {
+            return keyId.clone();
+        }
+
+        /** The peer's static X25519 public key, authenticated by the handshake. */
+        public byte[] staticKey() {
+            return staticKey.clone();
+        }
+
+        /** Whether the peer presented a manufacturer credential. */
+        public boolean hasCredential() {
+            return hasCredential;
+        }
+
+        @Override
+        public String toString() {
+            return new String(id, StandardCharsets.UTF_8) + " (" + model + " " + version + ")";
+        }
+    }
+
+    /** What {@link Session#open} found in a unit. */
+    public static final class Opened {
+        /** {@link #EVENT_DATA}, {@link #EVENT_KEY_UPDATE} or {@link #EVENT_CLOSE}. */
+        public final int kind;
+        /** The plaintext for {@link #EVENT_DATA}; empty otherwise. */
+        public final byte[] data;
+
+        Opened(int kind, byte[] data) {
+            this.kind = kind;
+            this.data = data;
+        }
+
+        public boolean isData() {
+            return kind == EVENT_DATA;
+        }
+
+        public boolean isKeyUpdate() {
+            return kind == EVENT_KEY_UPDATE;
+        }
+
+        public boolean isClose() {
+            return kind == EVENT_CLOSE;
+        }
+    }
+
+    /**
+     * A handshake in progress. Drive it with {@link #next()}: {@link #ACTION_WRITE} means call
+     * {@link #write()} and send the bytes, {@link #ACTION_READ} means pass the peer's next unit to
+     * {@link #read}, {@link #ACTION_FINISH} means call {@link #finish()}, {@link #ACTION_FAILED}
+     * means give up (close it).
+     */
+    public static final class Handshake implements AutoCloseable {
+        private long handle; // tether_handshake storage owned by the shim; 0 once closed
+        private final int framing;
+
+        private Handshake(long handle, int framing) {
+            this.handle = handle;
+            this.framing = framing;
+        }
+
+        /**
+         * A device calling the cloud service whose static public key it was provisioned with
+         * (Noise IK, suite ChaChaPoly/BLAKE2s, channel device-cloud). Only that key is accepted
+         * for the cloud: it is pinned, no trust callback is installed.
+         *
+         * @param staticSecret this device's 32-byte X25519 secret
+         * @param deviceId serial number, 1 to 32 bytes
+         * @param model model name, up to 32 bytes of UTF-8
+         * @param version firmware or app version, up to 16 bytes of UTF-8
+         * @param cloudPublicKey the cloud's 32-byte static public key
+         * @param framing {@link #FRAMING_STREAM} or {@link #FRAMING_DATAGRAM}
+         */
+        public static Handshake initiatorProvisioned(byte[] staticSecret, byte[] deviceId,
+                String model, String version, byte[] cloudPublicKey, int framing)
+                throws TetherException {
+            return initiator(SUITE_25519_CHACHAPOLY_BLAKE2S, PATTERN_PROVISIONED,
+                    CHANNEL_DEVICE_CLOUD, framing, staticSecret, deviceId, model, version,
+                    new byte[0], cloudPublicKey);
+        }
+
+        /**
+         * The general initiator: any suite, pattern (except Pairing, which needs a pairing code
+         * this binding does not take yet), channel and framing. {@code peerStaticKey} is pinned:
+         * required for Provisioned and Reconnect; for Enrollment pass the expected key, since
+         * without a trust callback no other key is accepted.
+         */
+        public static Handshake initiator(int suite, int pattern, int channel, int framing,
+                byte[] staticSecret, byte[] id, String model, String version, byte[] keyId,
+                byte[] peerStaticKey) throws TetherException {
+            checkKey(staticSecret, "staticSecret");
+            checkKey(peerStaticKey, "peerStaticKey");
+            if (id == null || model == null || version == null || keyId == null) {
+                throw new NullPointerException("id, model, version and keyId are required");
+            }
+            long h = nHandshakeInitiator(suite, pattern, channel, framing, staticSecret, id,
+                    model.getBytes(StandardCharsets.UTF_8),
+                    version.getBytes(StandardCharsets.UTF_8), keyId, peerStaticKey);
+            return new Handshake(h, framing);
+        }
+
+        private long live() {
+            if (handle == 0) {
+                throw new IllegalStateException("Handshake is closed");
+            }
+            return handle;
+        }
+
+        /** What to do next: one of the {@code ACTION_*} constants. */
+        public synchronized int next() throws TetherException {
+            return nHandshakeNext(live());
+        }
+
+        /** Whether {@link #finish()} is due. */
+        public synchronized boolean isFinished() throws TetherException {
+            return nHandshakeNext(live()) == ACTION_FINISH;
+        }
+
+        /** The next handshake message, framed for the channel: send all of it. */
+        public synchronized byte[] write() throws TetherException {
+            return nHandshakeWrite(live());
+        }
+
+        /**
+         * The peer's next unit (a datagram, or one unit from a {@link StreamDecoder}). A unit
+         * that does not parse or authenticate throws and changes nothing; a peer refused by the
+         * trust policy throws and fails the handshake.
+         */
+        public synchronized void read(byte[] unit) throws TetherException {
+            if (unit == null) {
+                throw new NullPointerException("unit");
+            }
+            nHandshakeRead(live(), unit);
+        }
+
+        /**
+         * The established session. This handshake is wiped by it (further calls throw
+         * {@link #ERR_BAD_STATE}); still close it.
+         */
+        public synchronized Session finish() throws TetherException {
+            long h = live();
+            byte[] hash = new byte[KEY_LEN];
+            byte[][] peer = new byte[5][];
+            boolean[] credential = new boolean[1];
+            long s = nHandshakeFinish(h, hash, peer, credential);
+            return new Session(s, framing,
+                    new Peer(peer[0], peer[1], peer[2], peer[3], peer[4], credential[0]), hash);
+        }
+
+        /** Zeroizes and frees the native storage. Idempotent. */
+        @Override
+        public synchronized void close() {
+            long h = handle;
+            handle = 0;
+            if (h != 0) {
+                nHandshakeFree(h);
+            }
+        }
+    }
+
+    /** An established session: seal and open records. */
+    public static final class Session implements AutoCloseable {
+        private long handle; // tether_session storage owned by the shim; 0 once closed
+        private final int framing;
+        private final Peer peer;
+        private final byte[] handshakeHash;
+
+        private Session(long handle, int framing, Peer peer, byte[] handshakeHash) {
+            this.handle = handle;
+            this.framing = framing;
+            this.peer = peer;
+            this.handshakeHash = handshakeHash;
+        }
+
+        private long live() {
+            if (handle == 0) {
+                throw new IllegalStateException("Session is closed");
+            }
+            return handle;
+        }
+
+        /** The authenticated peer. */
+        public Peer peer() {
+            return peer;
+        }
+
+        /** The 32-byte handshake hash (the same on both sides: usable for channel binding). */
+        public byte[] handshakeHash() {
+            return handshakeHash.clone();
+        }
+
+        /** {@link #FRAMING_STREAM} or {@link #FRAMING_DATAGRAM}. */
+        public int framing() {
+            return framing;
+        }
+
+        /**
+         * Seals one record. Returns every byte to send; on a stream write them all. If a key
+         * update was due, its record comes first in the same array: on datagrams use
+         * {@link #sealDatagrams} instead, which returns the records separately.
+         */
+        public synchronized byte[] seal(byte[] plaintext) throws TetherException {
+            if (plaintext == null) {
+                throw new NullPointerException("plaintext");
+            }
+            return nSessionSeal(live(), plaintext, null);
+        }
+
+        /** Seals one record as datagrams to send in order: the data record, after a key-update
+         * record if one was due. */
+        public synchronized byte[][] sealDatagrams(byte[] plaintext) throws TetherException {
+            if (plaintext == null) {
+                throw new NullPointerException("plaintext");
+            }
+            int[] keyUpdateLen = new int[1];
+            byte[] all = nSessionSeal(live(), plaintext, keyUpdateLen);
+            int k = keyUpdateLen[0];
+            if (k == 0) {
+                return new byte[][] {all};
+            }
+            return new byte[][] {Arrays.copyOfRange(all, 0, k),
+                Arrays.copyOfRange(all, k, all.length)};
+        }
+
+        /**
+         * Opens one unit (a datagram, or one unit from a {@link StreamDecoder}). Any error
+         * throws and changes nothing: drop the unit (on a stream, close the connection).
+         */
+        public synchronized Opened open(byte[] unit) throws TetherException {
+            if (unit == null) {
+                throw new NullPointerException("unit");
+            }
+            int[] event = new int[1];
+            byte[] data = nSessionOpen(live(), unit, event);
+            return new Opened(event[0], data);
+        }
+
+        /** Moves to a new sending key now; returns the key-update record to send. */
+        public synchronized byte[] updateKey() throws TetherException {
+            return nSessionUpdateKey(live());
+        }
+
+        /**
+         * Returns a close record to send (tether_session_close). Afterwards {@link #seal}
+         * throws {@link #ERR_BAD_STATE}; {@link #open} goes on until the peer's close arrives.
+         * (Named like {@code SSLEngine.closeOutbound}, since {@link #close()} is taken by
+         * {@link AutoCloseable}: that one frees the session.)
+         */
+        public synchronized byte[] closeOutbound() throws TetherException {
+            return nSessionClose(live());
+        }
+
+        /** Zeroizes the keys and frees the native storage. Idempotent. */
+        @Override
+        public synchronized void close() {
+            long h = handle;
+            handle = 0;
+            if (h != 0) {
+                nSessionFree(h);
+            }
+        }
+    }
+
+    /** Splits a byte stream (TCP, serial) into the units that handshakes and sessions read. */
+    public static final class StreamDecoder implements AutoCloseable {
+        private long handle; // tether_decoder storage owned by the shim; 0 once closed
+
+        /** A decoder for sessions with the default (and largest) maximum plaintext. */
+        public StreamDecoder() throws TetherException {
+            this(MAX_PLAINTEXT);
+        }
+
+        /** A decoder for sessions whose maximum plaintext is {@code maxPlaintext}. */
+        public StreamDecoder(int maxPlaintext) throws TetherException {
+            handle = nDecoderNew(maxPlaintext);
+        }
+
+        private long live() {
+            if (handle == 0) {
+                throw new IllegalStateException("StreamDecoder is closed");
+            }
+            return handle;
+        }
+
+        /** Every unit completed by {@code chunk}, in order (often none); partial input is kept. */
+        public byte[][] feed(byte[] chunk) throws TetherException {
+            if (chunk == null) {
+                throw new NullPointerException("chunk");
+            }
+            return feed(chunk, 0, chunk.length);
+        }
+
+        /** As {@link #feed(byte[])} for {@code chunk[offset .. offset + length]}, e.g. after
+         * {@code InputStream.read(buffer)}. {@link #ERR_OVERSIZED} means the stream is broken. */
+        public synchronized byte[][] feed(byte[] chunk, int offset, int length)
+                throws TetherException {
+            if (chunk == null) {
+                throw new NullPointerException("chunk");
+            }
+            if (offset < 0 || length < 0 || offset > chunk.length - length) {
+                throw new IndexOutOfBoundsException(
+                        "offset " + offset + ", length " + length + ", size " + chunk.length);
+            }
+            return nDecoderFeed(live(), chunk, offset, length);
+        }
+
+        /** Frees the reassembly buffer and the native storage. Idempotent. */
+        @Override
+        public synchronized void close() {
+            long h = handle;
+            handle = 0;
+            if (h != 0) {
+                nDecoderFree(h);
+            }
+        }
+    }
+
+    private static void checkKey(byte[] key, String name) {
+        if (key == null) {
+            throw new NullPointerException(name);
+        }
+        if (key.length != KEY_LEN) {
+            throw new IllegalArgumentException(name + " must be " + KEY_LEN + " bytes, not "
+                    + key.length);
+        }
+    }
+
+    // ---- Native methods (ffi/jni/tether_jni.c). Handles are the addresses of shim-allocated
+    // storage; the shim re-checks every argument, so a bad call throws rather than crashes.
+
+    private static native int nVersion();
+
+    private static native int nHeaderVersion();
+
+    private static native byte[] nStrerror(int status);
+
+    private static native byte[] nPublicKey(byte[] secret) throws TetherException;
+
+    private static native long nHandshakeInitiator(int suite, int pattern, int channel,
+            int framing, byte[] staticSecret, byte[] id, byte[] model, byte[] version,
+            byte[] keyId, byte[] peerStaticKey) throws TetherException;
+
+    private static native int nHandshakeNext(long hs) throws TetherException;
+
+    private static native byte[] nHandshakeWrite(long hs) throws TetherException;
+
+    private static native void nHandshakeRead(long hs, byte[] unit) throws TetherException;
+
+    private static native long nHandshakeFinish(long hs, byte[] hashOut, byte[][] peerOut,
+            boolean[] hasCredentialOut) throws TetherException;
+
+    private static native void nHandshakeFree(long hs);
+
+    private static native byte[] nSessionSeal(long s, byte[] plaintext, int[] keyUpdateLenOut)
+            throws TetherException;
+
+    private static native byte[] nSessionOpen(long s, byte[] unit, int[] eventOut)
+            throws TetherException;
+
+    private static native byte[] nSessionUpdateKey(long s) throws TetherException;
+
+    private static native byte[] nSessionClose(long s) throws TetherException;
+
+    private static native void nSessionFree(long s);
+
+    private static native long nDecoderNew(int maxPlaintext) throws TetherException;
+
+    private static native byte[][] nDecoderFeed(long dec, byte[] chunk, int offset, int length)
+            throws TetherException;
+
+    private static native void nDecoderFree(long dec);
+}
