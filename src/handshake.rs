@@ -24,7 +24,7 @@
 use alloc::boxed::Box;
 use core::fmt;
 
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::config::SessionConfig;
 use crate::entropy::{draw, Entropy};
@@ -241,6 +241,33 @@ pub struct Handshake {
     next: usize,
     peer: Option<Peer>,
     failed: bool,
+    /// What the Noise state is built from, to rebuild it after a failed read.
+    inputs: Inputs,
+}
+
+/// Largest message 0 a responder must remember: in the 3-message patterns, the only ones in
+/// which a responder reads again, message 0 carries no payload (`XX`: 32 bytes, `XXpsk0`: 48).
+const FIRST_CACHE: usize = DH + TAG;
+
+/// Everything that determines the Noise state: the pre-drawn ephemeral entropy, the keys, the
+/// prologue, and the one message of the peer that a later read depends on.
+///
+/// Why: when snow's `read_message` fails it restores its hash and chaining key but not its cipher
+/// key and nonce, so after a forged `XX` message 2 the genuine one no longer decrypts. Instead of
+/// relying on snow's partial restore, a failed read rebuilds the state from these inputs: the
+/// messages this side wrote come out byte for byte the same (their only randomness is the
+/// pre-drawn entropy), and the peer's message 0 is replayed from `first`.
+#[derive(Zeroize, ZeroizeOnDrop)]
+struct Inputs {
+    entropy: [u8; 32],
+    static_secret: [u8; 32],
+    psk: Option<[u8; 32]>,
+    #[zeroize(skip)]
+    remote: Option<PublicKey>,
+    #[zeroize(skip)]
+    prologue: Prologue,
+    first: [u8; FIRST_CACHE],
+    first_len: usize,
 }
 
 impl Handshake {
@@ -278,31 +305,17 @@ impl Handshake {
         let mut identity = [0u8; MAX_IDENTITY_LEN];
         let identity_len = c.identity.encode(&mut identity)?;
         let prologue = Prologue::new(c.suite, c.pattern, c.channel, c.framing, c.context)?;
-        let params: snow::params::NoiseParams = noise_name(c.pattern, c.suite)
-            .parse()
-            .map_err(|_| Local::Noise)?;
         let entropy = draw::<32>(rng)?;
-        let resolver = Box::new(TetherResolver::new(entropy));
-        let mut builder = snow::Builder::with_resolver(params, resolver)
-            .prologue(prologue.as_bytes())
-            .map_err(map_noise)?
-            .local_private_key(c.static_key.secret_bytes())
-            .map_err(map_noise)?;
-        if let Some(key) = remote {
-            builder = builder
-                .remote_public_key(key.as_bytes())
-                .map_err(map_noise)?;
-        }
-        let psk = code.map(PairingCode::psk);
-        if let Some(psk) = &psk {
-            builder = builder.psk(0, psk).map_err(map_noise)?;
-        }
-        let noise = if initiator {
-            builder.build_initiator()
-        } else {
-            builder.build_responder()
-        }
-        .map_err(map_noise)?;
+        let inputs = Inputs {
+            entropy: *entropy,
+            static_secret: *c.static_key.secret_bytes(),
+            psk: code.map(|code| *code.psk()),
+            remote: remote.copied(),
+            prologue,
+            first: [0; FIRST_CACHE],
+            first_len: 0,
+        };
+        let noise = new_noise(c.pattern, c.suite, initiator, &inputs)?;
         Ok(Handshake {
             noise: Box::new(noise),
             initiator,
@@ -317,7 +330,40 @@ impl Handshake {
             next: 0,
             peer: None,
             failed: false,
+            inputs,
         })
+    }
+
+    /// Rebuilds the Noise state as it was before the message now being read: replays this side's
+    /// messages (identical bytes) and the peer's cached message 0.
+    fn rebuild(&mut self) -> Result<(), Error> {
+        let mut noise = new_noise(self.pattern, self.suite, self.initiator, &self.inputs)?;
+        let mut scratch = Zeroizing::new([0u8; MAX_IDENTITY_LEN + 2 * DH + 3 * TAG]);
+        let mut payload = Zeroizing::new([0u8; MAX_IDENTITY_LEN]);
+        for index in 0..self.next {
+            if (index % 2 == 0) == self.initiator {
+                let ours = self
+                    .identity
+                    .get(..self.payload_len(index))
+                    .ok_or(Local::Noise)?;
+                noise
+                    .write_message(ours, scratch.as_mut())
+                    .map_err(map_noise)?;
+            } else if index == 0 && self.inputs.first_len > 0 {
+                let first = self
+                    .inputs
+                    .first
+                    .get(..self.inputs.first_len)
+                    .ok_or(Local::Noise)?;
+                noise
+                    .read_message(first, payload.as_mut())
+                    .map_err(map_noise)?;
+            } else {
+                return Err(Local::Noise.into());
+            }
+        }
+        *self.noise = noise;
+        Ok(())
     }
 
     /// The pattern in use.
@@ -463,11 +509,24 @@ impl Handshake {
             return Err(Malformed::Oversized.into());
         }
         let mut payload = Zeroizing::new([0u8; MAX_IDENTITY_LEN]);
-        let len = self
-            .noise
-            .read_message(noise_in, payload.as_mut())
-            .map_err(map_noise_peer)?;
+        let len = match self.noise.read_message(noise_in, payload.as_mut()) {
+            Ok(len) => len,
+            Err(e) => {
+                // Leave no trace of the rejected message (see `Inputs`).
+                if let Err(fatal) = self.rebuild() {
+                    self.failed = true;
+                    return Err(fatal);
+                }
+                return Err(map_noise_peer(e));
+            }
+        };
         // Authenticated: from here on, a problem is the peer's fault and ends the handshake.
+        if self.next == 0 && !self.initiator {
+            if let Some(first) = self.inputs.first.get_mut(..noise_in.len()) {
+                first.copy_from_slice(noise_in);
+                self.inputs.first_len = noise_in.len();
+            }
+        }
         self.next += 1;
         let payload = payload.get(..len).ok_or(Local::Noise)?;
         if let Err(e) = self.accept_payload(payload, policy, now) {
@@ -560,6 +619,38 @@ impl fmt::Debug for Handshake {
             .field("peer", &self.peer)
             .finish_non_exhaustive()
     }
+}
+
+/// A fresh Noise state from `inputs`.
+fn new_noise(
+    pattern: Pattern,
+    suite: Suite,
+    initiator: bool,
+    inputs: &Inputs,
+) -> Result<snow::HandshakeState, Error> {
+    let params: snow::params::NoiseParams = noise_name(pattern, suite)
+        .parse()
+        .map_err(|_| Local::Noise)?;
+    let resolver = Box::new(TetherResolver::new(Zeroizing::new(inputs.entropy)));
+    let mut builder = snow::Builder::with_resolver(params, resolver)
+        .prologue(inputs.prologue.as_bytes())
+        .map_err(map_noise)?
+        .local_private_key(&inputs.static_secret)
+        .map_err(map_noise)?;
+    if let Some(key) = &inputs.remote {
+        builder = builder
+            .remote_public_key(key.as_bytes())
+            .map_err(map_noise)?;
+    }
+    if let Some(psk) = &inputs.psk {
+        builder = builder.psk(0, psk).map_err(map_noise)?;
+    }
+    if initiator {
+        builder.build_initiator()
+    } else {
+        builder.build_responder()
+    }
+    .map_err(map_noise)
 }
 
 /// The full Noise protocol name.

@@ -19,6 +19,7 @@ const FIXED: usize = PROLOGUE_LABEL.len() + 6;
 
 /// The prologue bytes: `"tether" || version || suite || pattern || channel || framing ||
 /// len(context) || context`.
+#[derive(Clone)]
 pub(crate) struct Prologue {
     bytes: [u8; FIXED + MAX_CONTEXT],
     len: usize,
