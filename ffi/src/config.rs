@@ -204,7 +204,10 @@ impl OwnedConfig {
     /// Every non-NULL pointer in `c` must be valid for its length.
     pub(crate) unsafe fn from_c(c: &tether_config) -> Result<Self, tether_status> {
         let bad = TETHER_ERR_BAD_CONFIG;
-        let suite = Suite::from_id(c.suite).map_err(tether_status::from)?;
+        let suite = Suite::from_id(c.suite).map_err(|e| match e {
+            tether::Error::Local(tether::Local::NotAllowed) => TETHER_ERR_NOT_ALLOWED,
+            _ => bad,
+        })?;
         let pattern = Pattern::from_id(c.pattern).map_err(|_| bad)?;
         let channel = channel(c.channel).ok_or(bad)?;
         let framing = framing(c.framing).ok_or(bad)?;
@@ -227,7 +230,7 @@ impl OwnedConfig {
                 unsafe { key32(c.peer_static_key) }.ok_or(TETHER_ERR_NULL)?,
             ))
         };
-        let pairing = if c.pairing_code.is_null() {
+        let pairing = if c.pairing_code.is_null() && c.pairing_code_len == 0 {
             None
         } else {
             // SAFETY: forwarded.

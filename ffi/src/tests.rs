@@ -550,7 +550,14 @@ fn handshake_errors_wrong_order_refusal_and_bad_entropy() {
         bad.suite = 9;
         assert_eq!(
             tether_handshake_init_initiator(&mut *hs, &bad, &p),
-            TETHER_ERR_UNKNOWN_TYPE
+            TETHER_ERR_BAD_CONFIG
+        );
+        // A NULL buffer with a length is a NULL error, not "no pairing code".
+        bad = dcfg;
+        bad.pairing_code_len = 5;
+        assert_eq!(
+            tether_handshake_init_initiator(&mut *hs, &bad, &p),
+            TETHER_ERR_NULL
         );
 
         assert_eq!(
