@@ -223,7 +223,7 @@ public final class TetherTest {
         expectStatus("framing 7", Tether.ERR_BAD_CONFIG,
                 () -> Tether.Handshake.initiatorProvisioned(secret, id, "m", "1", cloudPublic, 7)
                         .close());
-        expectStatus("suite 9", Tether.ERR_UNKNOWN_TYPE,
+        expectStatus("suite 9", Tether.ERR_BAD_CONFIG,
                 () -> Tether.Handshake.initiator(9, Tether.PATTERN_PROVISIONED,
                         Tether.CHANNEL_DEVICE_CLOUD, Tether.FRAMING_STREAM, secret, id, "m", "1",
                         new byte[0], cloudPublic).close());
