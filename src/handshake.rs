@@ -33,7 +33,7 @@ use crate::framing::{Framing, MAX_HANDSHAKE_UNIT};
 use crate::header::{handshake_byte, parse_handshake_byte};
 use crate::identity::{Identity, MAX_IDENTITY_LEN};
 use crate::keys::{PublicKey, StaticKeypair};
-use crate::noise_crypto::TetherResolver;
+use crate::noise_crypto::{KnownPair, TetherResolver};
 use crate::pairing::PairingCode;
 use crate::pattern::{ChannelKind, Pattern};
 use crate::policy::{PeerInfo, Rejection, TrustPolicy};
@@ -233,13 +233,16 @@ pub struct Handshake {
     framing: Framing,
     session: SessionConfig,
     /// Our encoded identity, sent in our identity message.
-    identity: [u8; MAX_IDENTITY_LEN],
+    /// Boxed at its exact length: the handshake is moved by value, and a 256-byte array in it
+    /// would be copied on the stack each time.
+    identity: Box<[u8]>,
     identity_len: usize,
     /// Pairing (initiator): the fingerprint the responder's static key must match.
     expected_fingerprint: Option<PairingCode>,
     /// Index of the next handshake message, written or read.
     next: usize,
-    peer: Option<Peer>,
+    /// Boxed for the same reason (248 bytes on Cortex-M).
+    peer: Option<Box<Peer>>,
     failed: bool,
     /// What the Noise state is built from, to rebuild it after a failed read.
     inputs: Inputs,
@@ -261,6 +264,8 @@ const FIRST_CACHE: usize = DH + TAG;
 struct Inputs {
     entropy: [u8; 32],
     static_secret: [u8; 32],
+    #[zeroize(skip)]
+    static_public: [u8; 32],
     psk: Option<[u8; 32]>,
     #[zeroize(skip)]
     remote: Option<PublicKey>,
@@ -304,11 +309,13 @@ impl Handshake {
         }
         let mut identity = [0u8; MAX_IDENTITY_LEN];
         let identity_len = c.identity.encode(&mut identity)?;
+        let identity: Box<[u8]> = identity.get(..identity_len).ok_or(Local::Config)?.into();
         let prologue = Prologue::new(c.suite, c.pattern, c.channel, c.framing, c.context)?;
         let entropy = draw::<32>(rng)?;
         let inputs = Inputs {
             entropy: *entropy,
             static_secret: *c.static_key.secret_bytes(),
+            static_public: *c.static_key.public().as_bytes(),
             psk: code.map(|code| *code.psk()),
             remote: remote.copied(),
             prologue,
@@ -317,7 +324,7 @@ impl Handshake {
         };
         let noise = new_noise(c.pattern, c.suite, initiator, &inputs)?;
         Ok(Handshake {
-            noise: Box::new(noise),
+            noise,
             initiator,
             pattern: c.pattern,
             suite: c.suite,
@@ -336,6 +343,8 @@ impl Handshake {
 
     /// Rebuilds the Noise state as it was before the message now being read: replays this side's
     /// messages (identical bytes) and the peer's cached message 0.
+    #[cold]
+    #[inline(never)]
     fn rebuild(&mut self) -> Result<(), Error> {
         let mut noise = new_noise(self.pattern, self.suite, self.initiator, &self.inputs)?;
         let mut scratch = Zeroizing::new([0u8; MAX_IDENTITY_LEN + 2 * DH + 3 * TAG]);
@@ -362,7 +371,7 @@ impl Handshake {
                 return Err(Local::Noise.into());
             }
         }
-        *self.noise = noise;
+        self.noise = noise;
         Ok(())
     }
 
@@ -393,7 +402,7 @@ impl Handshake {
 
     /// The authenticated peer, once its identity message has been read and accepted.
     pub fn peer(&self) -> Option<&Peer> {
-        self.peer.as_ref()
+        self.peer.as_deref()
     }
 
     /// The exact size of the unit [`Handshake::write_message`] writes next.
@@ -569,10 +578,10 @@ impl Handshake {
             channel: self.channel,
             now,
         })?;
-        self.peer = Some(Peer {
+        self.peer = Some(Box::new(Peer {
             identity,
             static_key,
-        });
+        }));
         Ok(())
     }
 
@@ -582,7 +591,7 @@ impl Handshake {
         if !self.is_finished() || !self.noise.is_handshake_finished() {
             return Err(Local::WrongState.into());
         }
-        let peer = self.peer.take().ok_or(Local::WrongState)?;
+        let peer = *self.peer.take().ok_or(Local::WrongState)?;
         let mut handshake_hash = [0u8; 32];
         handshake_hash.copy_from_slice(
             self.noise
@@ -627,11 +636,14 @@ fn new_noise(
     suite: Suite,
     initiator: bool,
     inputs: &Inputs,
-) -> Result<snow::HandshakeState, Error> {
-    let params: snow::params::NoiseParams = noise_name(pattern, suite)
-        .parse()
-        .map_err(|_| Local::Noise)?;
-    let resolver = Box::new(TetherResolver::new(Zeroizing::new(inputs.entropy)));
+) -> Result<Box<snow::HandshakeState>, Error> {
+    let params = noise_params(pattern, suite);
+    let resolver = Box::new(
+        TetherResolver::new(Zeroizing::new(inputs.entropy)).with_known_pair(KnownPair {
+            secret: inputs.static_secret,
+            public: inputs.static_public,
+        }),
+    );
     let mut builder = snow::Builder::with_resolver(params, resolver)
         .prologue(inputs.prologue.as_bytes())
         .map_err(map_noise)?
@@ -645,12 +657,43 @@ fn new_noise(
     if let Some(psk) = &inputs.psk {
         builder = builder.psk(0, psk).map_err(map_noise)?;
     }
-    if initiator {
+    let state = if initiator {
         builder.build_initiator()
     } else {
         builder.build_responder()
+    };
+    // Boxed here, so that callers never hold the state (744 bytes on Cortex-M) on their stack.
+    state.map(Box::new).map_err(map_noise)
+}
+
+/// snow's parameters, built directly rather than parsed from the name: snow's parser knows every
+/// pattern and primitive of the Noise specification, and all of that would be linked.
+fn noise_params(pattern: Pattern, suite: Suite) -> snow::params::NoiseParams {
+    use snow::params::{
+        BaseChoice, CipherChoice, DHChoice, HandshakeChoice, HandshakeModifier,
+        HandshakeModifierList, HandshakePattern, HashChoice, NoiseParams,
+    };
+    let (base, modifiers) = match pattern {
+        Pattern::Provisioned => (HandshakePattern::IK, alloc::vec::Vec::new()),
+        Pattern::Enrollment => (HandshakePattern::XX, alloc::vec::Vec::new()),
+        Pattern::Pairing => (HandshakePattern::XX, alloc::vec![HandshakeModifier::Psk(0)]),
+        Pattern::Reconnect => (HandshakePattern::KK, alloc::vec::Vec::new()),
+    };
+    let (cipher, hash) = match suite {
+        Suite::ChaChaPolyBlake2s => (CipherChoice::ChaChaPoly, HashChoice::Blake2s),
+        Suite::AesGcmSha256 => (CipherChoice::AESGCM, HashChoice::SHA256),
+    };
+    NoiseParams {
+        name: noise_name(pattern, suite).into(),
+        base: BaseChoice::Noise,
+        handshake: HandshakeChoice {
+            pattern: base,
+            modifiers: HandshakeModifierList { list: modifiers },
+        },
+        dh: DHChoice::Curve25519,
+        cipher,
+        hash,
     }
-    .map_err(map_noise)
 }
 
 /// The full Noise protocol name.

@@ -63,6 +63,18 @@ pub(crate) struct TetherResolver {
     /// The pre-drawn entropy, until [`CryptoResolver::resolve_rng`] hands it out (then `None`,
     /// and the bytes are wiped).
     entropy: RefCell<Option<Zeroizing<[u8; KEY_LEN]>>>,
+    /// The static key pair snow will `set`, with its public half already known, so that the
+    /// builder does not recompute it (a scalar multiplication, and the deepest stack of the
+    /// handshake on Cortex-M).
+    known: Option<KnownPair>,
+}
+
+/// A static key pair whose public half is known.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub(crate) struct KnownPair {
+    pub(crate) secret: [u8; KEY_LEN],
+    #[zeroize(skip)]
+    pub(crate) public: [u8; KEY_LEN],
 }
 
 impl TetherResolver {
@@ -70,7 +82,14 @@ impl TetherResolver {
     pub(crate) fn new(entropy: Zeroizing<[u8; KEY_LEN]>) -> Self {
         TetherResolver {
             entropy: RefCell::new(Some(entropy)),
+            known: None,
         }
+    }
+
+    /// Also hands `known` to the DH objects it resolves.
+    pub(crate) fn with_known_pair(mut self, known: KnownPair) -> Self {
+        self.known = Some(known);
+        self
     }
 }
 
@@ -109,7 +128,11 @@ impl CryptoResolver for TetherResolver {
 
     fn resolve_dh(&self, choice: &DHChoice) -> Option<Box<dyn Dh>> {
         match choice {
-            DHChoice::Curve25519 => Some(Box::<Dh25519>::default()),
+            DHChoice::Curve25519 => {
+                let mut dh = Box::<Dh25519>::default();
+                dh.known = self.known.clone();
+                Some(dh)
+            }
             _ => None,
         }
     }
@@ -184,12 +207,27 @@ struct Dh25519 {
     secret: Option<StaticSecret>,
     /// The public key of `secret` (all zero while `secret` is `None`).
     public: [u8; KEY_LEN],
+    /// A pair whose public half need not be computed.
+    known: Option<KnownPair>,
 }
 
 impl Dh25519 {
     fn install(&mut self, private: &[u8; KEY_LEN]) {
         let secret = StaticSecret::from(*private);
-        self.public = PublicKey::from(&secret).to_bytes();
+        if let Some(known) = &self.known {
+            if known
+                .secret
+                .iter()
+                .zip(private)
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+            {
+                self.public = known.public;
+                self.secret = Some(secret);
+                return;
+            }
+        }
+        self.public = crate::keys::public_from_secret(private);
         self.secret = Some(secret);
     }
 }
@@ -219,7 +257,9 @@ impl Dh for Dh25519 {
     /// Installs a 32-byte private key. A key of any other length leaves no key at all (and a
     /// zero public key), so every later `dh` fails instead of running on a wrong key.
     fn set(&mut self, privkey: &[u8]) {
+        let known = self.known.take();
         self.zeroize();
+        self.known = known;
         if let Ok(private) = <&[u8; KEY_LEN]>::try_from(privkey) {
             self.install(private);
         }

@@ -12,6 +12,18 @@ use crate::error::PeerError;
 
 const BLOCK_BITS: u64 = 64;
 
+/// `x % n` for a ring of `n` blocks (at most 1025, so below 2^11) in 32-bit arithmetic: a 64-bit
+/// division would link compiler-builtins' software `u64` division (866 bytes on Cortex-M).
+fn ring_index(x: u64, n: u64) -> usize {
+    let n = n as u32;
+    let hi = ((x >> 32) as u32) % n;
+    let lo = (x as u32) % n;
+    // 2^32 mod n
+    let base = (u32::MAX % n + 1) % n;
+    // hi * base < n^2 < 2^22 and lo < n: no overflow.
+    ((hi * base + lo) % n) as usize
+}
+
 /// Which counters of the last `W` have been accepted.
 #[derive(Clone)]
 #[cfg_attr(test, derive(PartialEq, Eq))]
@@ -61,7 +73,7 @@ impl ReplayWindow {
     fn locate(&self, counter: u64) -> (usize, u64) {
         let n = self.blocks.len() as u64;
         // The remainder is below `blocks.len()`, so it fits in usize.
-        let block = ((counter / BLOCK_BITS) % n) as usize;
+        let block = ring_index(counter / BLOCK_BITS, n);
         (block, 1u64 << (counter % BLOCK_BITS))
     }
 
@@ -93,7 +105,7 @@ impl ReplayWindow {
                 let from = max / BLOCK_BITS;
                 let steps = (counter / BLOCK_BITS - from).min(n);
                 for i in 1..=steps {
-                    let idx = ((from + i) % n) as usize;
+                    let idx = ring_index(from + i, n);
                     if let Some(b) = self.blocks.get_mut(idx) {
                         *b = 0;
                     }
@@ -112,6 +124,13 @@ impl ReplayWindow {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn ring_index_is_the_remainder(x in proptest::prelude::any::<u64>(), n in 1u64..=1025) {
+            proptest::prop_assert_eq!(ring_index(x, n), (x % n) as usize);
+        }
+    }
     use proptest::prelude::*;
     use std::collections::BTreeSet;
 
