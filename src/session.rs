@@ -105,19 +105,23 @@ struct RecvState {
     close_counter: Option<u64>,
 }
 
-/// Which key opens a record, decided before decryption; derived keys are committed only after
-/// the record authenticates. Lives on the stack for one `open` call; boxing the derived ciphers
-/// would allocate on every key update.
-#[allow(clippy::large_enum_variant)]
-enum KeyChoice {
+/// Which key opens a record, decided from its type and epoch bits before decryption. One byte:
+/// the common case (the current key) moves nothing large through `open`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plan {
     Current,
     Previous,
-    /// The next epoch (`mid` is `None`) or the one after it (`mid` is the epoch in between).
-    Ahead {
-        mid: Option<RecordCipher>,
-        new: RecordCipher,
-        steps: u32,
-    },
+    /// One or two epochs ahead: the keys are derived into [`Ahead`] for this record and kept only
+    /// if it authenticates.
+    Ahead(u32),
+}
+
+/// Keys derived for a record from a later epoch. Built only when the epoch changes, on the stack
+/// of one `open` call (boxing them would allocate at every key update).
+struct Ahead {
+    /// The epoch in between, when the record is two epochs ahead.
+    mid: Option<RecordCipher>,
+    new: RecordCipher,
 }
 
 /// An established session: seals outgoing records and opens incoming ones, sans I/O.
@@ -456,9 +460,8 @@ impl Session {
         self.recv.close_counter.is_some()
     }
 
-    /// Picks the key for a record from its type and epoch bits, deriving keys ahead without
-    /// committing them.
-    fn choose_key(&self, ty: RecordType, bits: u8) -> Result<KeyChoice, Error> {
+    /// Picks the key for a record from its type and epoch bits.
+    fn plan_key(&self, ty: RecordType, bits: u8) -> Result<Plan, Error> {
         let e = self.recv.epoch;
         let ahead = |steps: u32| e.checked_add(steps).map(low_bits) == Some(bits);
         match self.framing {
@@ -467,47 +470,48 @@ impl Session {
                 // may change epoch.
                 if ty == RecordType::KeyUpdate {
                     if ahead(1) {
-                        let new = self.recv.cipher.next(self.suite)?;
-                        return Ok(KeyChoice::Ahead {
-                            mid: None,
-                            new,
-                            steps: 1,
-                        });
+                        return Ok(Plan::Ahead(1));
                     }
                 } else if bits == low_bits(e) {
-                    return Ok(KeyChoice::Current);
+                    return Ok(Plan::Current);
                 }
                 Err(PeerError::Epoch.into())
             }
             Framing::Datagram => {
                 if bits == low_bits(e) {
-                    Ok(KeyChoice::Current)
+                    Ok(Plan::Current)
                 } else if e.checked_sub(1).map(low_bits) == Some(bits) {
                     if self.recv.previous.is_some() {
-                        Ok(KeyChoice::Previous)
+                        Ok(Plan::Previous)
                     } else {
                         Err(PeerError::TooOld.into())
                     }
                 } else if ahead(1) {
-                    let new = self.recv.cipher.next(self.suite)?;
-                    Ok(KeyChoice::Ahead {
-                        mid: None,
-                        new,
-                        steps: 1,
-                    })
+                    Ok(Plan::Ahead(1))
                 } else if ahead(2) {
-                    let mid = self.recv.cipher.next(self.suite)?;
-                    let new = mid.next(self.suite)?;
-                    Ok(KeyChoice::Ahead {
-                        mid: Some(mid),
-                        new,
-                        steps: 2,
-                    })
+                    Ok(Plan::Ahead(2))
                 } else {
                     Err(PeerError::Epoch.into())
                 }
             }
         }
+    }
+
+    /// Derives the keys of a record `steps` epochs ahead, without committing them.
+    fn derive_ahead(&self, steps: u32) -> Result<Ahead, Error> {
+        let first = self.recv.cipher.next(self.suite)?;
+        Ok(if steps == 2 {
+            let new = first.next(self.suite)?;
+            Ahead {
+                mid: Some(first),
+                new,
+            }
+        } else {
+            Ahead {
+                mid: None,
+                new: first,
+            }
+        })
     }
 
     /// Opens one complete unit: a datagram, or one stream unit with its length prefix (as
@@ -552,23 +556,31 @@ impl Session {
         if let Some(w) = &self.recv.window {
             w.check(counter)?;
         }
-        let choice = self.choose_key(rec.ty, rec.epoch_bits)?;
+        let plan = self.plan_key(rec.ty, rec.epoch_bits)?;
+        let mut ahead = match plan {
+            Plan::Ahead(steps) => Some(self.derive_ahead(steps)?),
+            Plan::Current | Plan::Previous => None,
+        };
         let len = rec.ciphertext.len();
         let buf = out
             .get_mut(..len)
             .ok_or(Local::BufferTooSmall { needed: len })?;
         buf.copy_from_slice(rec.ciphertext);
         let ad = header::associated_data(rec.flags, counter);
-        let cipher = match &choice {
-            KeyChoice::Current => &self.recv.cipher,
-            KeyChoice::Previous => match &self.recv.previous {
+        let cipher = match (plan, &ahead) {
+            (Plan::Current, _) => &self.recv.cipher,
+            (Plan::Previous, _) => match &self.recv.previous {
                 Some(p) => &p.cipher,
                 None => {
                     buf.zeroize();
                     return Err(PeerError::TooOld.into());
                 }
             },
-            KeyChoice::Ahead { new, .. } => new,
+            (Plan::Ahead(_), Some(a)) => &a.new,
+            (Plan::Ahead(_), None) => {
+                buf.zeroize();
+                return Err(PeerError::Epoch.into());
+            }
         };
         if cipher.open(counter, &ad, buf, rec.tag).is_err() {
             buf.zeroize();
@@ -578,7 +590,7 @@ impl Session {
             buf.zeroize();
             return Err(Malformed::Length.into());
         }
-        let epoch = self.commit(now, counter, choice, rec.ty);
+        let epoch = self.commit(now, counter, plan, &mut ahead, rec.ty);
         Ok(match rec.ty {
             RecordType::Data => Event::Data(buf),
             RecordType::KeyUpdate => Event::KeyUpdate { epoch },
@@ -587,29 +599,43 @@ impl Session {
     }
 
     /// Applies an authenticated record to the receive state; returns the record's epoch.
-    fn commit(&mut self, now: Instant, counter: u64, choice: KeyChoice, ty: RecordType) -> u32 {
+    /// `ahead` holds the derived keys when `plan` is [`Plan::Ahead`]; it is taken by reference so
+    /// that the common case moves nothing large.
+    fn commit(
+        &mut self,
+        now: Instant,
+        counter: u64,
+        plan: Plan,
+        ahead: &mut Option<Ahead>,
+        ty: RecordType,
+    ) -> u32 {
         let r = &mut self.recv;
-        let epoch = match choice {
-            KeyChoice::Current => {
+        let epoch = match plan {
+            Plan::Current => {
                 r.lowest_in_epoch = Some(r.lowest_in_epoch.map_or(counter, |l| l.min(counter)));
                 r.epoch
             }
-            KeyChoice::Previous => r.epoch.saturating_sub(1),
-            KeyChoice::Ahead { mid, new, steps } => {
-                let old = core::mem::replace(&mut r.cipher, new);
-                r.epoch = r.epoch.saturating_add(steps);
-                r.lowest_in_epoch = Some(counter);
-                // The key of the epoch just before the new one stays for reordered records
-                // (datagrams only); any older key is dropped, which zeroizes it.
-                r.previous = match self.framing {
-                    Framing::Stream => None,
-                    Framing::Datagram => Some(PreviousKey {
-                        cipher: mid.unwrap_or(old),
-                        since: now,
-                    }),
-                };
-                r.epoch
-            }
+            Plan::Previous => r.epoch.saturating_sub(1),
+            // Taken only here, so that the derived keys are moved only when the epoch changes.
+            Plan::Ahead(steps) => match ahead.take() {
+                Some(Ahead { mid, new }) => {
+                    let old = core::mem::replace(&mut r.cipher, new);
+                    r.epoch = r.epoch.saturating_add(steps);
+                    r.lowest_in_epoch = Some(counter);
+                    // The key of the epoch just before the new one stays for reordered records
+                    // (datagrams only); any older key is dropped, which zeroizes it.
+                    r.previous = match self.framing {
+                        Framing::Stream => None,
+                        Framing::Datagram => Some(PreviousKey {
+                            cipher: mid.unwrap_or(old),
+                            since: now,
+                        }),
+                    };
+                    r.epoch
+                }
+                // Not reached: `open` derives the keys for every `Ahead` plan.
+                None => r.epoch,
+            },
         };
         match &mut r.window {
             Some(w) => w.mark(counter),
