@@ -89,6 +89,7 @@ fn serve(listener: TcpListener, connections: usize) -> Result<(), Box<dyn std::e
             session: SessionConfig::default(),
             known_initiator: None,
             pairing: None,
+            allow_without_code: false,
         };
         let mut dec = StreamDecoder::for_session_config(&config.session);
         let mut pending = Vec::new();

@@ -91,6 +91,11 @@ pub struct ResponderConfig<'a> {
     pub known_initiator: Option<PublicKey>,
     /// For [`Pattern::Pairing`]: the code this device shows.
     pub pairing: Option<&'a PairingCode>,
+    /// While `pairing` is set, also accept [`Pattern::Enrollment`] and [`Pattern::Provisioned`],
+    /// which do not prove knowledge of the code. Leave it `false`: a device showing a code should
+    /// answer only the phone that scanned it (and [`Pattern::Reconnect`] from its known peer),
+    /// otherwise anyone in radio range can enroll through `XX` and read the identity it sends.
+    pub allow_without_code: bool,
 }
 
 /// The authenticated peer.
@@ -184,7 +189,16 @@ impl Responder {
             }
             _ => return Err(Malformed::Truncated.into()),
         };
+        // Before building any Noise state: message 0 of `XX` and `XXpsk0` has a fixed size, and
+        // of `IK` and `KK` a bounded one.
+        check_noise_len(pattern, 0, body.len().saturating_sub(header_len(0)))?;
         if !config.suites.contains(&suite) || !config.patterns.contains(&pattern) {
+            return Err(Local::NotAllowed.into());
+        }
+        // A code on display means "pair with the phone that scanned it": patterns that do not
+        // prove the code are refused unless the configuration asks for them explicitly.
+        let unproven = matches!(pattern, Pattern::Enrollment | Pattern::Provisioned);
+        if config.pairing.is_some() && unproven && !config.allow_without_code {
             return Err(Local::NotAllowed.into());
         }
         let (remote, code) = match pattern {
@@ -512,11 +526,9 @@ impl Handshake {
         } else {
             rest
         };
-        // A payload is at most an identity: refuse anything longer before any cryptography, and
-        // keep the decryption buffer (on the stack, which firmware counts) that small.
-        if noise_in.len() > noise_overhead(self.pattern, self.next) + MAX_IDENTITY_LEN {
-            return Err(Malformed::Oversized.into());
-        }
+        // Sizes are fixed by the pattern (spec 4.3): refuse anything else before any
+        // cryptography, and keep the decryption buffer (on the stack, which firmware counts) small.
+        check_noise_len(self.pattern, self.next, noise_in.len())?;
         let mut payload = Zeroizing::new([0u8; MAX_IDENTITY_LEN]);
         let len = match self.noise.read_message(noise_in, payload.as_mut()) {
             Ok(len) => len,
@@ -725,6 +737,26 @@ const fn noise_overhead(pattern: Pattern, index: usize) -> usize {
         (Pattern::Enrollment | Pattern::Pairing, _) => DH + TAG + TAG,
         // KK: -> e, es, ss   <- e, ee, se
         (Pattern::Reconnect, _) => DH + TAG,
+    }
+}
+
+/// Checks the length of the Noise part of message `index` (spec 4.3): exactly the pattern's
+/// overhead when the message carries no payload, and at most an identity more when it carries its
+/// sender's identity.
+fn check_noise_len(pattern: Pattern, index: usize, len: usize) -> Result<(), Error> {
+    let min = noise_overhead(pattern, index);
+    let sender_is_initiator = index % 2 == 0;
+    let max = if pattern.identity_message(sender_is_initiator) == index {
+        min + MAX_IDENTITY_LEN
+    } else {
+        min
+    };
+    if len > max {
+        Err(Malformed::Oversized.into())
+    } else if len < min {
+        Err(Malformed::Truncated.into())
+    } else {
+        Ok(())
     }
 }
 

@@ -65,6 +65,7 @@
 //!     session: SessionConfig::default(),
 //!     known_initiator: None,
 //!     pairing: None,
+//!     allow_without_code: false,
 //! };
 //! let mut cloud =
 //!     Responder::accept(&cloud_cfg, &msg[..n], &mut AllowList::new(&registry), now, &mut rng)?;

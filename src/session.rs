@@ -460,8 +460,37 @@ impl Session {
         self.recv.close_counter.is_some()
     }
 
+    /// Whether the previous epoch's receive key is still kept and, by the caller's clock, not yet
+    /// past `previous_key_ms` (spec 5.6). An expired key opens nothing even before
+    /// [`Session::poll`] or the next accepted record erases it.
+    fn previous_usable(&self, now: Instant) -> bool {
+        self.recv
+            .previous
+            .as_ref()
+            .is_some_and(|p| now.since(p.since) < self.config.previous_key_ms)
+    }
+
+    /// Erases what time alone has made useless: today the previous epoch's receive key once
+    /// `previous_key_ms` have passed since the receiver moved past it. Records do this as they
+    /// arrive; an idle session calls `poll` from a timer so that the key does not outlive its
+    /// time in memory. Returns whether a key was erased.
+    pub fn poll(&mut self, now: Instant) -> bool {
+        if self.recv.previous.is_some() && !self.previous_usable(now) {
+            // Dropping the cipher zeroizes it.
+            self.recv.previous = None;
+            return true;
+        }
+        false
+    }
+
+    /// Whether the previous epoch's receive key is still held (it opens reordered records from
+    /// before the peer's last key update, on datagrams).
+    pub fn holds_previous_key(&self) -> bool {
+        self.recv.previous.is_some()
+    }
+
     /// Picks the key for a record from its type and epoch bits.
-    fn plan_key(&self, ty: RecordType, bits: u8) -> Result<Plan, Error> {
+    fn plan_key(&self, now: Instant, ty: RecordType, bits: u8) -> Result<Plan, Error> {
         let e = self.recv.epoch;
         let ahead = |steps: u32| e.checked_add(steps).map(low_bits) == Some(bits);
         match self.framing {
@@ -481,7 +510,7 @@ impl Session {
                 if bits == low_bits(e) {
                     Ok(Plan::Current)
                 } else if e.checked_sub(1).map(low_bits) == Some(bits) {
-                    if self.recv.previous.is_some() {
+                    if self.previous_usable(now) {
                         Ok(Plan::Previous)
                     } else {
                         Err(PeerError::TooOld.into())
@@ -556,7 +585,7 @@ impl Session {
         if let Some(w) = &self.recv.window {
             w.check(counter)?;
         }
-        let plan = self.plan_key(rec.ty, rec.epoch_bits)?;
+        let plan = self.plan_key(now, rec.ty, rec.epoch_bits)?;
         let mut ahead = match plan {
             Plan::Ahead(steps) => Some(self.derive_ahead(steps)?),
             Plan::Current | Plan::Previous => None,
@@ -570,8 +599,8 @@ impl Session {
         let cipher = match (plan, &ahead) {
             (Plan::Current, _) => &self.recv.cipher,
             (Plan::Previous, _) => match &self.recv.previous {
-                Some(p) => &p.cipher,
-                None => {
+                Some(p) if self.previous_usable(now) => &p.cipher,
+                _ => {
                     buf.zeroize();
                     return Err(PeerError::TooOld.into());
                 }
@@ -1397,6 +1426,56 @@ mod tests {
             open(&mut b, later, &n2);
             assert!(b.recv.previous.is_none());
             assert_eq!(open_err(&mut b, later, &old), PeerError::TooOld.into());
+        }
+    }
+
+    /// The previous key opens nothing once `previous_key_ms` have passed, even when no record has
+    /// arrived since to erase it (spec 5.6): expiry is checked when the key is chosen.
+    #[test]
+    fn previous_key_expired_opens_nothing() {
+        for &suite in Suite::ENABLED {
+            let (mut a, mut b) = pair(suite, Framing::Datagram, cfg(), 16);
+            let old = seal1(&mut a, T0, b"old");
+            let old2 = seal1(&mut a, T0, b"old2");
+            let _ku = update(&mut a, T0);
+            let n1 = seal1(&mut a, T0, b"n1");
+            open(&mut b, T0, &n1);
+            assert!(b.holds_previous_key());
+            // Within the time: a reordered record of the old epoch still opens.
+            let just_before = Instant(T0.0 + b.config().previous_key_ms - 1);
+            assert_eq!(open(&mut b, just_before, &old), Ev::Data(b"old".to_vec()));
+            // Ten hours later, with no record in between, the old key must not open anything.
+            let late = Instant(T0.0 + 10 * 3_600_000);
+            assert!(b.holds_previous_key(), "nothing has erased it yet");
+            assert_eq!(open_err(&mut b, late, &old2), PeerError::TooOld.into());
+            // poll erases it; a second poll has nothing left to do.
+            assert!(b.poll(late));
+            assert!(!b.holds_previous_key());
+            assert!(!b.poll(late));
+            assert_eq!(open_err(&mut b, late, &old2), PeerError::TooOld.into());
+        }
+    }
+
+    /// `poll` keeps a key that is still within its time, and does nothing on streams (which never
+    /// keep one).
+    #[test]
+    fn poll_keeps_a_live_previous_key() {
+        for &suite in Suite::ENABLED {
+            let (mut a, mut b) = pair(suite, Framing::Datagram, cfg(), 17);
+            let old = seal1(&mut a, T0, b"old");
+            let _ku = update(&mut a, T0);
+            let n1 = seal1(&mut a, T0, b"n1");
+            open(&mut b, T0, &n1);
+            let before = b.snapshot();
+            assert!(!b.poll(Instant(T0.0 + 1)));
+            assert_eq!(before, b.snapshot());
+            assert_eq!(open(&mut b, Instant(T0.0 + 2), &old), Ev::Data(b"old".to_vec()));
+
+            let (mut a, mut b) = pair(suite, Framing::Stream, cfg(), 18);
+            let ku = update(&mut a, T0);
+            open(&mut b, T0, &ku);
+            assert!(!b.holds_previous_key());
+            assert!(!b.poll(Instant(u64::MAX)));
         }
     }
 

@@ -77,6 +77,8 @@ fn every_pattern_suite_and_framing_completes_and_carries_records() {
                 let mut rcfg = responder_config(&res, framing, channel);
                 rcfg.known_initiator = Some(ini.key.public());
                 rcfg.pairing = Some(&code);
+                // One responder configuration for every pattern of the matrix.
+                rcfg.allow_without_code = true;
                 let icfg = config(&ini, suite, framing, channel);
                 let mut r = rng(count as u64);
                 let hs =
@@ -521,6 +523,89 @@ fn oversized_handshake_messages_are_refused_before_any_cryptography() {
     hs.read_message(&buf[..m], &mut accept_all, NOW).unwrap();
 }
 
+/// Spec 4.3: message 0 of `XX` is exactly 32 bytes of Noise and of `XXpsk0` exactly 48. Anything
+/// longer (or shorter) is refused before a Noise state is even built, in both framings; so is
+/// padding on message 1 of `IK` beyond the largest identity, and any payload on a message that
+/// must carry none.
+#[test]
+fn fixed_size_messages_are_refused_at_any_other_size() {
+    for framing in [Framing::Stream, Framing::Datagram] {
+        for (pattern, noise_len) in [(Pattern::Enrollment, 32), (Pattern::Pairing, 48)] {
+            let (ini, res, channel) = roles(pattern);
+            let code = PairingCode::from_secret([7; 16], &res.key.public());
+            let mut rcfg = responder_config(&res, framing, channel);
+            rcfg.pairing = Some(&code);
+            rcfg.allow_without_code = true;
+            let icfg = config(&ini, Suite::ChaChaPolyBlake2s, framing, channel);
+            let mut hs =
+                initiator_for(pattern, &icfg, &res.key.public(), Some(&code), &mut rng(1)).unwrap();
+            let mut buf = [0u8; 1024];
+            let n = hs.write_message(&mut buf).unwrap();
+            let prefix = if framing == Framing::Stream { 2 } else { 0 };
+            assert_eq!(n, prefix + 3 + noise_len);
+            let genuine = buf[..n].to_vec();
+            for extra in [1usize, 16, 256] {
+                let mut long = genuine.clone();
+                long.resize(n + extra, 0xAB);
+                if framing == Framing::Stream {
+                    let body = u16::try_from(long.len() - 2).unwrap();
+                    long[..2].copy_from_slice(&body.to_be_bytes());
+                }
+                assert_eq!(
+                    Responder::accept(&rcfg, &long, &mut accept_all, NOW, &mut rng(2)).unwrap_err(),
+                    Error::Malformed(Malformed::Oversized),
+                    "{pattern:?} {framing:?} +{extra}"
+                );
+            }
+            let mut short = genuine[..n - 1].to_vec();
+            if framing == Framing::Stream {
+                let body = u16::try_from(short.len() - 2).unwrap();
+                short[..2].copy_from_slice(&body.to_be_bytes());
+            }
+            assert_eq!(
+                Responder::accept(&rcfg, &short, &mut accept_all, NOW, &mut rng(2)).unwrap_err(),
+                Error::Malformed(Malformed::Truncated)
+            );
+            // The genuine message is still accepted, and so is the rest of the handshake.
+            let mut r = Responder::accept(&rcfg, &genuine, &mut accept_all, NOW, &mut rng(2)).unwrap();
+            let m = r.write_message(&mut buf).unwrap();
+            hs.read_message(&buf[..m], &mut accept_all, NOW).unwrap();
+        }
+    }
+}
+
+/// A device showing a pairing code answers only the phone that scanned it: Enrollment (`XX`) and
+/// Provisioned (`IK`) are refused unless the configuration allows them explicitly, even with a
+/// trust policy that accepts anyone. Reconnect from the known peer still works.
+#[test]
+fn a_device_showing_a_pairing_code_refuses_patterns_that_do_not_prove_it() {
+    let (phone, dev) = (phone(), device());
+    let code = PairingCode::from_secret([7; 16], &dev.key.public());
+    let mut rcfg = responder_config(&dev, Framing::Datagram, ChannelKind::DevicePhone);
+    rcfg.pairing = Some(&code);
+    rcfg.known_initiator = Some(phone.key.public());
+    let icfg = config(&phone, Suite::ChaChaPolyBlake2s, Framing::Datagram, ChannelKind::DevicePhone);
+    let mut buf = [0u8; 1024];
+    for pattern in Pattern::ALL {
+        let mut hs =
+            initiator_for(pattern, &icfg, &dev.key.public(), Some(&code), &mut rng(3)).unwrap();
+        let n = hs.write_message(&mut buf).unwrap();
+        let got = Responder::accept(&rcfg, &buf[..n], &mut accept_all, NOW, &mut rng(4));
+        match pattern {
+            Pattern::Enrollment | Pattern::Provisioned => {
+                assert_eq!(got.unwrap_err(), Error::Local(Local::NotAllowed), "{pattern:?}")
+            }
+            Pattern::Pairing | Pattern::Reconnect => assert!(got.is_ok(), "{pattern:?}"),
+        }
+        rcfg.allow_without_code = true;
+        assert!(
+            Responder::accept(&rcfg, &buf[..n], &mut accept_all, NOW, &mut rng(4)).is_ok(),
+            "{pattern:?} allowed explicitly"
+        );
+        rcfg.allow_without_code = false;
+    }
+}
+
 /// At every handshake message a side reads, in every pattern: each single-byte change is refused,
 /// leaves the handshake usable, and the genuine message then completes it. (snow restores only
 /// part of its state after a failed read; tether rebuilds it, so this holds for XX message 2 too.)
@@ -533,6 +618,8 @@ fn every_read_survives_any_tampered_copy_in_every_pattern() {
             let mut rcfg = responder_config(&res, Framing::Datagram, channel);
             rcfg.known_initiator = Some(ini.key.public());
             rcfg.pairing = Some(&code);
+            // One responder configuration for every pattern of the matrix.
+            rcfg.allow_without_code = true;
             let icfg = config(&ini, suite, Framing::Datagram, channel);
             let mut i =
                 initiator_for(pattern, &icfg, &res.key.public(), Some(&code), &mut rng(1)).unwrap();

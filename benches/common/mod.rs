@@ -249,6 +249,7 @@ pub fn tether_handshake(
         session: SessionConfig::default(),
         known_initiator: (pattern == Pattern::Reconnect).then(|| ikey.public()),
         pairing: (pattern == Pattern::Pairing).then_some(&parties.code),
+        allow_without_code: false,
     };
     // Who trusts whom: the cloud keeps a registry, a device pins its cloud or its bonded phone,
     // a phone pins its bonded device; in pairing the code (and its fingerprint) decides.

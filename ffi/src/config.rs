@@ -311,6 +311,7 @@ impl OwnedConfig {
             session: self.session,
             known_initiator: self.peer,
             pairing: self.pairing.as_ref(),
+            allow_without_code: false,
         }
     }
 }

@@ -113,6 +113,7 @@ pub fn responder_config<'a>(
         session: SessionConfig::default(),
         known_initiator: None,
         pairing: None,
+        allow_without_code: false,
     }
 }
 
