@@ -161,6 +161,15 @@ impl StreamDecoder {
         Ok(self.buf.get(..total))
     }
 
+    /// Where the decoder's reassembly buffer lives, as a range of addresses. For bindings that
+    /// take input through raw pointers (the C ABI), to refuse input that points into the buffer a
+    /// unit was returned from: safe Rust cannot express that mistake.
+    #[doc(hidden)]
+    pub fn buffer_addresses(&self) -> core::ops::Range<usize> {
+        let start = self.buf.as_ptr() as usize;
+        start..start.saturating_add(self.buf.len())
+    }
+
     /// Moves `n` bytes from the front of `input` into the buffer.
     fn take(&mut self, input: &mut &[u8], n: usize) {
         let chunk: &[u8] = input;

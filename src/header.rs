@@ -70,6 +70,34 @@ pub(crate) fn unit_kind(first: u8) -> Result<UnitKind, Error> {
     Ok(kind)
 }
 
+/// What a unit on the wire is, read from its framing and first byte alone (no key needed).
+///
+/// A carrier that mixes handshake messages and records on one channel (a BLE characteristic, a
+/// UDP port, a responder waiting on one socket) uses this to dispatch a unit: a message 0 starts
+/// a handshake, any other handshake message continues one, a record goes to a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnitType {
+    /// Handshake message 0, 1 or 2.
+    Handshake(u8),
+    /// A record of the given type (its epoch bits are not interpreted here).
+    Record(RecordType),
+}
+
+impl UnitType {
+    /// Classifies `unit` as framed on the wire (a stream unit with its length prefix, as
+    /// [`crate::StreamDecoder`] returns it, or a datagram). Checks the framing, the kind and
+    /// version bits and the type or index, nothing more: a unit that classifies can still fail
+    /// to open or to authenticate.
+    pub fn of(framing: Framing, unit: &[u8]) -> Result<UnitType, Error> {
+        let body = unit_body(framing, unit)?;
+        let first = *body.first().ok_or(Malformed::Truncated)?;
+        Ok(match unit_kind(first)? {
+            UnitKind::Handshake => UnitType::Handshake(parse_handshake_byte(first)?),
+            UnitKind::Record => UnitType::Record(parse_record_flags(first)?.0),
+        })
+    }
+}
+
 /// First byte of handshake message `index` (0, 1 or 2): 0x50, 0x54, 0x58. Only the low two bits
 /// of `index` are used; the handshake never asks for more than 2.
 pub(crate) fn handshake_byte(index: u8) -> u8 {
@@ -257,6 +285,30 @@ pub(crate) fn parse_record(
 mod tests {
     use super::*;
     use crate::error::PeerError;
+
+    #[test]
+    fn unit_types_from_the_first_byte() {
+        use UnitType::*;
+        let d = Framing::Datagram;
+        assert_eq!(UnitType::of(d, &[0x50, 1, 2]), Ok(Handshake(0)));
+        assert_eq!(UnitType::of(d, &[0x54]), Ok(Handshake(1)));
+        assert_eq!(UnitType::of(d, &[0x58]), Ok(Handshake(2)));
+        assert_eq!(UnitType::of(d, &[0x13]), Ok(Record(RecordType::Data)));
+        assert_eq!(UnitType::of(d, &[0x16]), Ok(Record(RecordType::KeyUpdate)));
+        assert_eq!(UnitType::of(d, &[0x18]), Ok(Record(RecordType::Close)));
+        // Stream units carry their length prefix, which must match.
+        let s = Framing::Stream;
+        assert_eq!(UnitType::of(s, &[0, 1, 0x50]), Ok(Handshake(0)));
+        assert_eq!(UnitType::of(s, &[0, 2, 0x50]), Err(Malformed::Length.into()));
+        // Reserved index, type, kind and version; empty units.
+        assert_eq!(UnitType::of(d, &[0x5C]), Err(Malformed::UnknownType.into()));
+        assert_eq!(UnitType::of(d, &[0x51]), Err(Malformed::UnknownType.into()));
+        assert_eq!(UnitType::of(d, &[0x1C]), Err(Malformed::UnknownType.into()));
+        assert_eq!(UnitType::of(d, &[0x90]), Err(Malformed::UnknownType.into()));
+        assert_eq!(UnitType::of(d, &[0x60]), Err(Malformed::Version.into()));
+        assert_eq!(UnitType::of(d, &[]), Err(Malformed::Truncated.into()));
+        assert_eq!(UnitType::of(s, &[0]), Err(Malformed::Truncated.into()));
+    }
 
     #[test]
     fn handshake_bytes() {

@@ -143,7 +143,7 @@ pub use entropy::OsEntropy;
 pub use error::{Error, Local, Malformed, PeerError};
 pub use framing::{Framing, StreamDecoder};
 pub use handshake::{Handshake, HandshakeConfig, Initiator, Responder, ResponderConfig};
-pub use header::RecordType;
+pub use header::{RecordType, UnitType};
 pub use identity::Identity;
 pub use keys::{PublicKey, StaticKeypair};
 pub use pattern::{ChannelKind, Pattern};

@@ -615,9 +615,12 @@ impl Session {
             buf.zeroize();
             return Err(PeerError::Authentication.into());
         }
+        // Authentic, so the peer's own doing: a control record that carries bytes breaks the
+        // protocol (spec 5.1) and is a peer error, like a payload where none belongs in a
+        // handshake.
         if rec.ty != RecordType::Data && !buf.is_empty() {
             buf.zeroize();
-            return Err(Malformed::Length.into());
+            return Err(PeerError::UnexpectedMessage.into());
         }
         let epoch = self.commit(now, counter, plan, &mut ahead, rec.ty);
         Ok(match rec.ty {
@@ -1084,11 +1087,12 @@ mod tests {
     #[test]
     fn control_records_must_be_empty() {
         for (a, mut b) in all_pairs(cfg()) {
+            // Authentic but against the rules: a peer error (spec 6), not malformed input.
             let r = forge(&a, &a.send.cipher, RecordType::Close, 0, 0, b"x");
-            assert_eq!(open_err(&mut b, T0, &r), Malformed::Length.into());
+            assert_eq!(open_err(&mut b, T0, &r), PeerError::UnexpectedMessage.into());
             let next = a.send.cipher.next(a.suite()).unwrap();
             let r = forge(&a, &next, RecordType::KeyUpdate, 1, 0, b"x");
-            assert_eq!(open_err(&mut b, T0, &r), Malformed::Length.into());
+            assert_eq!(open_err(&mut b, T0, &r), PeerError::UnexpectedMessage.into());
             assert!(!b.peer_closed());
         }
     }
