@@ -21,8 +21,9 @@ pub(crate) const KEY_LEN: usize = 32;
 /// The nonce Noise reserves for REKEY.
 const REKEY_NONCE: u64 = u64::MAX;
 
-/// One direction's AEAD for one epoch. The cipher objects zeroize their key material on drop
-/// (chacha20poly1305 always, aes with its `zeroize` feature).
+/// One direction's AEAD for one epoch. Nothing of its key stays in memory once it is dropped:
+/// chacha20poly1305 zeroizes its key itself, and the AES-GCM variant is a
+/// [`crate::hygiene::AesGcm`], which overwrites its round keys and GHASH key.
 // The AES variant holds expanded round keys; it lives inline (not boxed) so that a key update
 // allocates nothing.
 #[allow(clippy::large_enum_variant)]
@@ -31,7 +32,7 @@ pub(crate) enum RecordCipher {
     ChaCha(ChaCha20Poly1305),
     /// AES-256-GCM.
     #[cfg(feature = "aes-gcm")]
-    Aes(aes_gcm::Aes256Gcm),
+    Aes(crate::hygiene::AesGcm),
 }
 
 impl fmt::Debug for RecordCipher {
@@ -63,11 +64,12 @@ fn seal_err(_: chacha20poly1305::aead::Error) -> Error {
 impl RecordCipher {
     /// Keys the suite's AEAD. A suite this build lacks is `Local::NotAllowed`.
     pub(crate) fn new(suite: Suite, key: &[u8; KEY_LEN]) -> Result<Self, Error> {
-        let key = GenericArray::from_slice(key);
         match suite {
-            Suite::ChaChaPolyBlake2s => Ok(RecordCipher::ChaCha(ChaCha20Poly1305::new(key))),
+            Suite::ChaChaPolyBlake2s => Ok(RecordCipher::ChaCha(ChaCha20Poly1305::new(
+                GenericArray::from_slice(key),
+            ))),
             #[cfg(feature = "aes-gcm")]
-            Suite::AesGcmSha256 => Ok(RecordCipher::Aes(aes_gcm::Aes256Gcm::new(key))),
+            Suite::AesGcmSha256 => Ok(RecordCipher::Aes(crate::hygiene::AesGcm::new(key))),
             #[cfg(not(feature = "aes-gcm"))]
             Suite::AesGcmSha256 => Err(Local::NotAllowed.into()),
         }

@@ -31,6 +31,7 @@ use crate::entropy::{draw, Entropy};
 use crate::error::{Error, Local, Malformed, PeerError};
 use crate::framing::{Framing, MAX_HANDSHAKE_UNIT};
 use crate::header::{handshake_byte, parse_handshake_byte};
+use crate::hygiene::NoiseState;
 use crate::identity::{Identity, MAX_IDENTITY_LEN};
 use crate::keys::{PublicKey, StaticKeypair};
 use crate::noise_crypto::{KnownPair, TetherResolver};
@@ -239,7 +240,7 @@ struct Common<'a> {
 
 /// A handshake in progress, for either role.
 pub struct Handshake {
-    noise: Box<snow::HandshakeState>,
+    noise: NoiseState,
     initiator: bool,
     pattern: Pattern,
     suite: Suite,
@@ -648,7 +649,7 @@ fn new_noise(
     suite: Suite,
     initiator: bool,
     inputs: &Inputs,
-) -> Result<Box<snow::HandshakeState>, Error> {
+) -> Result<NoiseState, Error> {
     let params = noise_params(pattern, suite);
     let resolver = Box::new(
         TetherResolver::new(Zeroizing::new(inputs.entropy)).with_known_pair(KnownPair {
@@ -675,7 +676,34 @@ fn new_noise(
         builder.build_responder()
     };
     // Boxed here, so that callers never hold the state (744 bytes on Cortex-M) on their stack.
-    state.map(Box::new).map_err(map_noise)
+    state.map(|s| NoiseState(Box::new(s))).map_err(map_noise)
+}
+
+/// A Noise state that holds no secret (`NN`, nothing written yet), whose bytes overwrite a
+/// finished or discarded state (see [`crate::hygiene::NoiseState`]).
+#[cfg(feature = "std")]
+pub(crate) fn blank_noise_state() -> Option<snow::HandshakeState> {
+    use snow::params::{
+        BaseChoice, CipherChoice, DHChoice, HandshakeChoice, HandshakeModifierList,
+        HandshakePattern, HashChoice, NoiseParams,
+    };
+    let params = NoiseParams {
+        name: "Noise_NN_25519_ChaChaPoly_BLAKE2s".into(),
+        base: BaseChoice::Noise,
+        handshake: HandshakeChoice {
+            pattern: HandshakePattern::NN,
+            modifiers: HandshakeModifierList {
+                list: alloc::vec::Vec::new(),
+            },
+        },
+        dh: DHChoice::Curve25519,
+        cipher: CipherChoice::ChaChaPoly,
+        hash: HashChoice::Blake2s,
+    };
+    let resolver = Box::new(TetherResolver::new(Zeroizing::new([0u8; 32])));
+    snow::Builder::with_resolver(params, resolver)
+        .build_initiator()
+        .ok()
 }
 
 /// snow's parameters, built directly rather than parsed from the name: snow's parser knows every

@@ -124,6 +124,7 @@ mod error;
 pub mod framing;
 pub mod handshake;
 mod header;
+mod hygiene;
 pub mod identity;
 mod keys;
 mod noise_crypto;

@@ -21,8 +21,9 @@
 //! serves them to snow exactly once.
 //!
 //! Secrets (private keys, cipher keys, the pre-drawn entropy) live in types that are zeroized when
-//! dropped or replaced. Hash states (which hold HMAC-keyed state during snow's HKDF) are not: the
-//! blake2 and sha2 0.10 crates offer no zeroizing. No type here prints key material through `Debug`.
+//! dropped or replaced. Hash states (whose block buffer keeps the last bytes hashed, HMAC-keyed
+//! during snow's HKDF) are overwritten with a fresh state when dropped: the blake2 and sha2 0.10
+//! crates offer no zeroizing. No type here prints key material through `Debug`.
 
 use alloc::boxed::Box;
 use core::cell::RefCell;
@@ -449,11 +450,10 @@ impl Cipher for AesGcm {
     }
 
     fn encrypt(&self, nonce: u64, authtext: &[u8], plaintext: &[u8], out: &mut [u8]) -> usize {
-        // Built per call so that no expanded key outlives the operation. The AES round keys are
-        // wiped on drop (aes's `zeroize` feature); the GHASH subkey is not, because this build
-        // does not enable polyval's `zeroize` feature, so it only lingers on the stack.
-        let aead = aes_gcm::Aes256Gcm::new((&self.key).into());
-        seal(&aead, &nonce_be(nonce), authtext, plaintext, out)
+        // Built per call so that no expanded key outlives the operation; dropping it erases the
+        // round keys and the GHASH key (see `crate::hygiene::AesGcm`).
+        let aead = crate::hygiene::AesGcm::new(&self.key);
+        seal(&*aead, &nonce_be(nonce), authtext, plaintext, out)
     }
 
     fn decrypt(
@@ -463,13 +463,13 @@ impl Cipher for AesGcm {
         ciphertext: &[u8],
         out: &mut [u8],
     ) -> Result<usize, snow::Error> {
-        let aead = aes_gcm::Aes256Gcm::new((&self.key).into());
-        open(&aead, &nonce_be(nonce), authtext, ciphertext, out)
+        let aead = crate::hygiene::AesGcm::new(&self.key);
+        open(&*aead, &nonce_be(nonce), authtext, ciphertext, out)
     }
 }
 
 /// A Noise hash over a RustCrypto digest. HMAC and HKDF are snow's default trait methods.
-struct NoiseHash<D> {
+struct NoiseHash<D: Default> {
     hasher: D,
     name: &'static str,
 }
@@ -483,7 +483,16 @@ impl<D: Default> NoiseHash<D> {
     }
 }
 
-impl<D> fmt::Debug for NoiseHash<D> {
+/// The digest state keeps the last block it was fed (after a reset too): overwrite all of it.
+impl<D: Default> Drop for NoiseHash<D> {
+    fn drop(&mut self) {
+        // A fresh state has an all-zero buffer; the assignment writes every byte of the old one.
+        self.hasher = D::default();
+        core::hint::black_box(&mut self.hasher);
+    }
+}
+
+impl<D: Default> fmt::Debug for NoiseHash<D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NoiseHash")
             .field("name", &self.name)
@@ -493,7 +502,7 @@ impl<D> fmt::Debug for NoiseHash<D> {
 
 impl<D> Hash for NoiseHash<D>
 where
-    D: Digest + FixedOutputReset + BlockSizeUser + Send + Sync,
+    D: Digest + FixedOutputReset + BlockSizeUser + Default + Send + Sync,
 {
     fn name(&self) -> &'static str {
         self.name

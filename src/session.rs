@@ -15,7 +15,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::aead::{RecordCipher, KEY_LEN};
 use crate::config::{self, SessionConfig};
-use crate::error::{Error, Local, Malformed, PeerError};
+use crate::error::{Error, Local, PeerError};
 use crate::framing::Framing;
 use crate::header::{self, RecordType, WireCounter, TAG_LEN};
 use crate::replay::ReplayWindow;
@@ -84,17 +84,53 @@ struct SendState {
 }
 
 /// The previous epoch's receive key, kept on datagrams for records reordered across a key update.
+///
+/// Not an `Option`: the payload bytes of a `None` are never written, so whatever the stack held
+/// there (key material from building the ciphers) would travel with every move of the session
+/// into its final memory and stay after it is dropped. The slot always holds a cipher instead, one
+/// keyed with zeros while it is empty.
 struct PreviousKey {
     cipher: RecordCipher,
     /// When the receiver moved past this key's epoch.
     since: Instant,
+    /// Whether `cipher` is a real key.
+    held: bool,
+}
+
+impl PreviousKey {
+    fn empty(suite: Suite) -> Result<PreviousKey, Error> {
+        Ok(PreviousKey {
+            cipher: RecordCipher::new(suite, &[0; KEY_LEN])?,
+            since: Instant(0),
+            held: false,
+        })
+    }
+
+    fn get(&self) -> Option<&PreviousKey> {
+        self.held.then_some(self)
+    }
+
+    fn set(&mut self, cipher: RecordCipher, since: Instant) {
+        // The replaced cipher is dropped, which erases it.
+        self.cipher = cipher;
+        self.since = since;
+        self.held = true;
+    }
+
+    /// Erases the key: the zero-keyed cipher takes its place.
+    fn clear(&mut self, suite: Suite) {
+        if let Ok(blank) = RecordCipher::new(suite, &[0; KEY_LEN]) {
+            self.cipher = blank;
+        }
+        self.held = false;
+    }
 }
 
 /// The receiving direction.
 struct RecvState {
     cipher: RecordCipher,
     epoch: u32,
-    previous: Option<PreviousKey>,
+    previous: PreviousKey,
     /// Stream: the counter of the next record. Datagram: unused.
     next_counter: u64,
     /// Datagram only.
@@ -228,7 +264,7 @@ impl Session {
             recv: RecvState {
                 cipher: recv_cipher,
                 epoch: 0,
-                previous: None,
+                previous: PreviousKey::empty(suite)?,
                 next_counter: 0,
                 window,
                 lowest_in_epoch: None,
@@ -466,7 +502,7 @@ impl Session {
     fn previous_usable(&self, now: Instant) -> bool {
         self.recv
             .previous
-            .as_ref()
+            .get()
             .is_some_and(|p| now.since(p.since) < self.config.previous_key_ms)
     }
 
@@ -475,9 +511,8 @@ impl Session {
     /// arrive; an idle session calls `poll` from a timer so that the key does not outlive its
     /// time in memory. Returns whether a key was erased.
     pub fn poll(&mut self, now: Instant) -> bool {
-        if self.recv.previous.is_some() && !self.previous_usable(now) {
-            // Dropping the cipher zeroizes it.
-            self.recv.previous = None;
+        if self.recv.previous.held && !self.previous_usable(now) {
+            self.recv.previous.clear(self.suite);
             return true;
         }
         false
@@ -486,7 +521,7 @@ impl Session {
     /// Whether the previous epoch's receive key is still held (it opens reordered records from
     /// before the peer's last key update, on datagrams).
     pub fn holds_previous_key(&self) -> bool {
-        self.recv.previous.is_some()
+        self.recv.previous.held
     }
 
     /// Picks the key for a record from its type and epoch bits.
@@ -598,7 +633,7 @@ impl Session {
         let ad = header::associated_data(rec.flags, counter);
         let cipher = match (plan, &ahead) {
             (Plan::Current, _) => &self.recv.cipher,
-            (Plan::Previous, _) => match &self.recv.previous {
+            (Plan::Previous, _) => match self.recv.previous.get() {
                 Some(p) if self.previous_usable(now) => &p.cipher,
                 _ => {
                     buf.zeroize();
@@ -656,13 +691,10 @@ impl Session {
                     r.lowest_in_epoch = Some(counter);
                     // The key of the epoch just before the new one stays for reordered records
                     // (datagrams only); any older key is dropped, which zeroizes it.
-                    r.previous = match self.framing {
-                        Framing::Stream => None,
-                        Framing::Datagram => Some(PreviousKey {
-                            cipher: mid.unwrap_or(old),
-                            since: now,
-                        }),
-                    };
+                    match self.framing {
+                        Framing::Stream => r.previous.clear(self.suite),
+                        Framing::Datagram => r.previous.set(mid.unwrap_or(old), now),
+                    }
                     r.epoch
                 }
                 // Not reached: `open` derives the keys for every `Ahead` plan.
@@ -678,7 +710,7 @@ impl Session {
         }
         // Drop the previous key once it can open nothing more: too long ago, or every counter
         // of its epoch (all below the lowest accepted in this epoch) is behind the window.
-        if let Some(p) = &r.previous {
+        if let Some(p) = r.previous.get() {
             let expired = now.since(p.since) >= self.config.previous_key_ms;
             let behind = match (&r.window, r.lowest_in_epoch) {
                 (Some(w), Some(low)) => w
@@ -687,7 +719,7 @@ impl Session {
                 _ => false,
             };
             if expired || behind {
-                r.previous = None;
+                r.previous.clear(self.suite);
             }
         }
         epoch
@@ -734,11 +766,7 @@ impl Session {
             send_epoch_start: self.send.epoch_start,
             recv_key: fp(&self.recv.cipher),
             recv_epoch: self.recv.epoch,
-            previous: self
-                .recv
-                .previous
-                .as_ref()
-                .map(|p| (fp(&p.cipher), p.since)),
+            previous: self.recv.previous.get().map(|p| (fp(&p.cipher), p.since)),
             next_counter: self.recv.next_counter,
             window: self.recv.window.clone(),
             lowest_in_epoch: self.recv.lowest_in_epoch,
@@ -773,6 +801,7 @@ pub(crate) struct Snapshot {
 mod tests {
     use super::*;
     use crate::config::{KeyUpdatePolicy, MAX_COUNTER};
+    use crate::error::Malformed;
     use crate::framing::StreamDecoder;
     use proptest::prelude::*;
     use rand_chacha::rand_core::{RngCore, SeedableRng};
@@ -1089,10 +1118,16 @@ mod tests {
         for (a, mut b) in all_pairs(cfg()) {
             // Authentic but against the rules: a peer error (spec 6), not malformed input.
             let r = forge(&a, &a.send.cipher, RecordType::Close, 0, 0, b"x");
-            assert_eq!(open_err(&mut b, T0, &r), PeerError::UnexpectedMessage.into());
+            assert_eq!(
+                open_err(&mut b, T0, &r),
+                PeerError::UnexpectedMessage.into()
+            );
             let next = a.send.cipher.next(a.suite()).unwrap();
             let r = forge(&a, &next, RecordType::KeyUpdate, 1, 0, b"x");
-            assert_eq!(open_err(&mut b, T0, &r), PeerError::UnexpectedMessage.into());
+            assert_eq!(
+                open_err(&mut b, T0, &r),
+                PeerError::UnexpectedMessage.into()
+            );
             assert!(!b.peer_closed());
         }
     }
@@ -1135,8 +1170,8 @@ mod tests {
             // Counters run on across the update.
             assert_eq!(a.send.counter, 3);
             match a.framing() {
-                Framing::Stream => assert!(b.recv.previous.is_none(), "stream drops at switch"),
-                Framing::Datagram => assert!(b.recv.previous.is_some()),
+                Framing::Stream => assert!(!b.holds_previous_key(), "stream drops at switch"),
+                Framing::Datagram => assert!(b.holds_previous_key()),
             }
         }
     }
@@ -1408,7 +1443,7 @@ mod tests {
             assert_eq!(open(&mut b, T0, &d1), Ev::Data(b"d1".to_vec()));
             assert_eq!(open(&mut b, T0, &ku), Ev::KeyUpdate(1));
             assert_eq!(open(&mut b, T0, &d0), Ev::Data(b"d0".to_vec()));
-            assert!(b.recv.previous.is_some());
+            assert!(b.holds_previous_key());
             for r in [&d0, &d1, &ku, &d3] {
                 assert_eq!(open_err(&mut b, T0, r), PeerError::Replayed.into());
             }
@@ -1424,11 +1459,11 @@ mod tests {
             let n1 = seal1(&mut a, T0, b"n1");
             let n2 = seal1(&mut a, T0, b"n2");
             open(&mut b, T0, &n1);
-            assert!(b.recv.previous.is_some());
+            assert!(b.holds_previous_key());
             // Expiry happens when a later record commits.
             let later = Instant(T0.0 + b.config().previous_key_ms);
             open(&mut b, later, &n2);
-            assert!(b.recv.previous.is_none());
+            assert!(!b.holds_previous_key());
             assert_eq!(open_err(&mut b, later, &old), PeerError::TooOld.into());
         }
     }
@@ -1473,7 +1508,10 @@ mod tests {
             let before = b.snapshot();
             assert!(!b.poll(Instant(T0.0 + 1)));
             assert_eq!(before, b.snapshot());
-            assert_eq!(open(&mut b, Instant(T0.0 + 2), &old), Ev::Data(b"old".to_vec()));
+            assert_eq!(
+                open(&mut b, Instant(T0.0 + 2), &old),
+                Ev::Data(b"old".to_vec())
+            );
 
             let (mut a, mut b) = pair(suite, Framing::Stream, cfg(), 18);
             let ku = update(&mut a, T0);
@@ -1495,12 +1533,12 @@ mod tests {
             // Just short of the bound: kept.
             a.set_send_counter(low + w - 2);
             open(&mut b, T0, &seal1(&mut a, T0, b"x"));
-            assert!(b.recv.previous.is_some());
+            assert!(b.holds_previous_key());
             // The old record is still inside the window and opens with the previous key.
             assert_eq!(open(&mut b, T0, &old), Ev::Data(b"old".to_vec()));
             open(&mut b, T0, &seal1(&mut a, T0, b"y"));
             assert!(
-                b.recv.previous.is_none(),
+                !b.holds_previous_key(),
                 "every old counter is now behind the window"
             );
         }
@@ -1533,7 +1571,7 @@ mod tests {
             }
             let r = seal1(&mut a, T0, b"three ahead");
             assert_eq!(open_err(&mut b, T0, &r), PeerError::Authentication.into());
-            b.recv.previous = None;
+            b.recv.previous.clear(suite);
             assert_eq!(open_err(&mut b, T0, &r), PeerError::TooOld.into());
         }
     }

@@ -567,7 +567,8 @@ fn fixed_size_messages_are_refused_at_any_other_size() {
                 Error::Malformed(Malformed::Truncated)
             );
             // The genuine message is still accepted, and so is the rest of the handshake.
-            let mut r = Responder::accept(&rcfg, &genuine, &mut accept_all, NOW, &mut rng(2)).unwrap();
+            let mut r =
+                Responder::accept(&rcfg, &genuine, &mut accept_all, NOW, &mut rng(2)).unwrap();
             let m = r.write_message(&mut buf).unwrap();
             hs.read_message(&buf[..m], &mut accept_all, NOW).unwrap();
         }
@@ -584,7 +585,12 @@ fn a_device_showing_a_pairing_code_refuses_patterns_that_do_not_prove_it() {
     let mut rcfg = responder_config(&dev, Framing::Datagram, ChannelKind::DevicePhone);
     rcfg.pairing = Some(&code);
     rcfg.known_initiator = Some(phone.key.public());
-    let icfg = config(&phone, Suite::ChaChaPolyBlake2s, Framing::Datagram, ChannelKind::DevicePhone);
+    let icfg = config(
+        &phone,
+        Suite::ChaChaPolyBlake2s,
+        Framing::Datagram,
+        ChannelKind::DevicePhone,
+    );
     let mut buf = [0u8; 1024];
     for pattern in Pattern::ALL {
         let mut hs =
@@ -593,7 +599,11 @@ fn a_device_showing_a_pairing_code_refuses_patterns_that_do_not_prove_it() {
         let got = Responder::accept(&rcfg, &buf[..n], &mut accept_all, NOW, &mut rng(4));
         match pattern {
             Pattern::Enrollment | Pattern::Provisioned => {
-                assert_eq!(got.unwrap_err(), Error::Local(Local::NotAllowed), "{pattern:?}")
+                assert_eq!(
+                    got.unwrap_err(),
+                    Error::Local(Local::NotAllowed),
+                    "{pattern:?}"
+                )
             }
             Pattern::Pairing | Pattern::Reconnect => assert!(got.is_ok(), "{pattern:?}"),
         }
