@@ -7,12 +7,18 @@
 //! cargo run --example demo -- device ADDR   # only the device side
 //! ```
 //!
+//! The server survives bad peers: it serves each connection on its own thread, and a connection
+//! whose peer sends anything tether rejects (a refused handshake, a tampered, replayed or
+//! out-of-order record, a broken length prefix), hangs up, or stays silent for 10 s is closed and
+//! logged with the reason, while the other connections carry on.
+//!
 //! The keys below are fixed so that other demo devices (such as the C one) can pin the cloud's
 //! public key. Never ship fixed keys.
 
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::thread;
+use std::time::Duration;
 
 use tether::handshake::Established;
 use tether::policy::{AllowList, PinnedKey};
@@ -57,7 +63,13 @@ fn read_unit<T>(
             return Ok(Some(r));
         }
         let mut chunk = [0u8; 4096];
-        let n = sock.read(&mut chunk)?;
+        let n = match sock.read(&mut chunk) {
+            Ok(n) => n,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return Err("no data within the read timeout".into())
+            }
+            Err(e) => return Err(e.into()),
+        };
         if n == 0 {
             return Ok(None);
         }
@@ -65,101 +77,132 @@ fn read_unit<T>(
     }
 }
 
+/// How long the cloud waits for a peer's next bytes, or for it to take ours, before dropping it.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Accepts `connections` connections (`usize::MAX`: forever), each served on its own thread.
+/// A bad peer costs only its own connection; `serve` returns once every connection has ended.
 fn serve(listener: TcpListener, connections: usize) -> Result<(), Box<dyn std::error::Error>> {
     let key = StaticKeypair::from_secret(CLOUD_SECRET);
     let identity = Identity::new(b"cloud.demo", "tether-demo-gateway", "0.1.0", b"k1")?;
     let device_key = StaticKeypair::from_secret(DEVICE_SECRET).public();
     let registry = [(&b"SN-DEMO-0001"[..], device_key)];
+    let config = ResponderConfig {
+        suites: Suite::ENABLED,
+        patterns: &[Pattern::Provisioned],
+        channel: ChannelKind::DeviceCloud,
+        framing: Framing::Stream,
+        context: b"",
+        identity: &identity,
+        static_key: &key,
+        session: SessionConfig::default(),
+        known_initiator: None,
+        pairing: None,
+        allow_without_code: false,
+    };
     let start = std::time::Instant::now();
     println!(
         "[cloud] listening on {}, static key {}",
         listener.local_addr()?,
         hex(key.public().as_bytes())
     );
-    for conn in listener.incoming().take(connections) {
-        let mut sock = conn?;
-        let config = ResponderConfig {
-            suites: Suite::ENABLED,
-            patterns: &[Pattern::Provisioned],
-            channel: ChannelKind::DeviceCloud,
-            framing: Framing::Stream,
-            context: b"",
-            identity: &identity,
-            static_key: &key,
-            session: SessionConfig::default(),
-            known_initiator: None,
-            pairing: None,
-            allow_without_code: false,
-        };
-        let mut dec = StreamDecoder::for_session_config(&config.session);
-        let mut pending = Vec::new();
-        let mut policy = AllowList::new(&registry);
-        let mut hs = match read_unit(&mut sock, &mut dec, &mut pending, |unit| {
-            println!("[cloud] <- handshake message 1 ({} bytes)", unit.len());
-            Responder::accept(&config, unit, &mut policy, wall_clock(), &mut OsEntropy)
-        }) {
-            Ok(Some(hs)) => hs,
-            Ok(None) => continue,
-            Err(e) => {
-                println!("[cloud] handshake refused: {e}");
-                continue;
-            }
-        };
-        let mut buf = vec![0u8; 2048];
-        let n = hs.write_message(&mut buf)?;
-        println!("[cloud] -> handshake message 2 ({n} bytes)");
-        sock.write_all(&buf[..n])?;
-        let Established {
-            mut session, peer, ..
-        } = hs.finish(now(start))?;
-        println!(
-            "[cloud] session up with {} ({} {}), suite {:?}",
-            String::from_utf8_lossy(peer.identity.id()),
-            peer.identity.model(),
-            peer.identity.version(),
-            session.suite()
-        );
-        let mut out = vec![0u8; 16384];
-        let mut readings = 0;
-        loop {
-            let event = read_unit(&mut sock, &mut dec, &mut pending, |unit| {
-                let wire_len = unit.len();
-                session.open(now(start), unit, &mut out).map(|ev| match ev {
-                    Event::Data(d) => (wire_len, Some(d.to_vec()), None, false),
-                    Event::KeyUpdate { epoch } => (wire_len, None, Some(epoch), false),
-                    Event::Close => (wire_len, None, None, true),
-                })
-            })?;
-            let Some((wire_len, data, epoch, closed)) = event else {
-                println!("[cloud] connection ended without close");
-                break;
-            };
-            if let Some(d) = data {
-                readings += 1;
-                println!(
-                    "[cloud] <- record ({wire_len} bytes on the wire): {}",
-                    String::from_utf8_lossy(&d)
-                );
-                if readings == 2 {
-                    let cmd = b"command: set-interval 60s";
-                    let mut wire = vec![0u8; session.seal_capacity(cmd.len())];
-                    let sealed = session.seal(now(start), cmd, &mut wire)?;
-                    sock.write_all(&wire[..sealed.total()])?;
-                    println!("[cloud] -> {}", String::from_utf8_lossy(cmd));
+    let (config, registry) = (&config, &registry);
+    thread::scope(|scope| {
+        let mut accepted = 0;
+        while accepted < connections {
+            let (sock, peer) = match listener.accept() {
+                Ok(conn) => conn,
+                // A connection aborted before it was accepted, or no file descriptor left for
+                // now: the listener itself is fine, so wait a little and carry on.
+                Err(e) => {
+                    println!("[cloud] accept failed: {e}");
+                    thread::sleep(Duration::from_millis(100));
+                    continue;
                 }
-            }
-            if let Some(e) = epoch {
-                println!("[cloud] <- key update: device now sends in epoch {e}");
-            }
-            if closed {
-                println!("[cloud] <- close; session done after {readings} readings");
-                let n = session.close(&mut buf)?;
-                sock.write_all(&buf[..n])?;
-                break;
+            };
+            accepted += 1;
+            let spawned = thread::Builder::new().spawn_scoped(scope, move || {
+                if let Err(e) = connection(sock, config, registry, start) {
+                    println!("[cloud] {peer}: connection closed: {e}");
+                }
+            });
+            if let Err(e) = spawned {
+                println!("[cloud] {peer}: connection closed: no thread for it: {e}");
             }
         }
-    }
+    });
     Ok(())
+}
+
+/// The cloud's side of one connection. Any error ends it, and dropping the socket closes it: on a
+/// stream, a unit that tether rejects means the bytes after it cannot be trusted (spec section 6).
+fn connection(
+    mut sock: TcpStream,
+    config: &ResponderConfig,
+    registry: &[(&[u8], PublicKey)],
+    start: std::time::Instant,
+) -> Result<(), Box<dyn std::error::Error>> {
+    sock.set_read_timeout(Some(IDLE_TIMEOUT))?;
+    sock.set_write_timeout(Some(IDLE_TIMEOUT))?;
+    let mut dec = StreamDecoder::for_session_config(&config.session);
+    let mut pending = Vec::new();
+    let mut policy = AllowList::new(registry);
+    let mut hs = read_unit(&mut sock, &mut dec, &mut pending, |unit| {
+        println!("[cloud] <- handshake message 1 ({} bytes)", unit.len());
+        Responder::accept(config, unit, &mut policy, wall_clock(), &mut OsEntropy)
+    })
+    .map_err(|e| format!("handshake refused: {e}"))?
+    .ok_or("peer hung up during the handshake")?;
+    let mut buf = vec![0u8; 2048];
+    let n = hs.write_message(&mut buf)?;
+    println!("[cloud] -> handshake message 2 ({n} bytes)");
+    sock.write_all(&buf[..n])?;
+    let Established {
+        mut session, peer, ..
+    } = hs.finish(now(start))?;
+    println!(
+        "[cloud] session up with {} ({} {}), suite {:?}",
+        String::from_utf8_lossy(peer.identity.id()),
+        peer.identity.model(),
+        peer.identity.version(),
+        session.suite()
+    );
+    let mut out = vec![0u8; 16384];
+    let mut readings = 0;
+    loop {
+        let event = read_unit(&mut sock, &mut dec, &mut pending, |unit| {
+            let wire_len = unit.len();
+            session.open(now(start), unit, &mut out).map(|ev| match ev {
+                Event::Data(d) => (wire_len, Some(d.to_vec()), None, false),
+                Event::KeyUpdate { epoch } => (wire_len, None, Some(epoch), false),
+                Event::Close => (wire_len, None, None, true),
+            })
+        })?;
+        let (wire_len, data, epoch, closed) = event.ok_or("peer hung up without close")?;
+        if let Some(d) = data {
+            readings += 1;
+            println!(
+                "[cloud] <- record ({wire_len} bytes on the wire): {}",
+                String::from_utf8_lossy(&d)
+            );
+            if readings == 2 {
+                let cmd = b"command: set-interval 60s";
+                let mut wire = vec![0u8; session.seal_capacity(cmd.len())];
+                let sealed = session.seal(now(start), cmd, &mut wire)?;
+                sock.write_all(&wire[..sealed.total()])?;
+                println!("[cloud] -> {}", String::from_utf8_lossy(cmd));
+            }
+        }
+        if let Some(e) = epoch {
+            println!("[cloud] <- key update: device now sends in epoch {e}");
+        }
+        if closed {
+            println!("[cloud] <- close; session done after {readings} readings");
+            let n = session.close(&mut buf)?;
+            sock.write_all(&buf[..n])?;
+            return Ok(());
+        }
+    }
 }
 
 fn device(addr: &str) -> Result<(), Box<dyn std::error::Error>> {
