@@ -299,7 +299,10 @@ mod tests {
         // Stream units carry their length prefix, which must match.
         let s = Framing::Stream;
         assert_eq!(UnitType::of(s, &[0, 1, 0x50]), Ok(Handshake(0)));
-        assert_eq!(UnitType::of(s, &[0, 2, 0x50]), Err(Malformed::Length.into()));
+        assert_eq!(
+            UnitType::of(s, &[0, 2, 0x50]),
+            Err(Malformed::Length.into())
+        );
         // Reserved index, type, kind and version; empty units.
         assert_eq!(UnitType::of(d, &[0x5C]), Err(Malformed::UnknownType.into()));
         assert_eq!(UnitType::of(d, &[0x51]), Err(Malformed::UnknownType.into()));
