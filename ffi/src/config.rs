@@ -11,7 +11,9 @@ use tether::{
     UnixTime,
 };
 
-use crate::boundary::{boundary, bytes, key32};
+use zeroize::Zeroizing;
+
+use crate::boundary::{boundary, bytes, key, set};
 use crate::status::tether_status::{self, *};
 
 /// The identity this side proves. Pointers are read during the init call only.
@@ -82,9 +84,17 @@ pub struct tether_config {
     pub pairing_code_len: usize,
     /// Responder: bit `1 << id` set for each suite id accepted (default: all built in).
     pub allowed_suites: u32,
-    /// Responder: bit `1 << id` set for each pattern id accepted (default: all).
+    /// Responder: bit `1 << id` set for each pattern id accepted. 0 (the default) accepts only
+    /// `pattern`: a responder answers exactly the handshake it was configured for.
     pub allowed_patterns: u32,
-    /// Largest plaintext per record, 1 to 16384 (default 16384).
+    /// Responder with a pairing code: also accept Enrollment (XX) and Provisioned (IK), which
+    /// do not prove knowledge of the code. false (the default): while a code is set, only Pairing
+    /// (and Reconnect from the known `peer_static_key`) are answered, so nobody in radio range
+    /// can enroll without having scanned the code.
+    pub allow_without_code: bool,
+    /// Largest plaintext per record, 1 to `TETHER_MAX_PLAINTEXT` (default 16384). It bounds what
+    /// this side seals and what it accepts: both sides must use the same value (a record above
+    /// the receiver's maximum is refused with `TETHER_ERR_OVERSIZED`).
     pub max_plaintext: u32,
     /// Anti-replay window in records, 1024 to 65536 (default 1024).
     pub replay_window: u32,
@@ -98,8 +108,9 @@ pub struct tether_config {
     pub previous_key_ms: u64,
 }
 
-/// Fills `config` with defaults: ChaChaPoly, Provisioned, device-cloud, stream, every suite and
-/// pattern accepted, the default record-layer limits, and NULL pointers. Returns
+/// Fills `config` with defaults: ChaChaPoly, Provisioned, device-cloud, stream; a responder
+/// accepts every suite built in but only the configured pattern, and with a pairing code only
+/// Pairing; the default record-layer limits; NULL pointers. Returns `TETHER_OK`, or
 /// `TETHER_ERR_NULL` if `config` is NULL.
 ///
 /// # Safety
@@ -140,7 +151,8 @@ pub unsafe extern "C" fn tether_config_init(config: *mut tether_config) -> tethe
             pairing_code: core::ptr::null(),
             pairing_code_len: 0,
             allowed_suites: Suite::ENABLED.iter().fold(0, |m, s| m | 1 << s.id()),
-            allowed_patterns: Pattern::ALL.iter().fold(0, |m, p| m | 1 << p.id()),
+            allowed_patterns: 0,
+            allow_without_code: false,
             max_plaintext: u32::try_from(s.max_plaintext).unwrap_or(u32::MAX),
             replay_window: s.replay_window,
             key_update_records: s.key_update.records,
@@ -149,7 +161,7 @@ pub unsafe extern "C" fn tether_config_init(config: *mut tether_config) -> tethe
             previous_key_ms: s.previous_key_ms,
         };
         // SAFETY: checked non-NULL; the caller guarantees validity for writes.
-        unsafe { config.write(value) };
+        unsafe { set(config, value) };
         TETHER_OK
     })
 }
@@ -171,6 +183,7 @@ pub(crate) struct OwnedConfig {
     patterns: [Pattern; 4],
     patterns_len: usize,
     pub session: SessionConfig,
+    allow_without_code: bool,
 }
 
 fn channel(id: u8) -> Option<ChannelKind> {
@@ -193,7 +206,7 @@ fn framing(id: u8) -> Option<Framing> {
 fn text(ptr: *const u8, len: usize) -> Result<&'static str, tether_status> {
     // SAFETY: the caller of the init function guarantees validity; the borrow does not escape
     // the init call (the result is copied into the owned config).
-    let b = unsafe { bytes(ptr, len) }.ok_or(TETHER_ERR_NULL)?;
+    let b = unsafe { bytes(ptr, len) }?;
     core::str::from_utf8(b).map_err(|_| TETHER_ERR_BAD_CONFIG)
 }
 
@@ -212,29 +225,28 @@ impl OwnedConfig {
         let channel = channel(c.channel).ok_or(bad)?;
         let framing = framing(c.framing).ok_or(bad)?;
         // SAFETY: forwarded from the caller.
-        let ctx = unsafe { bytes(c.context, c.context_len) }.ok_or(TETHER_ERR_NULL)?;
+        let ctx = unsafe { bytes(c.context, c.context_len) }?;
         let mut context = [0u8; MAX_CONTEXT];
         context
             .get_mut(..ctx.len())
             .ok_or(bad)?
             .copy_from_slice(ctx);
         // SAFETY: forwarded.
-        let secret = unsafe { key32(c.static_secret) }.ok_or(TETHER_ERR_NULL)?;
-        let key = StaticKeypair::from_secret(secret);
+        // Zeroizing: no copy of the secret stays behind on the stack.
+        let secret = Zeroizing::new(unsafe { key::<32>(c.static_secret) }?);
+        let static_key = StaticKeypair::from_secret(*secret);
         let identity = unsafe { identity_from_c(&c.identity) }?;
         // SAFETY: forwarded.
         let peer = if c.peer_static_key.is_null() {
             None
         } else {
-            Some(PublicKey(
-                unsafe { key32(c.peer_static_key) }.ok_or(TETHER_ERR_NULL)?,
-            ))
+            Some(PublicKey(unsafe { key::<32>(c.peer_static_key) }?))
         };
         let pairing = if c.pairing_code.is_null() && c.pairing_code_len == 0 {
             None
         } else {
             // SAFETY: forwarded.
-            let t = unsafe { bytes(c.pairing_code, c.pairing_code_len) }.ok_or(TETHER_ERR_NULL)?;
+            let t = unsafe { bytes(c.pairing_code, c.pairing_code_len) }?;
             Some(PairingCode::parse(t).map_err(tether_status::from)?)
         };
         let mut suites = [Suite::ChaChaPolyBlake2s; 2];
@@ -247,8 +259,12 @@ impl OwnedConfig {
         }
         let mut patterns = [Pattern::Provisioned; 4];
         let mut patterns_len = 0;
+        let allowed = match c.allowed_patterns {
+            0 => 1 << pattern.id(),
+            mask => mask,
+        };
         for p in Pattern::ALL {
-            if c.allowed_patterns & (1 << p.id()) != 0 {
+            if allowed & (1 << p.id()) != 0 {
                 *patterns.get_mut(patterns_len).ok_or(bad)? = p;
                 patterns_len += 1;
             }
@@ -271,7 +287,7 @@ impl OwnedConfig {
             framing,
             context,
             context_len: ctx.len(),
-            key,
+            key: static_key,
             identity,
             peer,
             pairing,
@@ -280,6 +296,7 @@ impl OwnedConfig {
             patterns,
             patterns_len,
             session,
+            allow_without_code: c.allow_without_code,
         })
     }
 
@@ -311,7 +328,7 @@ impl OwnedConfig {
             session: self.session,
             known_initiator: self.peer,
             pairing: self.pairing.as_ref(),
-            allow_without_code: false,
+            allow_without_code: self.allow_without_code,
         }
     }
 }
@@ -321,8 +338,8 @@ impl OwnedConfig {
 unsafe fn identity_from_c(i: &tether_identity) -> Result<Identity, tether_status> {
     let bad = TETHER_ERR_BAD_CONFIG;
     // SAFETY: forwarded.
-    let id = unsafe { bytes(i.id, i.id_len) }.ok_or(TETHER_ERR_NULL)?;
-    let key_id = unsafe { bytes(i.key_id, i.key_id_len) }.ok_or(TETHER_ERR_NULL)?;
+    let id = unsafe { bytes(i.id, i.id_len) }?;
+    let key_id = unsafe { bytes(i.key_id, i.key_id_len) }?;
     let model = text(i.model, i.model_len)?;
     let version = text(i.version, i.version_len)?;
     let identity = Identity::new(id, model, version, key_id).map_err(|_| bad)?;
@@ -330,13 +347,8 @@ unsafe fn identity_from_c(i: &tether_identity) -> Result<Identity, tether_status
         return Ok(identity);
     }
     // SAFETY: forwarded.
-    let issuer =
-        unsafe { bytes(i.credential_issuer, i.credential_issuer_len) }.ok_or(TETHER_ERR_NULL)?;
-    let signature: [u8; 64] = unsafe { bytes(i.credential_signature, 64) }
-        .filter(|_| !i.credential_signature.is_null())
-        .ok_or(TETHER_ERR_NULL)?
-        .try_into()
-        .map_err(|_| bad)?;
+    let issuer = unsafe { bytes(i.credential_issuer, i.credential_issuer_len) }?;
+    let signature = unsafe { key::<64>(i.credential_signature) }?;
     let credential = Credential::from_parts(
         UnixTime(i.credential_not_before),
         UnixTime(i.credential_not_after),

@@ -2,7 +2,9 @@
 
 use tether::{SessionConfig, StreamDecoder};
 
-use crate::boundary::{boundary, boundary_or, bytes, set, Storage};
+use crate::boundary::{
+    boundary, boundary_or, bytes, disjoint, lengths, set, Region, Storage, KIND_DECODER,
+};
 use crate::status::tether_status::{self, *};
 
 /// Bytes of storage a stream decoder needs.
@@ -10,7 +12,8 @@ pub const TETHER_DECODER_SIZE: usize = 64;
 /// Alignment of that storage.
 pub const TETHER_DECODER_ALIGN: usize = 8;
 
-/// Storage for one stream decoder. Never copy or move it while it is initialized.
+/// Storage for one stream decoder. Never copy or move it while it is initialized (a copy is
+/// refused with `TETHER_ERR_COPIED`).
 #[allow(non_camel_case_types)]
 #[repr(C, align(8))]
 pub struct tether_decoder {
@@ -20,22 +23,29 @@ pub struct tether_decoder {
 
 impl Storage for tether_decoder {
     type Value = StreamDecoder;
+    const KIND: u64 = KIND_DECODER;
 }
 
 /// Sets up a decoder for a session whose largest plaintext is `max_plaintext` (the
 /// configuration's value; it also accepts every handshake message). Its reassembly buffer is
-/// allocated once, here. `TETHER_ERR_NULL`, `TETHER_ERR_BAD_CONFIG`.
+/// allocated once, here. Storage rules as for `tether_handshake_init_initiator`: fresh storage,
+/// or a decoder set up at this address (replaced); another kind of live object is refused.
+///
+/// Returns `TETHER_OK`, or `TETHER_ERR_NULL`, `TETHER_ERR_MISALIGNED`, `TETHER_ERR_BAD_STATE`,
+/// `TETHER_ERR_BUSY`, `TETHER_ERR_BAD_CONFIG` (`max_plaintext` is 0 or above
+/// `TETHER_MAX_PLAINTEXT`). On error `dec` is left as it was.
 ///
 /// # Safety
-/// `dec` must be NULL or storage you own.
+/// `dec` must be NULL or storage of `TETHER_DECODER_SIZE` bytes you own.
 #[no_mangle]
 pub unsafe extern "C" fn tether_decoder_init(
     dec: *mut tether_decoder,
     max_plaintext: u32,
 ) -> tether_status {
     boundary(|| {
-        if dec.is_null() {
-            return TETHER_ERR_NULL;
+        // SAFETY: the caller's storage.
+        if let Err(e) = unsafe { tether_decoder::check_init(dec) } {
+            return e;
         }
         let cfg = SessionConfig {
             max_plaintext: usize::try_from(max_plaintext).unwrap_or(usize::MAX),
@@ -45,21 +55,31 @@ pub unsafe extern "C" fn tether_decoder_init(
             return TETHER_ERR_BAD_CONFIG;
         }
         // SAFETY: the caller's storage.
-        unsafe { tether_decoder::put(dec, StreamDecoder::for_session_config(&cfg)) };
-        TETHER_OK
+        match unsafe { tether_decoder::init(dec, StreamDecoder::for_session_config(&cfg)) } {
+            Ok(()) => TETHER_OK,
+            Err(e) => e,
+        }
     })
 }
 
 /// Consumes bytes from `input` until one unit is complete. Stores the number of input bytes
 /// consumed in `*consumed` (feed the rest in the next call) and, if a unit is complete, points
-/// `*unit` at it and its length in `*unit_len`; otherwise `*unit` is NULL and all input was
-/// consumed (read more from the transport). `*unit` stays valid until the next call on `dec` or
-/// until `input` is freed, whichever is first. A length prefix above the maximum is
-/// `TETHER_ERR_OVERSIZED` and consumes nothing: the stream is broken.
+/// `*unit` at it and its length in `*unit_len`; otherwise `*unit` is NULL, `*unit_len` 0, and
+/// all input was consumed (read more from the transport). `*unit` points into `input` or into the
+/// decoder's own buffer; it stays valid until the next call on `dec` or until `input` is freed,
+/// whichever is first. Never pass it back as `input`.
+///
+/// Returns `TETHER_OK`, or: `TETHER_ERR_OVERSIZED` (a length prefix above the maximum) and
+/// `TETHER_ERR_TRUNCATED` (a zero length prefix): the stream is broken, close the connection;
+/// the same error repeats on every later call. Misuse: `TETHER_ERR_NULL`, `TETHER_ERR_MISALIGNED`,
+/// `TETHER_ERR_BAD_STATE`, `TETHER_ERR_COPIED`, `TETHER_ERR_BUSY`, `TETHER_ERR_BAD_LENGTH`,
+/// `TETHER_ERR_OVERLAP` (out-pointers overlapping each other, `input` or `dec`, or `input` inside
+/// the decoder's buffer). Once the pointers are checked (every status but those misuse ones) all
+/// three outputs are written: on error `*consumed` is 0, `*unit` NULL, `*unit_len` 0.
 ///
 /// # Safety
-/// `dec` initialized by `tether_decoder_init`; `input` readable for `input_len` bytes; the out
-/// pointers writable.
+/// `dec` NULL or storage of `TETHER_DECODER_SIZE` bytes you own; `input` readable for
+/// `input_len` bytes; the out-pointers writable.
 #[no_mangle]
 pub unsafe extern "C" fn tether_decoder_next(
     dec: *mut tether_decoder,
@@ -70,18 +90,46 @@ pub unsafe extern "C" fn tether_decoder_next(
     unit_len: *mut usize,
 ) -> tether_status {
     boundary(|| {
-        if dec.is_null() || consumed.is_null() || unit.is_null() || unit_len.is_null() {
+        if consumed.is_null()
+            || unit.is_null()
+            || unit_len.is_null()
+            || (input.is_null() && input_len != 0)
+        {
             return TETHER_ERR_NULL;
         }
-        // SAFETY: the caller's buffers and storage.
-        let Some(mut rest) = (unsafe { bytes(input, input_len) }) else {
-            return TETHER_ERR_NULL;
+        // SAFETY: the caller's storage.
+        let mut g = match unsafe { tether_decoder::enter(dec) } {
+            Ok(g) => g,
+            Err(e) => return e,
         };
-        let Some(d) = (unsafe { tether_decoder::get(dec) }) else {
-            return TETHER_ERR_BAD_STATE;
+        if let Err(e) = lengths(&[(input, input_len)]) {
+            return e;
+        }
+        let outputs = [
+            Region::out(consumed),
+            Region::out(unit),
+            Region::out(unit_len),
+        ];
+        let own_buffer = Region::range(g.value().buffer_addresses());
+        let input_region = Region::of(input, input_len);
+        if let Err(e) = disjoint(&outputs, &[input_region, g.region()])
+            .and_then(|()| disjoint(&[g.region(), own_buffer], &[input_region]))
+        {
+            return e;
+        }
+        // SAFETY: valid by contract; checked outside the decoder and its buffer.
+        let mut rest = match unsafe { bytes(input, input_len) } {
+            Ok(r) => r,
+            Err(e) => return e,
         };
+        // SAFETY: checked non-NULL and not overlapping anything.
+        unsafe {
+            set(consumed, 0);
+            set(unit, core::ptr::null());
+            set(unit_len, 0);
+        }
         let total = rest.len();
-        let (ptr, len) = match d.next(&mut rest) {
+        let (ptr, len) = match g.value().next(&mut rest) {
             Ok(Some(u)) => (u.as_ptr(), u.len()),
             Ok(None) => (core::ptr::null(), 0),
             Err(e) => return e.into(),
@@ -96,10 +144,11 @@ pub unsafe extern "C" fn tether_decoder_next(
     })
 }
 
-/// Frees the decoder's buffer and zeroes the storage. Safe on NULL, zeroed or wiped storage.
+/// Frees the decoder's buffer and zeroes the storage. Safe on NULL, fresh, zeroed or wiped
+/// storage; storage that holds a live handshake or session is left alone.
 ///
 /// # Safety
-/// `dec` must be NULL or storage passed to `tether_decoder_init` (or zeroed).
+/// `dec` must be NULL or storage of `TETHER_DECODER_SIZE` bytes you own.
 #[no_mangle]
 pub unsafe extern "C" fn tether_decoder_wipe(dec: *mut tether_decoder) {
     // SAFETY: forwarded.

@@ -1,8 +1,11 @@
 //! Handshake handles in caller-provided storage.
 
-use tether::{Handshake, Initiator, Pattern, Responder};
+use tether::{Handshake, Initiator, Pattern, Responder, UnitType};
 
-use crate::boundary::{boundary, bytes, bytes_mut, set, Storage};
+use crate::boundary::{
+    boundary, boundary_or, bytes, bytes_mut, disjoint, lengths, read, set, Region, Storage,
+    KIND_HANDSHAKE,
+};
 use crate::config::{tether_config, OwnedConfig};
 use crate::peer::tether_peer;
 use crate::platform::{tether_platform, PlatformPolicy};
@@ -16,8 +19,8 @@ pub const TETHER_HANDSHAKE_ALIGN: usize = 8;
 
 /// Storage for one handshake. Declare it anywhere (stack, static, inside your own struct), set it
 /// up with `tether_handshake_init_initiator` or `tether_handshake_init_responder`, and clear it
-/// with `tether_handshake_wipe`. Never copy or move it while it is initialized: it holds internal
-/// pointers.
+/// with `tether_handshake_wipe`. Never copy or move it while it is initialized (a copy is
+/// refused with `TETHER_ERR_COPIED`).
 #[allow(non_camel_case_types)]
 #[repr(C, align(8))]
 pub struct tether_handshake {
@@ -36,27 +39,62 @@ pub enum tether_action {
     TETHER_ACTION_READ = 2,
     /// Call `tether_handshake_finish` to get the session.
     TETHER_ACTION_FINISH = 3,
-    /// The handshake failed (the peer was refused or broke the protocol): wipe it.
+    /// Initiator only: the handshake failed (the responder was refused or broke the protocol):
+    /// wipe it, or initialize it again. A responder never fails: it goes back to waiting.
     TETHER_ACTION_FAILED = 4,
 }
 
 /// Kept inline (not boxed) so that a handshake lives entirely in the caller's storage.
 #[allow(clippy::large_enum_variant)]
 enum State {
-    /// A responder before the initiator's first message.
+    /// A responder waiting for an initiator's message 0.
     AwaitFirst,
     Running(Handshake),
+    /// An initiator whose responder was refused or broke the protocol.
     Failed,
+}
+
+/// The longest message 0 on the wire: stream prefix, 3 header bytes, `IK`'s 96 bytes of Noise
+/// overhead and the largest identity.
+const FIRST_MAX: usize = 2 + 3 + 96 + 256;
+
+/// A responder's copy of the message 0 that started its handshake, to recognise retransmissions.
+struct FirstMessage {
+    bytes: [u8; FIRST_MAX],
+    len: usize,
+}
+
+impl FirstMessage {
+    const NONE: FirstMessage = FirstMessage {
+        bytes: [0; FIRST_MAX],
+        len: 0,
+    };
+
+    fn of(unit: &[u8]) -> FirstMessage {
+        let mut first = FirstMessage::NONE;
+        if let Some(dst) = first.bytes.get_mut(..unit.len()) {
+            dst.copy_from_slice(unit);
+            first.len = unit.len();
+        }
+        first
+    }
+
+    fn is(&self, unit: &[u8]) -> bool {
+        self.len > 0 && self.bytes.get(..self.len) == Some(unit)
+    }
 }
 
 pub(crate) struct FfiHandshake {
     platform: tether_platform,
     config: OwnedConfig,
+    initiator: bool,
     state: State,
+    first: FirstMessage,
 }
 
 impl Storage for tether_handshake {
     type Value = FfiHandshake;
+    const KIND: u64 = KIND_HANDSHAKE;
 }
 
 /// # Safety
@@ -67,15 +105,18 @@ unsafe fn init(
     platform: *const tether_platform,
     initiator: bool,
 ) -> tether_status {
-    // SAFETY: the caller guarantees validity of non-NULL pointers.
-    let (Some(c), Some(p)) = (unsafe { config.as_ref() }, unsafe { platform.as_ref() }) else {
-        return TETHER_ERR_NULL;
+    // SAFETY: the caller guarantees validity of non-NULL pointers; both are copied out.
+    let (c, p) = match unsafe { (read(config), read(platform)) } {
+        (Ok(c), Ok(p)) => (c, p),
+        _ => return TETHER_ERR_NULL,
     };
-    if hs.is_null() {
-        return TETHER_ERR_NULL;
+    // SAFETY: the caller's storage. Checked before the work (and again when the handshake is
+    // placed, since callbacks run in between).
+    if let Err(e) = unsafe { tether_handshake::check_init(hs) } {
+        return e;
     }
     // SAFETY: forwarded.
-    let config = match unsafe { OwnedConfig::from_c(c) } {
+    let config = match unsafe { OwnedConfig::from_c(&c) } {
         Ok(c) => c,
         Err(s) => return s,
     };
@@ -108,29 +149,38 @@ unsafe fn init(
     } else {
         State::AwaitFirst
     };
-    // SAFETY: `hs` is non-NULL and the caller's storage.
-    unsafe {
-        tether_handshake::put(
-            hs,
-            FfiHandshake {
-                platform: *p,
-                config,
-                state,
-            },
-        )
+    let value = FfiHandshake {
+        platform: p,
+        config,
+        initiator,
+        state,
+        first: FirstMessage::NONE,
     };
-    TETHER_OK
+    // SAFETY: the caller's storage.
+    match unsafe { tether_handshake::init(hs, value) } {
+        Ok(()) => TETHER_OK,
+        Err(e) => e,
+    }
 }
 
 /// Sets up `hs` as the initiator of `config->pattern`, drawing its ephemeral key from the
-/// platform. Replaces (and wipes) whatever `hs` held. Errors: `TETHER_ERR_NULL`,
-/// `TETHER_ERR_BAD_CONFIG` (including a missing `peer_static_key` for Provisioned or Reconnect,
-/// or a missing pairing code for Pairing), `TETHER_ERR_NOT_ALLOWED`, `TETHER_ERR_ENTROPY`,
-/// `TETHER_ERR_PAIRING_CODE`; on error `hs` is left as it was.
+/// platform.
+///
+/// `hs` may be fresh (any bytes: never used, zeroed, or wiped) or hold a handshake set up at this
+/// address, which is wiped and replaced. Storage that holds a live session or decoder is refused
+/// with `TETHER_ERR_BAD_STATE`: wipe it with its own wipe function first.
+///
+/// Returns `TETHER_OK`, or: `TETHER_ERR_NULL` (`hs`, `config`, `platform` or a required pointer
+/// inside `config` is NULL), `TETHER_ERR_MISALIGNED`, `TETHER_ERR_BAD_STATE` (storage holds
+/// another kind of object), `TETHER_ERR_BUSY` (called from a callback of this very handshake),
+/// `TETHER_ERR_BAD_CONFIG` (a value out of range, a missing `peer_static_key` for Provisioned or
+/// Reconnect, a missing pairing code for Pairing), `TETHER_ERR_NOT_ALLOWED` (suite not built in),
+/// `TETHER_ERR_PAIRING_CODE`, `TETHER_ERR_ENTROPY`. On error `hs` is left as it was.
 ///
 /// # Safety
-/// `hs` must point to storage you own (or be NULL); `config` and `platform` must be valid, and
-/// every pointer inside `config` valid for its length, during the call.
+/// `hs` must be NULL or point to `TETHER_HANDSHAKE_SIZE` bytes of storage you own; `config` and
+/// `platform` must be NULL or valid, and every pointer inside `config` valid for its length, during
+/// the call.
 #[no_mangle]
 pub unsafe extern "C" fn tether_handshake_init_initiator(
     hs: *mut tether_handshake,
@@ -141,9 +191,14 @@ pub unsafe extern "C" fn tether_handshake_init_initiator(
     boundary(|| unsafe { init(hs, config, platform, true) })
 }
 
-/// Sets up `hs` as a responder waiting for the initiator's first message. The initiator chooses
-/// suite and pattern among `config->allowed_suites` and `config->allowed_patterns`. Errors as
-/// for `tether_handshake_init_initiator`.
+/// Sets up `hs` as a responder waiting for an initiator's message 0. The initiator chooses the
+/// suite among `config->allowed_suites` and the pattern among `config->allowed_patterns` (by
+/// default only `config->pattern`). Storage rules and errors as for
+/// `tether_handshake_init_initiator`.
+///
+/// A responder stays available: until `tether_handshake_finish`, a new message 0 that is accepted
+/// replaces the handshake in progress, and a refused or failed initiator sends it back to waiting
+/// for the next message 0. One stranger cannot lock the genuine peer out.
 ///
 /// # Safety
 /// As for `tether_handshake_init_initiator`.
@@ -157,24 +212,33 @@ pub unsafe extern "C" fn tether_handshake_init_responder(
     boundary(|| unsafe { init(hs, config, platform, false) })
 }
 
-/// Stores in `*action` what to do next. `TETHER_ERR_NULL`, or `TETHER_ERR_BAD_STATE` if `hs` is
-/// not initialized.
+/// Stores in `*action` what to do next.
+///
+/// Returns `TETHER_OK`, or `TETHER_ERR_NULL`, `TETHER_ERR_MISALIGNED`, `TETHER_ERR_BAD_STATE`
+/// (`hs` holds no handshake), `TETHER_ERR_COPIED`, `TETHER_ERR_BUSY`, `TETHER_ERR_OVERLAP`
+/// (`action` inside `hs`); `*action` is written only on success.
 ///
 /// # Safety
-/// `hs` must be NULL or storage passed to an init function (or zeroed); `action` NULL or writable.
+/// `hs` must be NULL or storage of `TETHER_HANDSHAKE_SIZE` bytes you own; `action` NULL or
+/// writable.
 #[no_mangle]
 pub unsafe extern "C" fn tether_handshake_next(
     hs: *mut tether_handshake,
     action: *mut tether_action,
 ) -> tether_status {
     boundary(|| {
-        if hs.is_null() || action.is_null() {
+        if action.is_null() {
             return TETHER_ERR_NULL;
         }
         // SAFETY: the caller's storage.
-        let Some(h) = (unsafe { tether_handshake::get(hs) }) else {
-            return TETHER_ERR_BAD_STATE;
+        let mut g = match unsafe { tether_handshake::enter(hs) } {
+            Ok(g) => g,
+            Err(e) => return e,
         };
+        if let Err(e) = disjoint(&[Region::out(action)], &[g.region()]) {
+            return e;
+        }
+        let h = g.value();
         let next = match &h.state {
             State::AwaitFirst => tether_action::TETHER_ACTION_READ,
             State::Failed => tether_action::TETHER_ACTION_FAILED,
@@ -183,15 +247,20 @@ pub unsafe extern "C" fn tether_handshake_next(
             State::Running(r) if r.is_failed() => tether_action::TETHER_ACTION_FAILED,
             State::Running(_) => tether_action::TETHER_ACTION_READ,
         };
-        // SAFETY: checked non-NULL.
+        // SAFETY: checked non-NULL and outside the handle.
         unsafe { set(action, next) };
         TETHER_OK
     })
 }
 
 /// Writes the next handshake message into `out` (framed for the channel) and stores its length
-/// in `*written`. If `out_len` is too small: `TETHER_ERR_BUFFER_TOO_SMALL`, nothing written, and
-/// the size needed in `*written`. `TETHER_ERR_BAD_STATE` when it is not this side's turn.
+/// in `*written`. `out` may be NULL with `out_len` 0 to ask for the size.
+///
+/// Returns `TETHER_OK`, or: `TETHER_ERR_BUFFER_TOO_SMALL` (nothing written to `out`; the size
+/// needed is stored in `*written`), `TETHER_ERR_BAD_STATE` (not this side's turn, or `hs` holds
+/// no handshake), `TETHER_ERR_NULL`, `TETHER_ERR_MISALIGNED`, `TETHER_ERR_COPIED`,
+/// `TETHER_ERR_BUSY`, `TETHER_ERR_BAD_LENGTH`, `TETHER_ERR_OVERLAP` (`out` or `written` overlap
+/// each other or `hs`). On other errors `*written` is not written.
 ///
 /// # Safety
 /// `hs` as for `tether_handshake_next`; `out` valid for writes of `out_len` bytes (NULL only if
@@ -204,21 +273,27 @@ pub unsafe extern "C" fn tether_handshake_write(
     written: *mut usize,
 ) -> tether_status {
     boundary(|| {
-        if hs.is_null() || written.is_null() {
+        if written.is_null() || (out.is_null() && out_len != 0) {
             return TETHER_ERR_NULL;
         }
-        // SAFETY: the caller's buffers and storage.
-        let (Some(out), Some(h)) = (unsafe { bytes_mut(out, out_len) }, unsafe {
-            tether_handshake::get(hs)
-        }) else {
-            // A NULL buffer is fine with length 0 (asking for the size needed).
-            return if out.is_null() && out_len != 0 {
-                TETHER_ERR_NULL
-            } else {
-                TETHER_ERR_BAD_STATE
-            };
+        // SAFETY: the caller's storage.
+        let mut g = match unsafe { tether_handshake::enter(hs) } {
+            Ok(g) => g,
+            Err(e) => return e,
         };
-        let State::Running(r) = &mut h.state else {
+        if let Err(e) = lengths(&[(out, out_len)]) {
+            return e;
+        }
+        let outputs = [Region::of(out, out_len), Region::out(written)];
+        if let Err(e) = disjoint(&outputs, &[g.region()]) {
+            return e;
+        }
+        // SAFETY: checked: valid by contract, not overlapping anything else in this call.
+        let out = match unsafe { bytes_mut(out, out_len) } {
+            Ok(o) => o,
+            Err(e) => return e,
+        };
+        let State::Running(r) = &mut g.value().state else {
             return TETHER_ERR_BAD_STATE;
         };
         if !r.is_my_turn() {
@@ -241,9 +316,22 @@ pub unsafe extern "C" fn tether_handshake_write(
     })
 }
 
-/// Reads the peer's next handshake unit (as framed on the wire). A unit that does not parse or
-/// authenticate returns its error and changes nothing: keep waiting for the genuine one. A peer
-/// refused by the trust policy returns the rejection status and the handshake is failed.
+/// Reads the peer's next handshake unit (as framed on the wire).
+///
+/// A unit that does not parse or authenticate returns its error and changes nothing: keep waiting
+/// for the genuine one. An initiator whose responder is refused by the trust policy (or sends an
+/// invalid identity) returns that status and is failed (`TETHER_ACTION_FAILED`). A responder never
+/// fails: a refused initiator sends it back to waiting for a message 0; a new message 0 that is
+/// accepted restarts it; a copy of the message 0 it is answering is `TETHER_ERR_DUPLICATE` and
+/// changes nothing (on datagrams, resend your reply).
+///
+/// Returns `TETHER_OK`, a malformed-input status (20..39), a peer status (40..59), a policy
+/// status (60..79), `TETHER_ERR_NOT_ALLOWED` (a suite or pattern this responder does not accept,
+/// `Reconnect` without a known initiator, `Pairing` without a code, or `Enrollment`/`Provisioned`
+/// while a pairing code is set and `allow_without_code` is false), or: `TETHER_ERR_NULL`,
+/// `TETHER_ERR_MISALIGNED`, `TETHER_ERR_BAD_STATE` (`hs` holds no handshake, or it is this side's
+/// turn to write), `TETHER_ERR_COPIED`, `TETHER_ERR_BUSY`, `TETHER_ERR_BAD_LENGTH`,
+/// `TETHER_ERR_OVERLAP` (`unit` inside `hs`).
 ///
 /// # Safety
 /// `hs` as for `tether_handshake_next`; `unit` valid for reads of `unit_len` bytes.
@@ -254,62 +342,108 @@ pub unsafe extern "C" fn tether_handshake_read(
     unit_len: usize,
 ) -> tether_status {
     boundary(|| {
-        // SAFETY: the caller's buffers and storage.
-        let Some(unit) = (unsafe { bytes(unit, unit_len) }) else {
-            return TETHER_ERR_NULL;
-        };
-        if hs.is_null() {
+        if unit.is_null() && unit_len != 0 {
             return TETHER_ERR_NULL;
         }
-        let Some(h) = (unsafe { tether_handshake::get(hs) }) else {
-            return TETHER_ERR_BAD_STATE;
+        // SAFETY: the caller's storage.
+        let mut g = match unsafe { tether_handshake::enter(hs) } {
+            Ok(g) => g,
+            Err(e) => return e,
         };
-        let platform = h.platform;
-        let mut policy = PlatformPolicy {
-            platform: &platform,
-            pinned: h.config.peer,
+        if let Err(e) = lengths(&[(unit, unit_len)]) {
+            return e;
+        }
+        // The handle's storage is written during the call: the unit must lie outside it.
+        if let Err(e) = disjoint(&[g.region()], &[Region::of(unit, unit_len)]) {
+            return e;
+        }
+        // SAFETY: checked: valid by contract, outside the handle.
+        let unit = match unsafe { bytes(unit, unit_len) } {
+            Ok(u) => u,
+            Err(e) => return e,
         };
-        let now = platform.wall_clock();
-        let result = match &mut h.state {
-            State::AwaitFirst => {
-                let cfg = h.config.responder();
-                match Responder::accept(&cfg, unit, &mut policy, now, &mut platform.entropy()) {
-                    Ok(r) => {
-                        h.state = State::Running(r);
-                        Ok(())
-                    }
-                    // A refused peer ends this responder; anything else leaves it waiting.
-                    Err(e @ tether::Error::Policy(_)) => {
-                        h.state = State::Failed;
-                        Err(e)
-                    }
-                    Err(e) => Err(e),
-                }
-            }
-            State::Running(r) => {
-                let res = r.read_message(unit, &mut policy, now);
-                if r.is_failed() {
-                    h.state = State::Failed;
-                }
-                res
-            }
-            State::Failed => return TETHER_ERR_BAD_STATE,
+        let h = g.value();
+        let result = if h.initiator {
+            read_as_initiator(h, unit)
+        } else {
+            read_as_responder(h, unit)
         };
         match result {
             Ok(()) => TETHER_OK,
-            Err(e) => e.into(),
+            Err(e) => e,
         }
     })
 }
 
-/// Turns the finished handshake into a session placed in `session` (caller storage, replaced and
-/// wiped first if it held one), copies the authenticated peer into `*peer` and the 32-byte
-/// handshake hash into `handshake_hash` (both optional: NULL to skip). `hs` is wiped on success.
-/// `TETHER_ERR_BAD_STATE` if the handshake is not finished (nothing changes).
+fn read_as_initiator(h: &mut FfiHandshake, unit: &[u8]) -> Result<(), tether_status> {
+    let platform = h.platform;
+    let mut policy = PlatformPolicy {
+        platform: &platform,
+        pinned: h.config.peer,
+    };
+    let State::Running(r) = &mut h.state else {
+        return Err(TETHER_ERR_BAD_STATE);
+    };
+    let res = r.read_message(unit, &mut policy, platform.wall_clock());
+    if r.is_failed() {
+        h.state = State::Failed;
+    }
+    res.map_err(tether_status::from)
+}
+
+fn read_as_responder(h: &mut FfiHandshake, unit: &[u8]) -> Result<(), tether_status> {
+    let platform = h.platform;
+    let mut policy = PlatformPolicy {
+        platform: &platform,
+        pinned: h.config.peer,
+    };
+    let now = platform.wall_clock();
+    let first = UnitType::of(h.config.framing, unit) == Ok(UnitType::Handshake(0));
+    let running = matches!(h.state, State::Running(_));
+    if first && running && h.first.is(unit) {
+        return Err(TETHER_ERR_DUPLICATE);
+    }
+    match &mut h.state {
+        // A message 0 (re)starts the handshake, but only once it is accepted: a stranger's
+        // message cannot take the place of the genuine peer's. While waiting, anything else
+        // gets the precise error from the same path.
+        _ if first || !running => {
+            let cfg = h.config.responder();
+            let accepted = Responder::accept(&cfg, unit, &mut policy, now, &mut platform.entropy())
+                .map_err(tether_status::from)?;
+            h.state = State::Running(accepted);
+            h.first = FirstMessage::of(unit);
+            Ok(())
+        }
+        State::Running(r) => {
+            let res = r.read_message(unit, &mut policy, now);
+            if r.is_failed() {
+                // Refused or broken: wait for the next initiator.
+                h.state = State::AwaitFirst;
+                h.first = FirstMessage::NONE;
+            }
+            res.map_err(tether_status::from)
+        }
+        State::AwaitFirst | State::Failed => Err(TETHER_ERR_BAD_STATE),
+    }
+}
+
+/// Turns the finished handshake into a session placed in `session`, copies the authenticated
+/// peer into `*peer` and the 32-byte handshake hash into `handshake_hash` (both optional: NULL to
+/// skip). `hs` is wiped on success.
+///
+/// `session` may be fresh storage, hold a session set up at that address (wiped and replaced),
+/// or be the same storage as `hs` (a union of the two, for firmware short of RAM): the handshake
+/// is moved out before the session is placed. Storage that holds a live decoder is refused.
+///
+/// Returns `TETHER_OK`, or: `TETHER_ERR_BAD_STATE` (the handshake is not finished, or `session`
+/// holds another kind of object), `TETHER_ERR_NULL` (`hs` or `session`), `TETHER_ERR_MISALIGNED`,
+/// `TETHER_ERR_COPIED`, `TETHER_ERR_BUSY`, `TETHER_ERR_OVERLAP` (`peer` or `handshake_hash`
+/// overlap each other, `hs` or `session`). On error nothing changes and no output is written.
 ///
 /// # Safety
-/// `hs` as for `tether_handshake_next`; `session` storage you own; `peer` NULL or writable;
-/// `handshake_hash` NULL or valid for writes of 32 bytes.
+/// `hs` as for `tether_handshake_next`; `session` storage of `TETHER_SESSION_SIZE` bytes you own;
+/// `peer` NULL or writable; `handshake_hash` NULL or valid for writes of 32 bytes.
 #[no_mangle]
 pub unsafe extern "C" fn tether_handshake_finish(
     hs: *mut tether_handshake,
@@ -318,62 +452,72 @@ pub unsafe extern "C" fn tether_handshake_finish(
     handshake_hash: *mut u8,
 ) -> tether_status {
     boundary(|| {
-        if hs.is_null() || session.is_null() {
-            return TETHER_ERR_NULL;
+        if let Err(e) = tether_session::check_address(session) {
+            return e;
         }
         // SAFETY: the caller's storage.
-        let Some(h) = (unsafe { tether_handshake::get(hs) }) else {
-            return TETHER_ERR_BAD_STATE;
+        let mut g = match unsafe { tether_handshake::enter(hs) } {
+            Ok(g) => g,
+            Err(e) => return e,
         };
-        if !matches!(&h.state, State::Running(r) if r.is_finished()) {
+        let session_region = tether_session::region(session);
+        let outputs = [Region::out(peer), Region::of(handshake_hash, 32)];
+        if let Err(e) = disjoint(&outputs, &[g.region(), session_region]) {
+            return e;
+        }
+        if !matches!(&g.value().state, State::Running(r) if r.is_finished()) {
             return TETHER_ERR_BAD_STATE;
         }
-        // SAFETY: checked live above.
-        let Some(FfiHandshake {
+        // Storage shared with the handshake is free once the handshake is moved out.
+        let shared = disjoint(&[session_region], &[g.region()]).is_err();
+        if !shared {
+            // SAFETY: the caller's storage; checked addressable above.
+            if let Err(e) = unsafe { tether_session::check_init(session) } {
+                return e;
+            }
+        }
+        // The clock callback runs while the handshake is still busy (a re-entrant call is
+        // refused); nothing after this point calls back into the application.
+        let now = g.value().platform.now();
+        let FfiHandshake {
             platform, state, ..
-        }) = (unsafe { tether_handshake::take(hs) })
-        else {
-            return TETHER_ERR_BAD_STATE;
-        };
+        } = g.take();
         let State::Running(r) = state else {
             return TETHER_ERR_BAD_STATE;
         };
-        let done = match r.finish(platform.now()) {
+        let done = match r.finish(now) {
             Ok(d) => d,
             Err(e) => return e.into(),
         };
-        // SAFETY: optional out-pointers, checked inside `set`.
+        // SAFETY: optional out-pointers, checked not to overlap anything.
         unsafe {
             set(
                 peer,
                 tether_peer::describe(&done.peer.identity, &done.peer.static_key),
             );
-            if let Some(out) = bytes_mut(handshake_hash, 32) {
-                if !handshake_hash.is_null() {
-                    out.copy_from_slice(&done.handshake_hash);
-                }
-            }
-            tether_session::put(
-                session,
-                FfiSession {
-                    platform,
-                    session: done.session,
-                },
-            );
+            set(handshake_hash.cast::<[u8; 32]>(), done.handshake_hash);
         }
-        TETHER_OK
+        let value = FfiSession {
+            platform,
+            session: done.session,
+        };
+        // SAFETY: the caller's storage, checked above (or freed by the move).
+        match unsafe { tether_session::init(session, value) } {
+            Ok(()) => TETHER_OK,
+            Err(e) => e,
+        }
     })
 }
 
-/// Drops the handshake, zeroizing its keys, and zeroes the storage. Safe on NULL, zeroed or
-/// already wiped storage.
+/// Drops the handshake, zeroizing its keys, and zeroes the storage. Safe on NULL, fresh, zeroed
+/// or already wiped storage. Storage that holds a live session or decoder is left alone (use
+/// their own wipe); a copy of a handshake is zeroed without touching the original. Called from
+/// one of this handshake's own callbacks, the wipe happens when the running call returns.
 ///
 /// # Safety
-/// `hs` must be NULL or storage passed to an init function (or zeroed).
+/// `hs` must be NULL or storage of `TETHER_HANDSHAKE_SIZE` bytes you own.
 #[no_mangle]
 pub unsafe extern "C" fn tether_handshake_wipe(hs: *mut tether_handshake) {
     // SAFETY: forwarded.
     boundary_or((), || unsafe { tether_handshake::wipe(hs) })
 }
-
-use crate::boundary::boundary_or;

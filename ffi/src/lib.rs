@@ -5,32 +5,35 @@
 //! pinned cbindgen and checked in.
 //!
 //! ## Conventions
+//! The header's opening comment (from `cbindgen.toml`) is the reference; in short:
 //! - Sans-I/O like the core: you pass input bytes and output buffers; every call returns a
 //!   `tether_status` and says what to do next (`tether_handshake_next`, the `tether_event` of an
 //!   opened record, the byte counts written).
 //! - `TETHER_OK` is 0 and the only success; every error is non-zero, with its own number that is
-//!   never reused. `tether_strerror` gives a static description.
-//! - Every pointer argument is checked for NULL (a NULL buffer is accepted only with length 0).
-//! - An output buffer is followed by its length. Too small: `TETHER_ERR_BUFFER_TOO_SMALL`, nothing
-//!   is written, and the size needed is stored in the call's length out-pointer.
-//! - No malloc needed by the caller: handshakes, sessions and decoders live in storage you
-//!   declare (`tether_handshake`, `tether_session`, `tether_decoder`, whose sizes and alignments
-//!   are `TETHER_*_SIZE` and `TETHER_*_ALIGN`), set up by an init function and cleared by a wipe
-//!   function that zeroizes. The core itself still uses the Rust global allocator for the Noise
-//!   handshake state, the replay window and the decoder buffer (allocated at init, never per
-//!   record); on firmware that allocator is a static pool you provide.
-//! - Calls in the wrong order return `TETHER_ERR_BAD_STATE` and change nothing.
+//!   never reused. Each function's doc lists its statuses and what it writes on failure.
+//! - Every pointer argument is checked for NULL (a NULL buffer is accepted only with length 0),
+//!   every length against `PTRDIFF_MAX`, every output against the inputs, the other outputs and
+//!   the handle's storage (nothing works in place). Pointers to scalars and structs need no
+//!   alignment.
+//! - Handles live in storage the caller declares (`tether_handshake`, `tether_session`,
+//!   `tether_decoder`, sized and aligned by `TETHER_*_SIZE` and `TETHER_*_ALIGN`), zeroed before
+//!   the first init. Each starts with a header (see `boundary.rs`) naming its kind, its own
+//!   address and whether a call is running on it, so that a handle of the wrong kind, a copied
+//!   or moved handle, misaligned storage and a callback that calls back into its own handle each
+//!   get a status instead of corrupting memory.
 //! - No panic crosses the boundary: with the `std` feature every entry point catches panics and
-//!   returns `TETHER_ERR_PANIC`. Without `std` nothing unwinds: a panic aborts through the
-//!   firmware's `tether_panic_hook()` (feature `c-hooks`, which also takes memory from the
-//!   firmware's `tether_alloc_hook()`; see `src/hooks.rs`).
+//!   returns `TETHER_ERR_PANIC` (the handle involved is then poisoned: only wipe or init it).
+//!   Without `std` nothing unwinds: a panic aborts through the firmware's `tether_panic_hook()`
+//!   (feature `c-hooks`, which also takes memory from the firmware's `tether_alloc_hook()`; see
+//!   `src/hooks.rs`). Every precondition whose violation would abort in a debug build
+//!   (misaligned pointers, slice lengths, overlapping copies) is checked first.
 //!
 //! ## Threading
-//! A handle (handshake, session, decoder) is not locked internally: never use one handle from two
-//! threads at once. Different handles are independent and may be used concurrently from different
-//! threads. The platform callbacks are called only from inside a tether call, on the calling
-//! thread, with the `user` pointer given at init. `tether_strerror`, `tether_version` and the key
-//! helpers are thread-safe.
+//! A handle is not locked: never use one handle from two threads at once (the second call gets
+//! `TETHER_ERR_BUSY` when tether sees the overlap, but do not rely on it). Different handles are
+//! independent. The platform callbacks are called only from inside a tether call on the same
+//! handle, on the calling thread, with the `user` pointer given at init. `tether_strerror`,
+//! `tether_version` and the key helpers are thread-safe.
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 #![cfg_attr(not(feature = "std"), no_std)]
 
@@ -44,6 +47,7 @@ mod keys;
 mod peer;
 mod platform;
 mod session;
+mod sizes;
 mod status;
 
 pub use config::{tether_config, tether_config_init, tether_identity};
@@ -63,9 +67,13 @@ pub use keys::{
 pub use peer::{tether_peer, tether_peer_info, tether_peer_verify_credential};
 pub use platform::tether_platform;
 pub use session::{
-    tether_event, tether_session, tether_session_close, tether_session_open, tether_session_seal,
-    tether_session_seal_capacity, tether_session_update_key, tether_session_wipe,
-    TETHER_SESSION_ALIGN, TETHER_SESSION_SIZE,
+    tether_event, tether_session, tether_session_close, tether_session_open, tether_session_poll,
+    tether_session_seal, tether_session_seal_capacity, tether_session_update_key,
+    tether_session_wipe, TETHER_SESSION_ALIGN, TETHER_SESSION_SIZE,
+};
+pub use sizes::{
+    TETHER_DATAGRAM_OVERHEAD, TETHER_HANDSHAKE_HASH_LEN, TETHER_HANDSHAKE_MAX_LEN, TETHER_KEY_LEN,
+    TETHER_MAX_PLAINTEXT, TETHER_STREAM_OVERHEAD,
 };
 pub use status::tether_status;
 

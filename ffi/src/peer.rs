@@ -5,7 +5,7 @@ use tether::identity::Identity;
 use tether::policy::PeerInfo;
 use tether::PublicKey;
 
-use crate::boundary::{boundary, key32};
+use crate::boundary::{boundary, key, read};
 use crate::status::{rejection_status, tether_status};
 
 /// An authenticated peer, copied out of the handshake. Byte fields are not NUL-terminated; use
@@ -113,14 +113,14 @@ pub unsafe extern "C" fn tether_peer_verify_credential(
     boundary(|| {
         // SAFETY: the caller passes the callback's info pointer, whose `internal` points to the
         // live PeerInfo for the duration of the callback.
-        let Some(info) = (unsafe { info.as_ref() }) else {
+        let Ok(info) = (unsafe { read(info) }) else {
             return tether_status::TETHER_ERR_NULL;
         };
         let Some(peer) = (unsafe { info.internal.cast::<PeerInfo<'_>>().as_ref() }) else {
             return tether_status::TETHER_ERR_NULL;
         };
         // SAFETY: the caller guarantees 32 readable bytes.
-        let Some(key) = (unsafe { key32(manufacturer_key) }) else {
+        let Ok(key) = (unsafe { key::<32>(manufacturer_key) }) else {
             return tether_status::TETHER_ERR_NULL;
         };
         let Ok(vk) = ed25519_dalek::VerifyingKey::from_bytes(&key) else {

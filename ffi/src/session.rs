@@ -2,7 +2,10 @@
 
 use tether::{Event, Session};
 
-use crate::boundary::{boundary, boundary_or, bytes, bytes_mut, set, Storage};
+use crate::boundary::{
+    boundary, boundary_or, bytes, bytes_mut, disjoint, lengths, set, Entered, Region, Storage,
+    KIND_SESSION,
+};
 use crate::platform::tether_platform;
 use crate::status::tether_status::{self, *};
 
@@ -12,7 +15,8 @@ pub const TETHER_SESSION_SIZE: usize = 4096;
 pub const TETHER_SESSION_ALIGN: usize = 16;
 
 /// Storage for one established session, filled by `tether_handshake_finish` and cleared by
-/// `tether_session_wipe`. Never copy or move it while it is initialized.
+/// `tether_session_wipe`. Never copy or move it while it is initialized (a copy is refused with
+/// `TETHER_ERR_COPIED`: two copies would send with one key and one counter).
 #[allow(non_camel_case_types)]
 #[repr(C, align(16))]
 pub struct tether_session {
@@ -29,7 +33,9 @@ pub enum tether_event {
     TETHER_EVENT_DATA = 1,
     /// The peer updated its sending key; nothing to deliver.
     TETHER_EVENT_KEY_UPDATE = 2,
-    /// The peer closed the session; nothing more will come.
+    /// The peer closed the session: it will seal nothing more. On datagrams, records it sealed
+    /// before the close may still arrive (reordered) and are delivered; anything sealed after
+    /// is refused with `TETHER_ERR_AFTER_CLOSE`.
     TETHER_EVENT_CLOSE = 3,
 }
 
@@ -40,38 +46,46 @@ pub(crate) struct FfiSession {
 
 impl Storage for tether_session {
     type Value = FfiSession;
+    const KIND: u64 = KIND_SESSION;
 }
 
-/// Common argument checks: the live session and an output buffer.
+/// Enters the session and checks that `outputs` overlap neither each other, nor `inputs`, nor
+/// the session's storage.
 ///
 /// # Safety
 /// As for the entry points.
-unsafe fn session_and_out<'a>(
+unsafe fn enter<'a>(
     s: *mut tether_session,
-    out: *mut u8,
-    out_len: usize,
-) -> Result<(&'a mut FfiSession, &'a mut [u8]), tether_status> {
-    if s.is_null() {
-        return Err(TETHER_ERR_NULL);
-    }
+    outputs: &[Region],
+    inputs: &[Region],
+) -> Result<Entered<'a, tether_session>, tether_status> {
     // SAFETY: forwarded from the caller.
-    let out = unsafe { bytes_mut(out, out_len) }.ok_or(TETHER_ERR_NULL)?;
-    let session = unsafe { tether_session::get(s) }.ok_or(TETHER_ERR_BAD_STATE)?;
-    Ok((session, out))
+    let g = unsafe { tether_session::enter(s) }?;
+    let handle = g.region();
+    disjoint(outputs, inputs)?;
+    disjoint(outputs, &[handle])?;
+    disjoint(&[handle], inputs)?;
+    Ok(g)
 }
 
 /// Seals `plaintext` as one record into `out`. If a key update is due, a key-update record comes
 /// first: `out[0 .. *key_update_len]` is that record and the data record follows. On a stream send
 /// all `*written` bytes; on datagrams send the key-update record and the data record as two
-/// datagrams. If `out_len` is too small: `TETHER_ERR_BUFFER_TOO_SMALL`, nothing written or
-/// changed, and the size needed in `*written` (`tether_session_seal_capacity` always suffices).
-/// Other errors: `TETHER_ERR_PLAINTEXT_TOO_LARGE`, `TETHER_ERR_LIMIT_REACHED`,
-/// `TETHER_ERR_BAD_STATE` (after close or uninitialized).
+/// datagrams. Not in place: `out` must not overlap `plaintext`.
+///
+/// Returns `TETHER_OK`, or: `TETHER_ERR_BUFFER_TOO_SMALL` (nothing written to `out`, nothing
+/// changed, the size needed in `*written`; `TETHER_SEAL_CAPACITY(plaintext_len)` or
+/// `tether_session_seal_capacity` always suffice), `TETHER_ERR_PLAINTEXT_TOO_LARGE` (above the
+/// session's `max_plaintext`), `TETHER_ERR_LIMIT_REACHED` (counter or epochs exhausted: start a
+/// new handshake), `TETHER_ERR_BAD_STATE` (after `tether_session_close`, or `s` holds no
+/// session), `TETHER_ERR_NULL`, `TETHER_ERR_MISALIGNED`, `TETHER_ERR_COPIED`, `TETHER_ERR_BUSY`,
+/// `TETHER_ERR_BAD_LENGTH`, `TETHER_ERR_OVERLAP`. Only `TETHER_ERR_BUFFER_TOO_SMALL` writes an
+/// output; every error leaves the session as it was.
 ///
 /// # Safety
-/// `s` storage filled by `tether_handshake_finish` (or zeroed); `plaintext` readable for
+/// `s` NULL or storage of `TETHER_SESSION_SIZE` bytes you own; `plaintext` readable for
 /// `plaintext_len` bytes; `out` writable for `out_len` bytes; `written` writable;
-/// `key_update_len` NULL or writable. `out` must not overlap `plaintext`.
+/// `key_update_len` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn tether_session_seal(
     s: *mut tether_session,
@@ -83,17 +97,32 @@ pub unsafe extern "C" fn tether_session_seal(
     key_update_len: *mut usize,
 ) -> tether_status {
     boundary(|| {
-        if written.is_null() {
+        if written.is_null()
+            || (out.is_null() && out_len != 0)
+            || (plaintext.is_null() && plaintext_len != 0)
+        {
             return TETHER_ERR_NULL;
         }
+        if let Err(e) = lengths(&[(plaintext, plaintext_len), (out, out_len)]) {
+            return e;
+        }
+        let outputs = [
+            Region::of(out, out_len),
+            Region::out(written),
+            Region::out(key_update_len),
+        ];
         // SAFETY: forwarded from the caller.
-        let (fs, out) = match unsafe { session_and_out(s, out, out_len) } {
-            Ok(v) => v,
+        let mut g = match unsafe { enter(s, &outputs, &[Region::of(plaintext, plaintext_len)]) } {
+            Ok(g) => g,
             Err(e) => return e,
         };
-        let Some(pt) = (unsafe { bytes(plaintext, plaintext_len) }) else {
-            return TETHER_ERR_NULL;
+        // SAFETY: valid by contract; checked not to overlap each other or the session.
+        let (pt, out) = match unsafe { (bytes(plaintext, plaintext_len), bytes_mut(out, out_len)) }
+        {
+            (Ok(p), Ok(o)) => (p, o),
+            (Err(e), _) | (_, Err(e)) => return e,
         };
+        let fs = g.value();
         let now = fs.platform.now();
         match fs.session.seal(now, pt, out) {
             Ok(sealed) => {
@@ -115,7 +144,8 @@ pub unsafe extern "C" fn tether_session_seal(
 }
 
 /// Size of an output buffer that always suffices to seal `plaintext_len` bytes (a data record
-/// plus a possible key-update record). 0 if `s` is NULL or not a session.
+/// plus a possible key-update record): the same as `TETHER_SEAL_CAPACITY(plaintext_len)`, or
+/// less on a stream. 0 if `s` holds no usable session.
 ///
 /// # Safety
 /// `s` as for `tether_session_seal`.
@@ -126,14 +156,32 @@ pub unsafe extern "C" fn tether_session_seal_capacity(
 ) -> usize {
     boundary_or(0, || {
         // SAFETY: the caller's storage.
-        unsafe { tether_session::get(s) }.map_or(0, |fs| fs.session.seal_capacity(plaintext_len))
+        match unsafe { tether_session::enter(s) } {
+            Ok(mut g) => g.value().session.seal_capacity(plaintext_len),
+            Err(_) => 0,
+        }
     })
 }
 
 /// Opens one unit (a datagram, or one stream unit from `tether_decoder_next`). Stores what it
-/// carried in `*event`; for data, the plaintext is in `out[0 .. *data_len]`. Any error changes
-/// nothing: drop the unit (on a stream, close the connection on any error but
-/// `TETHER_ERR_BUFFER_TOO_SMALL`, whose needed size is stored in `*data_len`).
+/// carried in `*event`; for data, the plaintext is in `out[0 .. *data_len]`. Not in place: `out`
+/// must not overlap `unit`.
+///
+/// Statuses, and what to do: `TETHER_OK`; `TETHER_ERR_BUFFER_TOO_SMALL` (the plaintext size is
+/// stored in `*data_len`: call again with a larger `out`). Malformed (20..39) and peer (40..59)
+/// statuses mean the unit was refused and changed nothing: on datagrams drop it and go on; on a
+/// stream close the connection, since the byte stream can no longer be trusted. Which peer status
+/// means what: `TETHER_ERR_AUTHENTICATION` (tampered, forged or another session's record),
+/// `TETHER_ERR_REPLAYED` (datagrams: a counter already accepted), `TETHER_ERR_TOO_OLD` (datagrams:
+/// behind the replay window, or from an epoch whose key is gone), `TETHER_ERR_EPOCH` (an epoch too
+/// far ahead, or a stream epoch change without a key update), `TETHER_ERR_OUT_OF_ORDER` (streams:
+/// any record that is not the next one, which includes a replayed, lost or reordered record; on a
+/// stream replays are reported this way, never as `TETHER_ERR_REPLAYED`),
+/// `TETHER_ERR_AFTER_CLOSE`, `TETHER_ERR_COUNTER_EXHAUSTED`, `TETHER_ERR_UNEXPECTED_MESSAGE` (a
+/// handshake message, or an authentic key-update or close record that carries bytes). Misuse:
+/// `TETHER_ERR_NULL`, `TETHER_ERR_MISALIGNED`, `TETHER_ERR_BAD_STATE`, `TETHER_ERR_COPIED`,
+/// `TETHER_ERR_BUSY`, `TETHER_ERR_BAD_LENGTH`, `TETHER_ERR_OVERLAP`. On any error `*event` is not
+/// written and no plaintext is left in `out`.
 ///
 /// # Safety
 /// `s` as for `tether_session_seal`; `unit` readable for `unit_len` bytes; `out` writable for
@@ -149,17 +197,32 @@ pub unsafe extern "C" fn tether_session_open(
     data_len: *mut usize,
 ) -> tether_status {
     boundary(|| {
-        if event.is_null() || data_len.is_null() {
+        if event.is_null()
+            || data_len.is_null()
+            || (out.is_null() && out_len != 0)
+            || (unit.is_null() && unit_len != 0)
+        {
             return TETHER_ERR_NULL;
         }
+        if let Err(e) = lengths(&[(unit, unit_len), (out, out_len)]) {
+            return e;
+        }
+        let outputs = [
+            Region::of(out, out_len),
+            Region::out(event),
+            Region::out(data_len),
+        ];
         // SAFETY: forwarded from the caller.
-        let (fs, out) = match unsafe { session_and_out(s, out, out_len) } {
-            Ok(v) => v,
+        let mut g = match unsafe { enter(s, &outputs, &[Region::of(unit, unit_len)]) } {
+            Ok(g) => g,
             Err(e) => return e,
         };
-        let Some(unit) = (unsafe { bytes(unit, unit_len) }) else {
-            return TETHER_ERR_NULL;
+        // SAFETY: valid by contract; checked not to overlap each other or the session.
+        let (unit, out) = match unsafe { (bytes(unit, unit_len), bytes_mut(out, out_len)) } {
+            (Ok(u), Ok(o)) => (u, o),
+            (Err(e), _) | (_, Err(e)) => return e,
         };
+        let fs = g.value();
         let now = fs.platform.now();
         let (ev, n) = match fs.session.open(now, unit, out) {
             Ok(Event::Data(d)) => (tether_event::TETHER_EVENT_DATA, d.len()),
@@ -181,11 +244,43 @@ pub unsafe extern "C" fn tether_session_open(
     })
 }
 
-/// Moves to a new sending key now and writes the key-update record to send. Buffer rules as for
+/// Erases what time alone has made useless: the previous receive key, once `previous_key_ms`
+/// have passed on the platform's monotonic clock since the peer's last key update. Opening a
+/// record does this too; call `tether_session_poll` from a timer on a session that may sit idle,
+/// so that an old key does not stay in memory. `*erased` (optional) is set to whether a key was
+/// erased.
+///
+/// Returns `TETHER_OK`, or `TETHER_ERR_NULL`, `TETHER_ERR_MISALIGNED`, `TETHER_ERR_BAD_STATE`,
+/// `TETHER_ERR_COPIED`, `TETHER_ERR_BUSY`, `TETHER_ERR_OVERLAP`.
+///
+/// # Safety
+/// `s` as for `tether_session_seal`; `erased` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn tether_session_poll(
+    s: *mut tether_session,
+    erased: *mut bool,
+) -> tether_status {
+    boundary(|| {
+        // SAFETY: forwarded from the caller.
+        let mut g = match unsafe { enter(s, &[Region::out(erased)], &[]) } {
+            Ok(g) => g,
+            Err(e) => return e,
+        };
+        let fs = g.value();
+        let now = fs.platform.now();
+        let did = fs.session.poll(now);
+        // SAFETY: optional, checked not to overlap.
+        unsafe { set(erased, did) };
+        TETHER_OK
+    })
+}
+
+/// Moves to a new sending key now and writes the key-update record to send
+/// (`TETHER_STREAM_OVERHEAD` or `TETHER_DATAGRAM_OVERHEAD` bytes). Statuses and buffer rules as for
 /// `tether_session_seal`.
 ///
 /// # Safety
-/// As for `tether_session_seal`.
+/// `s` as for `tether_session_seal`; `out` writable for `out_len` bytes; `written` writable.
 #[no_mangle]
 pub unsafe extern "C" fn tether_session_update_key(
     s: *mut tether_session,
@@ -204,10 +299,10 @@ pub unsafe extern "C" fn tether_session_update_key(
 }
 
 /// Writes a close record to send; afterwards sealing is `TETHER_ERR_BAD_STATE` (opening goes on
-/// until the peer closes). Buffer rules as for `tether_session_seal`.
+/// until the peer closes). Statuses and buffer rules as for `tether_session_update_key`.
 ///
 /// # Safety
-/// As for `tether_session_seal`.
+/// As for `tether_session_update_key`.
 #[no_mangle]
 pub unsafe extern "C" fn tether_session_close(
     s: *mut tether_session,
@@ -224,7 +319,7 @@ pub unsafe extern "C" fn tether_session_close(
 /// Shared body of the calls that write one control record.
 ///
 /// # Safety
-/// As for `tether_session_seal`.
+/// As for `tether_session_update_key`.
 unsafe fn control(
     s: *mut tether_session,
     out: *mut u8,
@@ -232,14 +327,24 @@ unsafe fn control(
     written: *mut usize,
     f: impl FnOnce(&mut FfiSession, &mut [u8]) -> Result<usize, tether::Error>,
 ) -> tether_status {
-    if written.is_null() {
+    if written.is_null() || (out.is_null() && out_len != 0) {
         return TETHER_ERR_NULL;
     }
+    if let Err(e) = lengths(&[(out, out_len)]) {
+        return e;
+    }
+    let outputs = [Region::of(out, out_len), Region::out(written)];
     // SAFETY: forwarded from the caller.
-    let (fs, out) = match unsafe { session_and_out(s, out, out_len) } {
-        Ok(v) => v,
+    let mut g = match unsafe { enter(s, &outputs, &[]) } {
+        Ok(g) => g,
         Err(e) => return e,
     };
+    // SAFETY: valid by contract; checked not to overlap.
+    let out = match unsafe { bytes_mut(out, out_len) } {
+        Ok(o) => o,
+        Err(e) => return e,
+    };
+    let fs = g.value();
     let needed = fs.session.record_len(0);
     if out.len() < needed {
         // SAFETY: checked non-NULL.
@@ -256,11 +361,13 @@ unsafe fn control(
     }
 }
 
-/// Drops the session, zeroizing its keys, and zeroes the storage. Safe on NULL, zeroed or already
-/// wiped storage.
+/// Drops the session, zeroizing its keys, and zeroes the storage. Safe on NULL, fresh, zeroed or
+/// already wiped storage. Storage that holds a live handshake or decoder is left alone; a copy of
+/// a session is zeroed without touching the original. Called from one of this session's own
+/// callbacks, the wipe happens when the running call returns.
 ///
 /// # Safety
-/// `s` must be NULL or storage filled by `tether_handshake_finish` (or zeroed).
+/// `s` must be NULL or storage of `TETHER_SESSION_SIZE` bytes you own.
 #[no_mangle]
 pub unsafe extern "C" fn tether_session_wipe(s: *mut tether_session) {
     // SAFETY: forwarded.

@@ -31,6 +31,19 @@ pub enum tether_status {
     TETHER_ERR_PLAINTEXT_TOO_LARGE = 8,
     /// A key of the wrong form.
     TETHER_ERR_BAD_KEY = 9,
+    /// The handle was copied or moved after it was set up (with `memcpy` or by assignment): use
+    /// the storage that was initialized. Nothing changed; wiping the copy zeroes it without
+    /// touching the original.
+    TETHER_ERR_COPIED = 10,
+    /// The handle's storage is not aligned to its `TETHER_*_ALIGN`.
+    TETHER_ERR_MISALIGNED = 11,
+    /// An output overlaps an input, another output or the handle's own storage.
+    TETHER_ERR_OVERLAP = 12,
+    /// The handle is already in a call: a platform callback called back into it, or two threads
+    /// use it at once. Nothing changed.
+    TETHER_ERR_BUSY = 13,
+    /// A length above `PTRDIFF_MAX`, or one that runs past the end of the address space.
+    TETHER_ERR_BAD_LENGTH = 14,
     // Malformed input (20..=39).
     /// Input shorter than its format requires.
     TETHER_ERR_TRUNCATED = 20,
@@ -61,8 +74,12 @@ pub enum tether_status {
     TETHER_ERR_AFTER_CLOSE = 45,
     /// The peer's record counter is exhausted.
     TETHER_ERR_COUNTER_EXHAUSTED = 46,
-    /// A valid message that does not belong at this point.
+    /// A valid message that does not belong at this point, or an authentic record that breaks
+    /// the protocol (a key-update or close record that carries bytes).
     TETHER_ERR_UNEXPECTED_MESSAGE = 47,
+    /// A copy of the handshake message that started this responder's handshake (a datagram
+    /// carrier retransmitted it). Nothing changed: resend the reply already sent, if any.
+    TETHER_ERR_DUPLICATE = 48,
     // Trust policy rejections (60..=79).
     /// The peer is not known.
     TETHER_ERR_UNKNOWN_PEER = 60,
@@ -90,7 +107,7 @@ pub enum tether_status {
 use tether_status::*;
 
 /// Every status, for tests and for `tether_strerror`.
-pub(crate) const ALL: [tether_status; 35] = [
+pub(crate) const ALL: [tether_status; 41] = [
     TETHER_OK,
     TETHER_ERR_NULL,
     TETHER_ERR_BUFFER_TOO_SMALL,
@@ -101,6 +118,11 @@ pub(crate) const ALL: [tether_status; 35] = [
     TETHER_ERR_LIMIT_REACHED,
     TETHER_ERR_PLAINTEXT_TOO_LARGE,
     TETHER_ERR_BAD_KEY,
+    TETHER_ERR_COPIED,
+    TETHER_ERR_MISALIGNED,
+    TETHER_ERR_OVERLAP,
+    TETHER_ERR_BUSY,
+    TETHER_ERR_BAD_LENGTH,
     TETHER_ERR_TRUNCATED,
     TETHER_ERR_OVERSIZED,
     TETHER_ERR_VERSION,
@@ -116,6 +138,7 @@ pub(crate) const ALL: [tether_status; 35] = [
     TETHER_ERR_AFTER_CLOSE,
     TETHER_ERR_COUNTER_EXHAUSTED,
     TETHER_ERR_UNEXPECTED_MESSAGE,
+    TETHER_ERR_DUPLICATE,
     TETHER_ERR_UNKNOWN_PEER,
     TETHER_ERR_REVOKED,
     TETHER_ERR_KEY_MISMATCH,
@@ -142,6 +165,11 @@ impl tether_status {
             TETHER_ERR_LIMIT_REACHED => "usage limit reached: start a new handshake\0",
             TETHER_ERR_PLAINTEXT_TOO_LARGE => "plaintext larger than the session maximum\0",
             TETHER_ERR_BAD_KEY => "invalid key\0",
+            TETHER_ERR_COPIED => "handle was copied or moved after init\0",
+            TETHER_ERR_MISALIGNED => "handle storage is misaligned\0",
+            TETHER_ERR_OVERLAP => "buffers overlap each other or the handle\0",
+            TETHER_ERR_BUSY => "handle is already in a call (re-entry or two threads)\0",
+            TETHER_ERR_BAD_LENGTH => "length above PTRDIFF_MAX or past the address space\0",
             TETHER_ERR_TRUNCATED => "input truncated\0",
             TETHER_ERR_OVERSIZED => "input oversized\0",
             TETHER_ERR_VERSION => "unsupported protocol version\0",
@@ -157,6 +185,7 @@ impl tether_status {
             TETHER_ERR_AFTER_CLOSE => "record after close\0",
             TETHER_ERR_COUNTER_EXHAUSTED => "peer record counter exhausted\0",
             TETHER_ERR_UNEXPECTED_MESSAGE => "unexpected message\0",
+            TETHER_ERR_DUPLICATE => "duplicate handshake message\0",
             TETHER_ERR_UNKNOWN_PEER => "peer rejected: unknown\0",
             TETHER_ERR_REVOKED => "peer rejected: revoked\0",
             TETHER_ERR_KEY_MISMATCH => "peer rejected: static key mismatch\0",

@@ -632,11 +632,14 @@ static int aes_gcm_built(void) {
 static const int32_t ALL_STATUSES[] = {
     TETHER_OK, TETHER_ERR_NULL, TETHER_ERR_BUFFER_TOO_SMALL, TETHER_ERR_BAD_STATE,
     TETHER_ERR_BAD_CONFIG, TETHER_ERR_NOT_ALLOWED, TETHER_ERR_ENTROPY, TETHER_ERR_LIMIT_REACHED,
-    TETHER_ERR_PLAINTEXT_TOO_LARGE, TETHER_ERR_BAD_KEY, TETHER_ERR_TRUNCATED, TETHER_ERR_OVERSIZED,
+    TETHER_ERR_PLAINTEXT_TOO_LARGE, TETHER_ERR_BAD_KEY, TETHER_ERR_COPIED, TETHER_ERR_MISALIGNED,
+    TETHER_ERR_OVERLAP, TETHER_ERR_BUSY, TETHER_ERR_BAD_LENGTH, TETHER_ERR_TRUNCATED,
+    TETHER_ERR_OVERSIZED,
     TETHER_ERR_VERSION, TETHER_ERR_UNKNOWN_TYPE, TETHER_ERR_LENGTH, TETHER_ERR_CBOR,
     TETHER_ERR_PAIRING_CODE, TETHER_ERR_AUTHENTICATION, TETHER_ERR_REPLAYED, TETHER_ERR_TOO_OLD,
     TETHER_ERR_EPOCH, TETHER_ERR_OUT_OF_ORDER, TETHER_ERR_AFTER_CLOSE,
-    TETHER_ERR_COUNTER_EXHAUSTED, TETHER_ERR_UNEXPECTED_MESSAGE, TETHER_ERR_UNKNOWN_PEER,
+    TETHER_ERR_COUNTER_EXHAUSTED, TETHER_ERR_UNEXPECTED_MESSAGE, TETHER_ERR_DUPLICATE,
+    TETHER_ERR_UNKNOWN_PEER,
     TETHER_ERR_REVOKED, TETHER_ERR_KEY_MISMATCH, TETHER_ERR_MISSING_CREDENTIAL,
     TETHER_ERR_BAD_CREDENTIAL, TETHER_ERR_NOT_YET_VALID, TETHER_ERR_EXPIRED, TETHER_ERR_REJECTED,
     TETHER_ERR_PANIC, TETHER_ERR_INTERNAL,
@@ -645,7 +648,7 @@ static const int32_t ALL_STATUSES[] = {
 
 static void test_status_codes(void) {
     CHECK(TETHER_OK == 0);
-    CHECK(N_STATUSES == 35);
+    CHECK(N_STATUSES == 41);
     for (size_t i = 0; i < N_STATUSES; i++) {
         const char *text = tether_strerror(ALL_STATUSES[i]);
         CHECK(text != NULL && text[0] != '\0');
@@ -657,7 +660,7 @@ static void test_status_codes(void) {
         }
     }
     /* Numbers that are not statuses, including retired gaps and negatives. */
-    static const int32_t unknown[] = {-1, 10, 19, 27, 39, 48, 59, 68, 89, 92, 12345, INT32_MIN,
+    static const int32_t unknown[] = {-1, 15, 19, 27, 39, 49, 59, 68, 89, 92, 12345, INT32_MIN,
                                       INT32_MAX};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         const char *text = tether_strerror(unknown[i]);
@@ -713,7 +716,10 @@ static void test_config_defaults(void) {
     CHECK(c.identity.credential_signature == NULL && c.identity.credential_issuer == NULL);
     CHECK((c.allowed_suites & (1u << SUITE_CHACHA)) != 0);
     CHECK((c.allowed_suites & ~((1u << SUITE_CHACHA) | (1u << SUITE_AESGCM))) == 0);
-    CHECK(c.allowed_patterns == ((1u << 1) | (1u << 2) | (1u << 3) | (1u << 4)));
+    /* Safe default: a responder answers only the pattern it is configured for, and with a
+     * pairing code only Pairing (allow_without_code off). */
+    CHECK(c.allowed_patterns == 0);
+    CHECK(!c.allow_without_code);
     CHECK(c.max_plaintext == 16384);
     CHECK(c.replay_window == 1024);
     CHECK(c.key_update_records == (UINT64_C(1) << 20));
@@ -956,6 +962,23 @@ static void expect_failed_handshake(tether_handshake *hs) {
     CHECK(all_bytes(hs, sizeof *hs, 0));
 }
 
+/* A responder that refused its initiator goes back to waiting for the next message 0: it reads,
+ * and nothing else is possible until one is accepted. */
+static void expect_waiting_responder(tether_handshake *hs) {
+    tether_action a = 0;
+    tether_session s;
+    uint8_t buf[64];
+    size_t n = 0;
+    memset(&s, 0, sizeof s);
+    CHECK_OK(tether_handshake_next(hs, &a));
+    CHECK(a == TETHER_ACTION_READ);
+    CHECK_ST(tether_handshake_write(hs, buf, sizeof buf, &n), TETHER_ERR_BAD_STATE);
+    CHECK_ST(tether_handshake_finish(hs, &s, NULL, NULL), TETHER_ERR_BAD_STATE);
+    CHECK(all_bytes(&s, sizeof s, 0));
+    tether_handshake_wipe(hs);
+    CHECK(all_bytes(hs, sizeof *hs, 0));
+}
+
 static void test_trust_accept(void) {
     static side_t dev, cloud;
     static wire_t d2c, c2d;
@@ -979,7 +1002,7 @@ static void test_trust_revoked(void) {
     /* The responder refuses the device. */
     CHECK_ST(ik_first_message(&dev, &cloud, &d2c, &c2d, check_revoked, NULL), TETHER_ERR_REVOKED);
     CHECK(cloud.env.check_calls == 1);
-    expect_failed_handshake(&cloud.hs);
+    expect_waiting_responder(&cloud.hs);
     teardown(&dev, &cloud, &d2c, &c2d);
 
     /* The initiator refuses the responder it reached. */
@@ -1007,7 +1030,7 @@ static void test_trust_revoked(void) {
     /* A callback returning a number that is no status counts as a plain rejection. */
     CHECK_ST(ik_first_message(&dev, &cloud, &d2c, &c2d, check_nonsense, NULL),
              TETHER_ERR_REJECTED);
-    expect_failed_handshake(&cloud.hs);
+    expect_waiting_responder(&cloud.hs);
     teardown(&dev, &cloud, &d2c, &c2d);
 }
 
@@ -1019,7 +1042,7 @@ static void test_trust_default_deny(void) {
     memset(wrong, 0x77, sizeof wrong);
     /* Nothing configured: unknown peer. */
     CHECK_ST(ik_first_message(&dev, &cloud, &d2c, &c2d, NULL, NULL), TETHER_ERR_UNKNOWN_PEER);
-    expect_failed_handshake(&cloud.hs);
+    expect_waiting_responder(&cloud.hs);
     teardown(&dev, &cloud, &d2c, &c2d);
     /* A different pinned key: mismatch. */
     wire_init(&d2c, FRAMING_DATAGRAM, 16384);
@@ -1030,7 +1053,7 @@ static void test_trust_default_deny(void) {
     CHECK_OK(tether_handshake_init_responder(&cloud.hs, &cloud.cfg, &cloud.plat));
     hs_send(&dev, &d2c);
     CHECK_ST(hs_recv(&cloud, &d2c), TETHER_ERR_KEY_MISMATCH);
-    expect_failed_handshake(&cloud.hs);
+    expect_waiting_responder(&cloud.hs);
     teardown(&dev, &cloud, &d2c, &c2d);
     /* The right pinned key, both sides without callbacks: accepted. */
     wire_init(&d2c, FRAMING_DATAGRAM, 16384);
@@ -1077,7 +1100,7 @@ static tether_status credential_case(const uint8_t *signature, const uint8_t *ma
         finish_both(&dev, &cloud);
         CHECK(cloud.peer.has_credential);
     } else {
-        expect_failed_handshake(&cloud.hs);
+        expect_waiting_responder(&cloud.hs);
     }
     teardown(&dev, &cloud, &d2c, &c2d);
     return st;
@@ -1514,7 +1537,11 @@ static void test_wrong_order(void) {
         CHECK(wire_pop(&d2c, &u, &ul) && ul <= sizeof msg1);
         memcpy(msg1, u, ul);
         CHECK_OK(tether_handshake_read(&cloud.hs, msg1, ul));
-        /* Message 1 again, to a responder whose turn it is to write: refused. */
+        /* Message 1 again (a retransmission), to a responder whose turn it is to write: a
+         * duplicate, which changes nothing. */
+        CHECK_ST(tether_handshake_read(&cloud.hs, msg1, ul), TETHER_ERR_DUPLICATE);
+        /* A handshake message the responder does not expect now: a state error. */
+        msg1[2] = 0x58;
         CHECK_ST(tether_handshake_read(&cloud.hs, msg1, ul), TETHER_ERR_BAD_STATE);
     }
     CHECK_ST(tether_handshake_finish(&cloud.hs, &s, NULL, NULL), TETHER_ERR_BAD_STATE);

@@ -82,6 +82,11 @@ public final class Tether {
     public static final int ERR_LIMIT_REACHED = 7;
     public static final int ERR_PLAINTEXT_TOO_LARGE = 8;
     public static final int ERR_BAD_KEY = 9;
+    public static final int ERR_COPIED = 10;
+    public static final int ERR_MISALIGNED = 11;
+    public static final int ERR_OVERLAP = 12;
+    public static final int ERR_BUSY = 13;
+    public static final int ERR_BAD_LENGTH = 14;
     public static final int ERR_TRUNCATED = 20;
     public static final int ERR_OVERSIZED = 21;
     public static final int ERR_VERSION = 22;
@@ -97,6 +102,7 @@ public final class Tether {
     public static final int ERR_AFTER_CLOSE = 45;
     public static final int ERR_COUNTER_EXHAUSTED = 46;
     public static final int ERR_UNEXPECTED_MESSAGE = 47;
+    public static final int ERR_DUPLICATE = 48;
     public static final int ERR_UNKNOWN_PEER = 60;
     public static final int ERR_REVOKED = 61;
     public static final int ERR_KEY_MISMATCH = 62;

@@ -1,0 +1,31 @@
+//! Sizes a C caller needs at compile time, to declare buffers without asking first (as
+//! libsodium's secretstream allows). A test checks each against the core.
+
+/// Bytes a record adds to its plaintext on a stream (2 length + 1 flags + 2 counter + 16 tag).
+pub const TETHER_STREAM_OVERHEAD: usize = 21;
+/// Bytes a record adds to its plaintext as a datagram (1 flags + 8 counter + 16 tag).
+pub const TETHER_DATAGRAM_OVERHEAD: usize = 25;
+/// The largest plaintext one record can carry (`max_plaintext` is at most this).
+pub const TETHER_MAX_PLAINTEXT: usize = 16384;
+/// The largest handshake message on the wire, in either framing (a stream unit's prefix
+/// included): message 0 of Provisioned (IK) with the largest identity.
+pub const TETHER_HANDSHAKE_MAX_LEN: usize = 357;
+/// Bytes of a handshake hash.
+pub const TETHER_HANDSHAKE_HASH_LEN: usize = 32;
+/// Bytes of an X25519 key, public or secret.
+pub const TETHER_KEY_LEN: usize = 32;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tether::identity::MAX_IDENTITY_LEN;
+
+    #[test]
+    fn sizes_match_the_core() {
+        use tether::config::MAX_PLAINTEXT;
+        assert_eq!(TETHER_MAX_PLAINTEXT, MAX_PLAINTEXT);
+        // Spec 4.3: IK message 0 is 3 + 96 + I, the longest message of any pattern; a stream
+        // adds its 2-byte prefix.
+        assert_eq!(TETHER_HANDSHAKE_MAX_LEN, 2 + 3 + 96 + MAX_IDENTITY_LEN);
+    }
+}
