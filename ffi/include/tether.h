@@ -685,8 +685,10 @@ tether_status tether_pairing_code_generate(const tether_platform *platform,
 // key `manufacturer_key` (32 bytes) and the wall-clock time: the signature over the peer's id and
 // static key, and the validity period. Returns `TETHER_OK`, `TETHER_ERR_MISSING_CREDENTIAL`,
 // `TETHER_ERR_BAD_CREDENTIAL`, `TETHER_ERR_NOT_YET_VALID`, `TETHER_ERR_EXPIRED`,
-// `TETHER_ERR_BAD_KEY` (not a valid Ed25519 key) or `TETHER_ERR_NULL`. The issuer name is not
-// compared: pick `manufacturer_key` by it if you trust several.
+// `TETHER_ERR_BAD_KEY` (not a valid Ed25519 key), `TETHER_ERR_NULL`, or `TETHER_ERR_BAD_STATE`
+// when `info` is not the pointer the running callback received (a copy, or one kept after the
+// callback returned: tether recognises those while the callback's stack has not been reused).
+// The issuer name is not compared: pick `manufacturer_key` by it if you trust several.
 //
 // # Safety
 // `info` must be the pointer passed to the running callback; `manufacturer_key` must point to

@@ -84,23 +84,63 @@ pub struct tether_peer_info {
 }
 
 impl tether_peer_info {
-    pub(crate) fn new(peer: &tether_peer, info: &PeerInfo<'_>) -> Self {
+    fn new(peer: &tether_peer, info: &PeerInfo<'_>) -> Self {
         Self {
             peer,
             pattern: info.pattern.id(),
             channel: info.channel.id(),
             unix_time: info.now.0,
-            internal: (info as *const PeerInfo<'_>).cast(),
+            internal: core::ptr::null(),
         }
     }
+}
+
+/// Marks a live callback scope; cleared when the callback returns.
+const SCOPE_LIVE: u64 = 0x7465_7468_6572_4331; // "tetherC1"
+
+/// What `internal` points to while a trust callback runs: lets
+/// `tether_peer_verify_credential` check that it was given the info of the running callback,
+/// not a copy, a made-up struct or one kept from an earlier callback.
+#[repr(C)]
+struct CallbackScope<'a> {
+    live: u64,
+    info: *const tether_peer_info,
+    peer: &'a PeerInfo<'a>,
+}
+
+/// Calls `f` with the info of `peer` as a trust callback sees it, and returns its status.
+///
+/// # Safety
+/// `f` must be a valid trust callback for `user`.
+pub(crate) unsafe fn call_with_info(
+    f: unsafe extern "C" fn(*mut core::ffi::c_void, *const tether_peer_info) -> i32,
+    user: *mut core::ffi::c_void,
+    peer: &PeerInfo<'_>,
+) -> i32 {
+    let described = tether_peer::describe(peer.identity, peer.static_key);
+    let mut info = tether_peer_info::new(&described, peer);
+    let mut scope = CallbackScope {
+        live: SCOPE_LIVE,
+        info: core::ptr::addr_of!(info),
+        peer,
+    };
+    info.internal = core::ptr::addr_of!(scope).cast();
+    // SAFETY: `info`, `described` and `scope` outlive the call; the callback's contract.
+    let rc = unsafe { f(user, &info) };
+    // A copy of `info` kept past the callback finds the scope closed (while its stack lives).
+    // SAFETY: a plain local.
+    unsafe { core::ptr::addr_of_mut!(scope.live).write_volatile(0) };
+    rc
 }
 
 /// Inside a trust callback: checks the peer's manufacturer credential against the Ed25519 public
 /// key `manufacturer_key` (32 bytes) and the wall-clock time: the signature over the peer's id and
 /// static key, and the validity period. Returns `TETHER_OK`, `TETHER_ERR_MISSING_CREDENTIAL`,
 /// `TETHER_ERR_BAD_CREDENTIAL`, `TETHER_ERR_NOT_YET_VALID`, `TETHER_ERR_EXPIRED`,
-/// `TETHER_ERR_BAD_KEY` (not a valid Ed25519 key) or `TETHER_ERR_NULL`. The issuer name is not
-/// compared: pick `manufacturer_key` by it if you trust several.
+/// `TETHER_ERR_BAD_KEY` (not a valid Ed25519 key), `TETHER_ERR_NULL`, or `TETHER_ERR_BAD_STATE`
+/// when `info` is not the pointer the running callback received (a copy, or one kept after the
+/// callback returned: tether recognises those while the callback's stack has not been reused).
+/// The issuer name is not compared: pick `manufacturer_key` by it if you trust several.
 ///
 /// # Safety
 /// `info` must be the pointer passed to the running callback; `manufacturer_key` must point to
@@ -113,12 +153,20 @@ pub unsafe extern "C" fn tether_peer_verify_credential(
     boundary(|| {
         // SAFETY: the caller passes the callback's info pointer, whose `internal` points to the
         // live PeerInfo for the duration of the callback.
-        let Ok(info) = (unsafe { read(info) }) else {
+        let Ok(copy) = (unsafe { read(info) }) else {
             return tether_status::TETHER_ERR_NULL;
         };
-        let Some(peer) = (unsafe { info.internal.cast::<PeerInfo<'_>>().as_ref() }) else {
-            return tether_status::TETHER_ERR_NULL;
+        // SAFETY: `internal` is NULL or points to the scope of a callback that is running (or,
+        // misused, ran on this stack); only its fields are read, then compared.
+        let Some(scope) = (unsafe { copy.internal.cast::<CallbackScope<'_>>().as_ref() }) else {
+            return tether_status::TETHER_ERR_BAD_STATE;
         };
+        // SAFETY: as above; volatile, since the callback's caller clears it.
+        let live = unsafe { core::ptr::addr_of!(scope.live).read_volatile() };
+        if live != SCOPE_LIVE || scope.info != info {
+            return tether_status::TETHER_ERR_BAD_STATE;
+        }
+        let peer = scope.peer;
         // SAFETY: the caller guarantees 32 readable bytes.
         let Ok(key) = (unsafe { key::<32>(manufacturer_key) }) else {
             return tether_status::TETHER_ERR_NULL;

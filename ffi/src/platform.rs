@@ -7,7 +7,7 @@ use rand_core::{CryptoRng, RngCore};
 use tether::policy::{PeerInfo, Rejection, TrustPolicy};
 use tether::{Instant, PublicKey, UnixTime};
 
-use crate::peer::{tether_peer, tether_peer_info};
+use crate::peer::{call_with_info, tether_peer_info};
 use crate::status::{status_rejection, tether_status};
 
 /// Services the platform provides. Copied into each handshake and session at init; the
@@ -100,10 +100,8 @@ impl TrustPolicy for PlatformPolicy<'_> {
     fn check(&mut self, peer: &PeerInfo<'_>) -> Result<(), Rejection> {
         match self.platform.check_peer {
             Some(f) => {
-                let described = tether_peer::describe(peer.identity, peer.static_key);
-                let info = tether_peer_info::new(&described, peer);
-                // SAFETY: `info` and what it points to outlive the call; the callback's contract.
-                let rc = unsafe { f(self.platform.user, &info) };
+                // SAFETY: the platform's contract for its callback.
+                let rc = unsafe { call_with_info(f, self.platform.user, peer) };
                 if rc == tether_status::TETHER_OK as i32 {
                     Ok(())
                 } else {

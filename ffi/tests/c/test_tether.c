@@ -199,6 +199,7 @@ typedef struct {
     const uint8_t *manufacturer_key;
     tether_status verify_status;
     tether_status verify_null_info;
+    tether_status verify_copy;
     tether_status verify_null_key;
 } env_t;
 
@@ -266,6 +267,11 @@ static int32_t check_credential(void *user, const tether_peer_info *info) {
     e->verify_null_info = tether_peer_verify_credential(NULL, e->manufacturer_key);
     e->verify_null_key = tether_peer_verify_credential(info, NULL);
     e->verify_status = tether_peer_verify_credential(info, e->manufacturer_key);
+    {
+        tether_peer_info copy;
+        memcpy(&copy, info, sizeof copy);
+        e->verify_copy = tether_peer_verify_credential(&copy, e->manufacturer_key);
+    }
     return e->verify_status;
 }
 
@@ -1092,6 +1098,7 @@ static tether_status credential_case(const uint8_t *signature, const uint8_t *ma
     CHECK(cloud.env.seen_unix == unix_s);
     CHECK(cloud.env.seen_peer.has_credential == (signature != NULL));
     CHECK_ST(cloud.env.verify_null_info, TETHER_ERR_NULL);
+    CHECK_ST(cloud.env.verify_copy, TETHER_ERR_BAD_STATE);
     CHECK_ST(cloud.env.verify_null_key, TETHER_ERR_NULL);
     *verify = cloud.env.verify_status;
     if (st == TETHER_OK) {
@@ -1142,13 +1149,15 @@ static void test_trust_credential(void) {
     CHECK_ST(credential_case(DEVICE_CREDENTIAL_SIGNATURE, NOT_AN_ED25519_KEY, 1800000000, &v),
              TETHER_ERR_REJECTED);
     CHECK_ST(v, TETHER_ERR_BAD_KEY);
-    /* Outside a callback, an info without the internal pointer is refused, not dereferenced. */
+    /* Inside the callback, a copy of the info it received is refused (the callback above checks
+     * that too); outside a callback, a made-up info is refused, not dereferenced. */
+    CHECK_OK(credential_case(DEVICE_CREDENTIAL_SIGNATURE, MANUFACTURER_PUBLIC, 1800000000, &v));
     tether_peer p;
     tether_peer_info info;
     memset(&p, 0, sizeof p);
     memset(&info, 0, sizeof info);
     info.peer = &p;
-    CHECK_ST(tether_peer_verify_credential(&info, MANUFACTURER_PUBLIC), TETHER_ERR_NULL);
+    CHECK_ST(tether_peer_verify_credential(&info, MANUFACTURER_PUBLIC), TETHER_ERR_BAD_STATE);
     CHECK_ST(tether_peer_verify_credential(NULL, NULL), TETHER_ERR_NULL);
 }
 
