@@ -20,7 +20,8 @@
  * Handles: tether_handshake, tether_session and tether_decoder are storage you declare (no
  * malloc needed): static, on the stack or inside your own struct, with the type's alignment.
  * - Zero the storage before its first init: static storage is zero already; otherwise use
- *   `= {0}`, memset or calloc. Wipe leaves it zeroed again. Init reads the storage's 24-byte
+ *   `= {0}`, memset or calloc (for a union of handles, memset the union: `= {0}` zeroes only
+ *   its first member). Wipe leaves it zeroed again. Init reads the storage's 24-byte
  *   header to find an object already there: one of the same kind set up at the same address is
  *   wiped and replaced; a live object of another kind is refused with TETHER_ERR_BAD_STATE (wipe
  *   it with its own function first). Bytes that never held a tether object are taken as empty,
@@ -28,7 +29,10 @@
  * - A handle records its kind and its own address. A handle of the wrong kind is
  *   TETHER_ERR_BAD_STATE; a copied or moved handle (memcpy, struct assignment) is
  *   TETHER_ERR_COPIED, since two copies would share keys and counters: never copy or move
- *   initialized storage. Misaligned storage is TETHER_ERR_MISALIGNED.
+ *   initialized storage. Misaligned storage is TETHER_ERR_MISALIGNED. A handle is checked in
+ *   this order: NULL, alignment, kind, copy, busy.
+ * - The storage's bytes are opaque: besides keys they may hold padding that memory checkers
+ *   consider uninitialized, so never read, compare or checksum them.
  * - Calls in the wrong order return TETHER_ERR_BAD_STATE and change nothing. Input that is
  *   malformed, breaks the protocol or is refused by policy changes nothing either, except that a
  *   refused responder ends an initiator's handshake.
@@ -41,7 +45,7 @@
  * points to: it must stay valid while any handle made from that platform lives (a session
  * inherits its handshake's). A callback may use other handles, but a call on the handle that is
  * running it is refused with TETHER_ERR_BUSY, except a wipe, which takes effect when the running
- * call returns. A handle is not locked: never use one handle from two threads at once (tether
+ * call returns (that call still returns its own status; the next one finds no object). A handle is not locked: never use one handle from two threads at once (tether
  * refuses the second with TETHER_ERR_BUSY, but only when it sees the overlap); different handles
  * may be used concurrently. tether_strerror, tether_version and the key helpers are
  * thread-safe.
@@ -67,7 +71,8 @@
 #endif
 
 /* An output buffer that always suffices for tether_session_seal of n plaintext bytes in either
- * framing: the data record and a possible key-update record before it. */
+ * framing: the data record and a possible key-update record before it. For n up to
+ * TETHER_MAX_PLAINTEXT. */
 #define TETHER_SEAL_CAPACITY(n) ((size_t)(n) + 2u * TETHER_DATAGRAM_OVERHEAD)
 
 /* A buffer that holds any record unit of a session whose max_plaintext is m (either framing),
@@ -116,8 +121,10 @@
 // The largest plaintext one record can carry (`max_plaintext` is at most this).
 #define TETHER_MAX_PLAINTEXT 16384
 
-// The largest handshake message on the wire, in either framing (a stream unit's prefix
-// included): message 0 of Provisioned (IK) with the largest identity.
+// The largest handshake message a receiver accepts, in either framing (a stream unit's prefix
+// included): message 0 of Provisioned (IK) carrying the 256 bytes the size check allows for an
+// identity. (The longest identity tether can encode is shorter, so every message this side
+// writes fits too.)
 #define TETHER_HANDSHAKE_MAX_LEN 357
 
 // Bytes of a handshake hash.
@@ -491,12 +498,14 @@ tether_status tether_decoder_init(tether_decoder *dec, uint32_t max_plaintext);
 // whichever is first. Never pass it back as `input`.
 //
 // Returns `TETHER_OK`, or: `TETHER_ERR_OVERSIZED` (a length prefix above the maximum) and
-// `TETHER_ERR_TRUNCATED` (a zero length prefix): the stream is broken, close the connection;
-// the same error repeats on every later call. Misuse: `TETHER_ERR_NULL`, `TETHER_ERR_MISALIGNED`,
-// `TETHER_ERR_BAD_STATE`, `TETHER_ERR_COPIED`, `TETHER_ERR_BUSY`, `TETHER_ERR_BAD_LENGTH`,
-// `TETHER_ERR_OVERLAP` (out-pointers overlapping each other, `input` or `dec`, or `input` inside
-// the decoder's buffer). Once the pointers are checked (every status but those misuse ones) all
-// three outputs are written: on error `*consumed` is 0, `*unit` NULL, `*unit_len` 0.
+// `TETHER_ERR_TRUNCATED` (a zero length prefix): the stream is broken, close the connection.
+// Nothing of the bad prefix is consumed, so the same bytes give the same error again; the decoder
+// cannot find the next unit after it (it does not look for one). On those two errors all three
+// outputs are written: `*consumed` 0, `*unit` NULL, `*unit_len` 0. Misuse, with no output
+// written: `TETHER_ERR_NULL`, `TETHER_ERR_MISALIGNED`, `TETHER_ERR_BAD_STATE`,
+// `TETHER_ERR_COPIED`, `TETHER_ERR_BUSY`, `TETHER_ERR_BAD_LENGTH`, `TETHER_ERR_OVERLAP`
+// (out-pointers overlapping each other, `input` or `dec`, or `input` inside the decoder's
+// buffer).
 //
 // # Safety
 // `dec` NULL or storage of `TETHER_DECODER_SIZE` bytes you own; `input` readable for
@@ -518,16 +527,21 @@ void tether_decoder_wipe(tether_decoder *dec);
 // Sets up `hs` as the initiator of `config->pattern`, drawing its ephemeral key from the
 // platform.
 //
-// `hs` may be fresh (any bytes: never used, zeroed, or wiped) or hold a handshake set up at this
-// address, which is wiped and replaced. Storage that holds a live session or decoder is refused
-// with `TETHER_ERR_BAD_STATE`: wipe it with its own wipe function first.
+// `hs` must be zeroed storage (see the storage rules at the top), storage a wipe or a finish
+// left, a copy of a handshake (overwritten: a copy owns nothing), or hold a handshake set up at
+// this address, which is wiped and replaced. Storage that holds a live session or decoder (or a
+// copy of one) is refused with `TETHER_ERR_BAD_STATE`: wipe it with its own wipe function
+// first. While the handshake is built, `hs` counts as busy: a call on it from the entropy
+// callback gets `TETHER_ERR_BUSY`, and a wipe from there leaves it wiped when init returns.
 //
 // Returns `TETHER_OK`, or: `TETHER_ERR_NULL` (`hs`, `config`, `platform` or a required pointer
 // inside `config` is NULL), `TETHER_ERR_MISALIGNED`, `TETHER_ERR_BAD_STATE` (storage holds
-// another kind of object), `TETHER_ERR_BUSY` (called from a callback of this very handshake),
-// `TETHER_ERR_BAD_CONFIG` (a value out of range, a missing `peer_static_key` for Provisioned or
-// Reconnect, a missing pairing code for Pairing), `TETHER_ERR_NOT_ALLOWED` (suite not built in),
-// `TETHER_ERR_PAIRING_CODE`, `TETHER_ERR_ENTROPY`. On error `hs` is left as it was.
+// another kind of object), `TETHER_ERR_BUSY` (called from a callback of the handshake `hs`
+// holds or is becoming), `TETHER_ERR_BAD_LENGTH` (a length inside `config` above
+// `PTRDIFF_MAX`), `TETHER_ERR_BAD_CONFIG` (a value out of range, a missing `peer_static_key` for
+// Provisioned or Reconnect, a missing pairing code for Pairing), `TETHER_ERR_NOT_ALLOWED` (suite
+// not built in), `TETHER_ERR_PAIRING_CODE`, `TETHER_ERR_ENTROPY`. On error `hs` is left as it
+// was, byte for byte.
 //
 // # Safety
 // `hs` must be NULL or point to `TETHER_HANDSHAKE_SIZE` bytes of storage you own; `config` and
@@ -589,13 +603,16 @@ tether_status tether_handshake_write(tether_handshake *hs,
 // accepted restarts it; a copy of the message 0 it is answering is `TETHER_ERR_DUPLICATE` and
 // changes nothing (on datagrams, resend your reply).
 //
-// Returns `TETHER_OK`, a malformed-input status (20..39), a peer status (40..59), a policy
-// status (60..79), `TETHER_ERR_NOT_ALLOWED` (a suite or pattern this responder does not accept,
-// `Reconnect` without a known initiator, `Pairing` without a code, or `Enrollment`/`Provisioned`
-// while a pairing code is set and `allow_without_code` is false), or: `TETHER_ERR_NULL`,
-// `TETHER_ERR_MISALIGNED`, `TETHER_ERR_BAD_STATE` (`hs` holds no handshake, or it is this side's
-// turn to write), `TETHER_ERR_COPIED`, `TETHER_ERR_BUSY`, `TETHER_ERR_BAD_LENGTH`,
-// `TETHER_ERR_OVERLAP` (`unit` inside `hs`).
+// Returns `TETHER_OK`, a malformed-input status (20..39), a peer status (40..59: a forged or
+// tampered message is `TETHER_ERR_AUTHENTICATION`, whatever the pattern), a policy status
+// (60..79), `TETHER_ERR_DUPLICATE`, `TETHER_ERR_NOT_ALLOWED` (a suite or pattern this responder
+// does not accept, `Reconnect` without a known initiator, `Pairing` without a code, or
+// `Enrollment`/`Provisioned` while a pairing code is set and `allow_without_code` is false), or:
+// `TETHER_ERR_NULL`, `TETHER_ERR_MISALIGNED`, `TETHER_ERR_BAD_STATE` (`hs` holds no handshake,
+// is failed, or must write now and the unit is not a responder's new message 0),
+// `TETHER_ERR_COPIED`, `TETHER_ERR_BUSY`, `TETHER_ERR_BAD_LENGTH`, `TETHER_ERR_OVERLAP` (`unit`
+// inside `hs`). A wipe asked for from a callback during the read takes effect as the read
+// returns: the read still returns its own status.
 //
 // # Safety
 // `hs` as for `tether_handshake_next`; `unit` valid for reads of `unit_len` bytes.
@@ -724,7 +741,9 @@ tether_status tether_session_seal(tether_session *s,
 
 // Size of an output buffer that always suffices to seal `plaintext_len` bytes (a data record
 // plus a possible key-update record): the same as `TETHER_SEAL_CAPACITY(plaintext_len)`, or
-// less on a stream. 0 if `s` holds no usable session.
+// less on a stream. It is arithmetic only (saturating at `SIZE_MAX`): a length above the
+// session's `max_plaintext` gets a size too, but sealing it is refused. 0 if `s` holds no usable
+// session.
 //
 // # Safety
 // `s` as for `tether_session_seal`.
@@ -761,8 +780,9 @@ tether_status tether_session_open(tether_session *s,
                                   tether_event *event,
                                   size_t *data_len);
 
-// Erases what time alone has made useless: the previous receive key, once `previous_key_ms`
-// have passed on the platform's monotonic clock since the peer's last key update. Opening a
+// Erases what time alone has made useless: the previous receive key, once the platform's
+// monotonic clock shows at least `previous_key_ms` since the peer's last key update (from then
+// on the key opens nothing, erased or not). Opening a
 // record does this too; call `tether_session_poll` from a timer on a session that may sit idle,
 // so that an old key does not stay in memory. `*erased` (optional) is set to whether a key was
 // erased.

@@ -178,6 +178,51 @@ pub(crate) trait Storage: Sized {
         }
     }
 
+    /// Starts setting up an object here, before the work that builds it (which may run
+    /// callbacks): the storage is marked busy, so that a callback calling back into it is refused
+    /// like any other re-entry. Finish with [`Initializing::place`]; dropping the guard instead
+    /// puts the storage back exactly as it was.
+    ///
+    /// # Safety
+    /// As for [`Storage::check_init`].
+    unsafe fn begin_init<'a>(this: *mut Self) -> Result<Initializing<'a, Self>, tether_status> {
+        // SAFETY: forwarded.
+        unsafe { Self::check_init(this) }?;
+        let header = this.cast::<Header>();
+        // SAFETY: checked addressable; the header is read and written through raw pointers only.
+        unsafe {
+            let before = match Self::found(this) {
+                Found::Live => {
+                    let state = Self::state(this);
+                    let was = state.load(Ordering::Acquire);
+                    if state
+                        .compare_exchange(was, BUSY, Ordering::AcqRel, Ordering::Acquire)
+                        .is_err()
+                    {
+                        return Err(TETHER_ERR_BUSY);
+                    }
+                    Before::Live(was)
+                }
+                _ => {
+                    // Whatever bytes were there (a copy, zeroes, never-used storage) are kept
+                    // to be put back if the setup fails.
+                    let saved = header.cast::<[u8; size_of::<Header>()]>().read();
+                    header.write(Header {
+                        kind: Self::KIND,
+                        home: this as usize,
+                        state: AtomicU32::new(BUSY),
+                    });
+                    Before::Bytes(saved)
+                }
+            };
+            Ok(Initializing {
+                this,
+                before,
+                _life: core::marker::PhantomData,
+            })
+        }
+    }
+
     /// Places `value` into the storage. A live object of this kind there is dropped first (its
     /// keys are zeroized); a copy or leftover bytes are simply overwritten, since they own
     /// nothing; an object of another kind is refused (`TETHER_ERR_BAD_STATE`) and `value` is
@@ -186,35 +231,9 @@ pub(crate) trait Storage: Sized {
     /// # Safety
     /// As for [`Storage::check_init`].
     unsafe fn init(this: *mut Self, value: Self::Value) -> Result<(), tether_status> {
-        // SAFETY: forwarded; checked again here because callbacks ran since the first check.
-        unsafe { Self::check_init(this) }?;
-        // SAFETY: checked: addressable, and not in a call.
-        unsafe {
-            if Self::found(this) == Found::Live {
-                let state = Self::state(this);
-                if state
-                    .compare_exchange(
-                        state.load(Ordering::Acquire),
-                        BUSY,
-                        Ordering::AcqRel,
-                        Ordering::Acquire,
-                    )
-                    .is_err()
-                {
-                    return Err(TETHER_ERR_BUSY);
-                }
-                core::ptr::drop_in_place(addr_of_mut!((*this.cast::<Slot<Self::Value>>()).value));
-            }
-            Self::zero(this);
-            this.cast::<Slot<Self::Value>>().write(Slot {
-                header: Header {
-                    kind: Self::KIND,
-                    home: this as usize,
-                    state: AtomicU32::new(IDLE),
-                },
-                value,
-            });
-        }
+        // SAFETY: forwarded.
+        let guard = unsafe { Self::begin_init(this) }?;
+        guard.place(value);
         Ok(())
     }
 
@@ -304,6 +323,69 @@ pub(crate) trait Storage: Sized {
         // SAFETY: the storage is `size_of::<Self>()` writable bytes.
         let all = unsafe { core::slice::from_raw_parts_mut(this.cast::<u8>(), size_of::<Self>()) };
         all.zeroize();
+    }
+}
+
+/// What the storage held before an init started.
+enum Before {
+    /// A live object of this kind, in this state.
+    Live(u32),
+    /// The header's bytes (no object).
+    Bytes([u8; size_of::<Header>()]),
+}
+
+/// An init in progress: the storage is marked busy while its object is built.
+pub(crate) struct Initializing<'a, S: Storage> {
+    this: *mut S,
+    before: Before,
+    _life: core::marker::PhantomData<&'a mut S>,
+}
+
+impl<S: Storage> Initializing<'_, S> {
+    /// Ends the init by placing `value`: drops the object it replaces, zeroes the storage and
+    /// writes the new one. If a callback asked for a wipe meanwhile, the new value is dropped
+    /// instead and the storage is left wiped.
+    pub(crate) fn place(self, value: S::Value) {
+        let (this, live) = (self.this, matches!(self.before, Before::Live(_)));
+        core::mem::forget(self);
+        // SAFETY: `begin_init` marked the storage busy, so nobody else touched the object.
+        unsafe {
+            let wiped = S::state(this).load(Ordering::Acquire) == BUSY_WIPE;
+            if live {
+                core::ptr::drop_in_place(addr_of_mut!((*this.cast::<Slot<S::Value>>()).value));
+            }
+            S::zero(this);
+            if wiped {
+                drop(value);
+                return;
+            }
+            this.cast::<Slot<S::Value>>().write(Slot {
+                header: Header {
+                    kind: S::KIND,
+                    home: this as usize,
+                    state: AtomicU32::new(IDLE),
+                },
+                value,
+            });
+        }
+    }
+}
+
+impl<S: Storage> Drop for Initializing<'_, S> {
+    /// The init failed: the storage goes back to what it was (or is wiped, if a callback asked).
+    fn drop(&mut self) {
+        // SAFETY: as for `place`.
+        unsafe {
+            let wiped = S::state(self.this).load(Ordering::Acquire) == BUSY_WIPE;
+            match &self.before {
+                Before::Live(_) if wiped => S::drop_and_zero(self.this),
+                Before::Live(was) => S::state(self.this).store(*was, Ordering::Release),
+                Before::Bytes(_) if wiped => S::zero(self.this),
+                Before::Bytes(saved) => {
+                    self.this.cast::<[u8; size_of::<Header>()]>().write(*saved);
+                }
+            }
+        }
     }
 }
 

@@ -70,12 +70,14 @@ pub unsafe extern "C" fn tether_decoder_init(
 /// whichever is first. Never pass it back as `input`.
 ///
 /// Returns `TETHER_OK`, or: `TETHER_ERR_OVERSIZED` (a length prefix above the maximum) and
-/// `TETHER_ERR_TRUNCATED` (a zero length prefix): the stream is broken, close the connection;
-/// the same error repeats on every later call. Misuse: `TETHER_ERR_NULL`, `TETHER_ERR_MISALIGNED`,
-/// `TETHER_ERR_BAD_STATE`, `TETHER_ERR_COPIED`, `TETHER_ERR_BUSY`, `TETHER_ERR_BAD_LENGTH`,
-/// `TETHER_ERR_OVERLAP` (out-pointers overlapping each other, `input` or `dec`, or `input` inside
-/// the decoder's buffer). Once the pointers are checked (every status but those misuse ones) all
-/// three outputs are written: on error `*consumed` is 0, `*unit` NULL, `*unit_len` 0.
+/// `TETHER_ERR_TRUNCATED` (a zero length prefix): the stream is broken, close the connection.
+/// Nothing of the bad prefix is consumed, so the same bytes give the same error again; the decoder
+/// cannot find the next unit after it (it does not look for one). On those two errors all three
+/// outputs are written: `*consumed` 0, `*unit` NULL, `*unit_len` 0. Misuse, with no output
+/// written: `TETHER_ERR_NULL`, `TETHER_ERR_MISALIGNED`, `TETHER_ERR_BAD_STATE`,
+/// `TETHER_ERR_COPIED`, `TETHER_ERR_BUSY`, `TETHER_ERR_BAD_LENGTH`, `TETHER_ERR_OVERLAP`
+/// (out-pointers overlapping each other, `input` or `dec`, or `input` inside the decoder's
+/// buffer).
 ///
 /// # Safety
 /// `dec` NULL or storage of `TETHER_DECODER_SIZE` bytes you own; `input` readable for

@@ -110,11 +110,12 @@ unsafe fn init(
         (Ok(c), Ok(p)) => (c, p),
         _ => return TETHER_ERR_NULL,
     };
-    // SAFETY: the caller's storage. Checked before the work (and again when the handshake is
-    // placed, since callbacks run in between).
-    if let Err(e) = unsafe { tether_handshake::check_init(hs) } {
-        return e;
-    }
+    // SAFETY: the caller's storage. Marked busy while the handshake is built: the entropy
+    // callback runs meanwhile, and a call it makes on `hs` is refused like any re-entry.
+    let slot = match unsafe { tether_handshake::begin_init(hs) } {
+        Ok(s) => s,
+        Err(e) => return e,
+    };
     // SAFETY: forwarded.
     let config = match unsafe { OwnedConfig::from_c(&c) } {
         Ok(c) => c,
@@ -156,26 +157,28 @@ unsafe fn init(
         state,
         first: FirstMessage::NONE,
     };
-    // SAFETY: the caller's storage.
-    match unsafe { tether_handshake::init(hs, value) } {
-        Ok(()) => TETHER_OK,
-        Err(e) => e,
-    }
+    slot.place(value);
+    TETHER_OK
 }
 
 /// Sets up `hs` as the initiator of `config->pattern`, drawing its ephemeral key from the
 /// platform.
 ///
-/// `hs` may be fresh (any bytes: never used, zeroed, or wiped) or hold a handshake set up at this
-/// address, which is wiped and replaced. Storage that holds a live session or decoder is refused
-/// with `TETHER_ERR_BAD_STATE`: wipe it with its own wipe function first.
+/// `hs` must be zeroed storage (see the storage rules at the top), storage a wipe or a finish
+/// left, a copy of a handshake (overwritten: a copy owns nothing), or hold a handshake set up at
+/// this address, which is wiped and replaced. Storage that holds a live session or decoder (or a
+/// copy of one) is refused with `TETHER_ERR_BAD_STATE`: wipe it with its own wipe function
+/// first. While the handshake is built, `hs` counts as busy: a call on it from the entropy
+/// callback gets `TETHER_ERR_BUSY`, and a wipe from there leaves it wiped when init returns.
 ///
 /// Returns `TETHER_OK`, or: `TETHER_ERR_NULL` (`hs`, `config`, `platform` or a required pointer
 /// inside `config` is NULL), `TETHER_ERR_MISALIGNED`, `TETHER_ERR_BAD_STATE` (storage holds
-/// another kind of object), `TETHER_ERR_BUSY` (called from a callback of this very handshake),
-/// `TETHER_ERR_BAD_CONFIG` (a value out of range, a missing `peer_static_key` for Provisioned or
-/// Reconnect, a missing pairing code for Pairing), `TETHER_ERR_NOT_ALLOWED` (suite not built in),
-/// `TETHER_ERR_PAIRING_CODE`, `TETHER_ERR_ENTROPY`. On error `hs` is left as it was.
+/// another kind of object), `TETHER_ERR_BUSY` (called from a callback of the handshake `hs`
+/// holds or is becoming), `TETHER_ERR_BAD_LENGTH` (a length inside `config` above
+/// `PTRDIFF_MAX`), `TETHER_ERR_BAD_CONFIG` (a value out of range, a missing `peer_static_key` for
+/// Provisioned or Reconnect, a missing pairing code for Pairing), `TETHER_ERR_NOT_ALLOWED` (suite
+/// not built in), `TETHER_ERR_PAIRING_CODE`, `TETHER_ERR_ENTROPY`. On error `hs` is left as it
+/// was, byte for byte.
 ///
 /// # Safety
 /// `hs` must be NULL or point to `TETHER_HANDSHAKE_SIZE` bytes of storage you own; `config` and
@@ -325,13 +328,16 @@ pub unsafe extern "C" fn tether_handshake_write(
 /// accepted restarts it; a copy of the message 0 it is answering is `TETHER_ERR_DUPLICATE` and
 /// changes nothing (on datagrams, resend your reply).
 ///
-/// Returns `TETHER_OK`, a malformed-input status (20..39), a peer status (40..59), a policy
-/// status (60..79), `TETHER_ERR_NOT_ALLOWED` (a suite or pattern this responder does not accept,
-/// `Reconnect` without a known initiator, `Pairing` without a code, or `Enrollment`/`Provisioned`
-/// while a pairing code is set and `allow_without_code` is false), or: `TETHER_ERR_NULL`,
-/// `TETHER_ERR_MISALIGNED`, `TETHER_ERR_BAD_STATE` (`hs` holds no handshake, or it is this side's
-/// turn to write), `TETHER_ERR_COPIED`, `TETHER_ERR_BUSY`, `TETHER_ERR_BAD_LENGTH`,
-/// `TETHER_ERR_OVERLAP` (`unit` inside `hs`).
+/// Returns `TETHER_OK`, a malformed-input status (20..39), a peer status (40..59: a forged or
+/// tampered message is `TETHER_ERR_AUTHENTICATION`, whatever the pattern), a policy status
+/// (60..79), `TETHER_ERR_DUPLICATE`, `TETHER_ERR_NOT_ALLOWED` (a suite or pattern this responder
+/// does not accept, `Reconnect` without a known initiator, `Pairing` without a code, or
+/// `Enrollment`/`Provisioned` while a pairing code is set and `allow_without_code` is false), or:
+/// `TETHER_ERR_NULL`, `TETHER_ERR_MISALIGNED`, `TETHER_ERR_BAD_STATE` (`hs` holds no handshake,
+/// is failed, or must write now and the unit is not a responder's new message 0),
+/// `TETHER_ERR_COPIED`, `TETHER_ERR_BUSY`, `TETHER_ERR_BAD_LENGTH`, `TETHER_ERR_OVERLAP` (`unit`
+/// inside `hs`). A wipe asked for from a callback during the read takes effect as the read
+/// returns: the read still returns its own status.
 ///
 /// # Safety
 /// `hs` as for `tether_handshake_next`; `unit` valid for reads of `unit_len` bytes.

@@ -145,7 +145,9 @@ pub unsafe extern "C" fn tether_session_seal(
 
 /// Size of an output buffer that always suffices to seal `plaintext_len` bytes (a data record
 /// plus a possible key-update record): the same as `TETHER_SEAL_CAPACITY(plaintext_len)`, or
-/// less on a stream. 0 if `s` holds no usable session.
+/// less on a stream. It is arithmetic only (saturating at `SIZE_MAX`): a length above the
+/// session's `max_plaintext` gets a size too, but sealing it is refused. 0 if `s` holds no usable
+/// session.
 ///
 /// # Safety
 /// `s` as for `tether_session_seal`.
@@ -244,8 +246,9 @@ pub unsafe extern "C" fn tether_session_open(
     })
 }
 
-/// Erases what time alone has made useless: the previous receive key, once `previous_key_ms`
-/// have passed on the platform's monotonic clock since the peer's last key update. Opening a
+/// Erases what time alone has made useless: the previous receive key, once the platform's
+/// monotonic clock shows at least `previous_key_ms` since the peer's last key update (from then
+/// on the key opens nothing, erased or not). Opening a
 /// record does this too; call `tether_session_poll` from a timer on a session that may sit idle,
 /// so that an old key does not stay in memory. `*erased` (optional) is set to whether a key was
 /// erased.

@@ -7,8 +7,10 @@ pub const TETHER_STREAM_OVERHEAD: usize = 21;
 pub const TETHER_DATAGRAM_OVERHEAD: usize = 25;
 /// The largest plaintext one record can carry (`max_plaintext` is at most this).
 pub const TETHER_MAX_PLAINTEXT: usize = 16384;
-/// The largest handshake message on the wire, in either framing (a stream unit's prefix
-/// included): message 0 of Provisioned (IK) with the largest identity.
+/// The largest handshake message a receiver accepts, in either framing (a stream unit's prefix
+/// included): message 0 of Provisioned (IK) carrying the 256 bytes the size check allows for an
+/// identity. (The longest identity tether can encode is shorter, so every message this side
+/// writes fits too.)
 pub const TETHER_HANDSHAKE_MAX_LEN: usize = 357;
 /// Bytes of a handshake hash.
 pub const TETHER_HANDSHAKE_HASH_LEN: usize = 32;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# C tests of the tether C ABI, run twice:
+# C tests of the tether C ABI (test_tether.c: documented use; test_misuse.c: misuse), each run twice:
 #   (a) with AddressSanitizer + UndefinedBehaviorSanitizer (leaks included), against the debug
 #       library (Rust debug assertions on);
 #   (b) without sanitizers under valgrind (memcheck, definite and indirect leaks are errors),
@@ -34,6 +34,7 @@ done
 mkdir -p "$out"
 
 # Runs the test binary given as arguments (possibly behind valgrind) and checks the summary line.
+# Returns non-zero (after printing why) instead of exiting, so that every binary gets its run.
 run_and_check() {
   local log="$1"; shift
   local rc=0
@@ -41,36 +42,59 @@ run_and_check() {
   cat "$log"
   if [ "$rc" -ne 0 ]; then
     echo "run.sh: '$*' exited with $rc" >&2
-    exit 1
+    return 1
   fi
   local summary
   summary="$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1 || true)"
   if ! [[ "$summary" =~ ^[1-9][0-9]*\ passed,\ 0\ failed$ ]]; then
     echo "run.sh: no '<N> passed, 0 failed' line in the output" >&2
-    exit 1
+    return 1
   fi
 }
 
-step "(a) AddressSanitizer + UndefinedBehaviorSanitizer"
-"$cc" "${strict[@]}" -fsanitize=address,undefined -fno-sanitize-recover=undefined \
-  -fno-omit-frame-pointer -g "$here/test_tether.c" "$lib" $native_libs -o "$out/test_tether_asan"
-# (grep reads all of nm's output: with pipefail, an early `grep -q` exit would fail nm.)
-if ! nm "$out/test_tether_asan" | grep -c '__asan_init' >/dev/null; then
-  echo "run.sh: __asan_init not found: the binary is not instrumented" >&2
+# (a) Builds ffi/tests/c/<name>.c with ASan+UBSan against the debug library and runs it.
+run_asan() {
+  local name="$1" bin="$out/$1_asan"
+  "$cc" "${strict[@]}" -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+    -fno-omit-frame-pointer -g "$here/$name.c" "$lib" $native_libs -o "$bin" || return 1
+  # (grep reads all of nm's output: with pipefail, an early `grep -q` exit would fail nm.)
+  if ! nm "$bin" | grep -c '__asan_init' >/dev/null; then
+    echo "run.sh: __asan_init not found: $bin is not instrumented" >&2
+    return 1
+  fi
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    run_and_check "$out/$name.asan.log" "$bin"
+}
+
+# (b) Builds ffi/tests/c/<name>.c without sanitizers against the release library and runs it
+# under valgrind memcheck.
+run_valgrind() {
+  local name="$1" bin="$out/$1"
+  "$cc" "${strict[@]}" -g -O1 "$here/$name.c" "$release_lib" $native_libs -o "$bin" || return 1
+  run_and_check "$out/$name.valgrind.log" \
+    valgrind --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+    --track-origins=yes "$bin" || return 1
+  if ! grep -q 'ERROR SUMMARY: 0 errors' "$out/$name.valgrind.log"; then
+    echo "run.sh: valgrind reported errors for $name" >&2
+    return 1
+  fi
+}
+
+# test_tether.c: the API used as documented; test_misuse.c: the API misused as C users do.
+tests=(test_tether test_misuse)
+failed=()
+for t in "${tests[@]}"; do
+  step "(a) AddressSanitizer + UndefinedBehaviorSanitizer: $t"
+  run_asan "$t" || failed+=("$t (ASan+UBSan)")
+done
+for t in "${tests[@]}"; do
+  step "(b) valgrind memcheck: $t"
+  run_valgrind "$t" || failed+=("$t (valgrind)")
+done
+
+if [ "${#failed[@]}" -ne 0 ]; then
+  step "FAILED: ${failed[*]}"
   exit 1
 fi
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-  run_and_check "$out/asan.log" "$out/test_tether_asan"
-
-step "(b) valgrind memcheck"
-"$cc" "${strict[@]}" -g -O1 "$here/test_tether.c" "$release_lib" $native_libs -o "$out/test_tether"
-run_and_check "$out/valgrind.log" \
-  valgrind --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite,indirect \
-  --track-origins=yes "$out/test_tether"
-if ! grep -q 'ERROR SUMMARY: 0 errors' "$out/valgrind.log"; then
-  echo "run.sh: valgrind reported errors" >&2
-  exit 1
-fi
-
 step "C tests passed under ASan+UBSan and valgrind"
