@@ -77,8 +77,31 @@ fn zeroed<T>() -> Box<T> {
     unsafe { Box::new(core::mem::zeroed()) }
 }
 
+/// A session in heap storage that is wiped when the test lets go of it (Miri checks that nothing
+/// leaks).
+struct OwnedSession(Box<tether_session>);
+
+impl core::ops::Deref for OwnedSession {
+    type Target = tether_session;
+    fn deref(&self) -> &tether_session {
+        &self.0
+    }
+}
+
+impl core::ops::DerefMut for OwnedSession {
+    fn deref_mut(&mut self) -> &mut tether_session {
+        &mut self.0
+    }
+}
+
+impl Drop for OwnedSession {
+    fn drop(&mut self) {
+        unsafe { tether_session_wipe(&mut *self.0) }
+    }
+}
+
 /// A completed IK handshake through the C API: (device session, cloud session).
-fn established(framing: u8) -> (Box<tether_session>, Box<tether_session>) {
+fn established(framing: u8) -> (OwnedSession, OwnedSession) {
     let cloud_pub = public(&CLOUD_SECRET);
     let device_pub = public(&DEVICE_SECRET);
     let (mut r1, mut r2) = (1u8, 2u8);
@@ -138,7 +161,7 @@ fn established(framing: u8) -> (Box<tether_session>, Box<tether_session>) {
             tether_handshake_next(&mut *dev, &mut action),
             TETHER_ERR_BAD_STATE
         );
-        (ds, cs)
+        (OwnedSession(ds), OwnedSession(cs))
     }
 }
 

@@ -167,6 +167,7 @@ fn a_handshake_and_a_session_can_share_storage() {
         assert_eq!(action(hs), Ok(tether_action::TETHER_ACTION_WRITE));
         tether_handshake_wipe(hs);
         assert!(shared.0.iter().all(|b| *b == 0), "wipe zeroes the storage");
+        tether_session_wipe(&mut *cs);
     }
 }
 
@@ -644,6 +645,8 @@ fn a_waiting_responder_stays_available_to_the_genuine_peer() {
             let rec = seal(&mut ds, b"genuine");
             assert_eq!(open(&mut cs, &rec).2, b"genuine");
             tether_handshake_wipe(&mut *evil);
+            tether_session_wipe(&mut *cs);
+            tether_session_wipe(&mut *ds);
         }
     }
 }
