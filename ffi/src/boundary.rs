@@ -206,7 +206,7 @@ pub(crate) trait Storage: Sized {
                 _ => {
                     // Whatever bytes were there (a copy, zeroes, never-used storage) are kept
                     // to be put back if the setup fails.
-                    let saved = header.cast::<[u8; size_of::<Header>()]>().read();
+                    let saved = header.cast::<HeaderBytes>().read();
                     header.write(Header {
                         kind: Self::KIND,
                         home: this as usize,
@@ -326,12 +326,15 @@ pub(crate) trait Storage: Sized {
     }
 }
 
+/// A header's bytes as they are, padding (which a memcpy'd copy leaves uninitialized) included.
+type HeaderBytes = [core::mem::MaybeUninit<u8>; size_of::<Header>()];
+
 /// What the storage held before an init started.
 enum Before {
     /// A live object of this kind, in this state.
     Live(u32),
     /// The header's bytes (no object).
-    Bytes([u8; size_of::<Header>()]),
+    Bytes(HeaderBytes),
 }
 
 /// An init in progress: the storage is marked busy while its object is built.
@@ -382,7 +385,7 @@ impl<S: Storage> Drop for Initializing<'_, S> {
                 Before::Live(was) => S::state(self.this).store(*was, Ordering::Release),
                 Before::Bytes(_) if wiped => S::zero(self.this),
                 Before::Bytes(saved) => {
-                    self.this.cast::<[u8; size_of::<Header>()]>().write(*saved);
+                    self.this.cast::<HeaderBytes>().write(*saved);
                 }
             }
         }
