@@ -318,6 +318,27 @@ pub fn credentialed(initiator: bool) -> &'static [u8] {
     })
 }
 
+/// The Ed25519 signature of [`credentialed`]'s credential: the last 64 bytes of that encoding,
+/// for callers that pass a credential field by field (the C ABI's `tether_identity`). The
+/// credential is valid from [`CREDENTIAL_VALIDITY`]`.0` to `.1`, issued by [`ISSUER`].
+pub fn credential_signature(initiator: bool) -> [u8; 64] {
+    let encoded = credentialed(initiator);
+    encoded[encoded.len() - 64..].try_into().unwrap()
+}
+
+/// The validity period of the fixture credentials: an hour either side of [`NOW`].
+pub const CREDENTIAL_VALIDITY: (u64, u64) = (NOW.0 - 3600, NOW.0 + 3600);
+
+/// SplitMix64: a deterministic stream of well-mixed words from a counter, for entropy callbacks
+/// that must not repeat within one input (unlike [`Counter`], whose bytes cycle every 256).
+pub fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 /// Arbitrary bytes that start out as `base`, so that valid encodings are a few mutations away:
 /// the first byte of `data` drops that many bytes (modulo) from the end of `base`, the rest is
 /// XORed over what is left and extends it. All zeros give `base`.
@@ -362,6 +383,10 @@ impl<'a> Bytes<'a> {
     }
     pub fn byte(&mut self) -> u8 {
         self.take(1).first().copied().unwrap_or(0)
+    }
+    /// Two bytes, little-endian.
+    pub fn u16(&mut self) -> u16 {
+        u16::from_le_bytes([self.byte(), self.byte()])
     }
     /// Up to `n` bytes.
     pub fn take(&mut self, n: usize) -> &'a [u8] {
