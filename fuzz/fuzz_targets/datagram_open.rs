@@ -11,7 +11,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let suite = Suite::ENABLED[usize::from(mode >> 7) % Suite::ENABLED.len()];
-    let (mut a, mut b) = Parties::session_pair(suite, Framing::Datagram);
+    let (mut a, mut b) = Parties::session_pair_for_input(suite, Framing::Datagram, data);
     let mut out = vec![0u8; 16384];
     if mode & 1 == 0 {
         assert!(b.open(Instant(0), rest, &mut out).is_err());

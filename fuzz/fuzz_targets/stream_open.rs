@@ -39,7 +39,7 @@ fn refused(s: &mut Session, now: Instant, unit: &[u8], out: &mut [u8]) {
 fuzz_target!(|data: &[u8]| {
     let mut input = Bytes(data);
     let suite = Suite::ENABLED[usize::from(input.byte()) % Suite::ENABLED.len()];
-    let (mut a, mut b) = Parties::session_pair(suite, Framing::Stream);
+    let (mut a, mut b) = Parties::session_pair_for_input(suite, Framing::Stream, data);
     let mut now = Instant(0);
     // Sealed and not yet delivered, in order, with what each must open to; and delivered ones.
     let mut pending: VecDeque<(Vec<u8>, Ev)> = VecDeque::new();

@@ -124,6 +124,33 @@ impl Parties {
     }
 
     /// Two sessions keyed for each other without a handshake (cheap enough for every input).
+    /// A session pair whose keys depend on every byte of `input`. Targets that assert that
+    /// input they did not seal never opens need this: with fixed keys a record sealed while
+    /// running one input is genuine in every other, and libFuzzer learns such records from the
+    /// comparisons it watches (a found 'forgery' was one).
+    pub fn session_pair_for_input(
+        suite: Suite,
+        framing: Framing,
+        input: &[u8],
+    ) -> (Session, Session) {
+        let mut state = input.iter().fold(0x7465_7468_6572_u64, |h, b| {
+            let mut h = h ^ u64::from(*b);
+            splitmix64(&mut h)
+        });
+        let mut key = || {
+            let mut k = [0u8; 32];
+            for chunk in k.chunks_mut(8) {
+                chunk.copy_from_slice(&splitmix64(&mut state).to_le_bytes());
+            }
+            k
+        };
+        let (k1, k2) = (key(), key());
+        (
+            Session::for_fuzzing(suite, framing, k1, k2).unwrap(),
+            Session::for_fuzzing(suite, framing, k2, k1).unwrap(),
+        )
+    }
+
     pub fn session_pair(suite: Suite, framing: Framing) -> (Session, Session) {
         let (k1, k2) = ([0x11; 32], [0x22; 32]);
         (
