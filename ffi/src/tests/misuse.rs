@@ -740,7 +740,10 @@ fn pairing_responders_answer_only_pairing_by_default() {
 }
 
 #[test]
-#[cfg_attr(miri, ignore = "two handshakes for arithmetic; runs natively and in the C tests")]
+#[cfg_attr(
+    miri,
+    ignore = "two handshakes for arithmetic; runs natively and in the C tests"
+)]
 fn record_sizes_match_the_macros() {
     for (framing, overhead) in [(1u8, TETHER_STREAM_OVERHEAD), (2, TETHER_DATAGRAM_OVERHEAD)] {
         let (mut dev, _) = established(framing);
