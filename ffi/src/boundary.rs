@@ -355,9 +355,10 @@ impl<S: Storage> Initializing<'_, S> {
         unsafe {
             let wiped = S::state(this).load(Ordering::Acquire) == BUSY_WIPE;
             if live {
-                core::ptr::drop_in_place(addr_of_mut!((*this.cast::<Slot<S::Value>>()).value));
+                S::drop_and_zero(this);
+            } else {
+                S::zero(this);
             }
-            S::zero(this);
             if wiped {
                 drop(value);
                 return;
