@@ -32,8 +32,8 @@ use libfuzzer_sys::fuzz_target;
 use tether_ffi::tether_status::{self, *};
 use tether_ffi::*;
 use tether_fuzz::{
-    credential_signature, fixtures, manufacturer, splitmix64, Bytes, CREDENTIAL_VALIDITY,
-    INIT_SECRET, ISSUER, NOW, RESP_SECRET,
+    credential_signature, fixtures, input_seed, manufacturer, splitmix64, Bytes,
+    CREDENTIAL_VALIDITY, INIT_SECRET, ISSUER, NOW, RESP_SECRET,
 };
 
 /// Four slots, each large enough for a session at any offset up to `MAX_OFF`, each its own heap
@@ -395,6 +395,14 @@ impl Ctx {
             && front.data.len() <= rec.max_plaintext as usize)
             .then(|| front.clone())
     }
+}
+
+/// An input that points into the handle's own storage (`size` bytes at `h`), `offset` bytes in
+/// (modulo the size), and the bytes left from there: what a confused caller passes.
+fn inside(h: *mut u8, offset: usize, size: usize) -> (*const u8, usize) {
+    let at = offset % size;
+    // SAFETY: `at` is within the handle's storage, which is at least `size` bytes.
+    (unsafe { h.add(at) }.cast_const(), size - at)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1130,13 +1138,8 @@ impl Harness<'_> {
             12 => (null(), bytes.len() + 1, false),
             13 => (bytes.as_ptr(), HUGE + k, true),
             14 => {
-                let at = k * 8 % TETHER_HANDSHAKE_SIZE;
-                // SAFETY: inside the handle's storage.
-                (
-                    unsafe { h.add(at) }.cast_const(),
-                    TETHER_HANDSHAKE_SIZE - at,
-                    false,
-                )
+                let (p, n) = inside(h, k * 8, TETHER_HANDSHAKE_SIZE);
+                (p, n, false)
             }
             _ => (bytes.as_ptr(), bytes.len(), false),
         };
@@ -1231,10 +1234,8 @@ impl Harness<'_> {
             12 => (null(), len, false),
             13 => (self.plain.as_ptr(), HUGE + k, true),
             14 => {
-                let at = k * 8 % TETHER_SESSION_SIZE;
-                // SAFETY: inside the handle's storage.
-                let p = unsafe { h.add(at) };
-                (p.cast_const(), len.min(TETHER_SESSION_SIZE - at), false)
+                let (p, n) = inside(h, k * 8, TETHER_SESSION_SIZE);
+                (p, len.min(n), false)
             }
             _ => (self.plain.as_ptr(), len, false),
         };
@@ -1365,13 +1366,8 @@ impl Harness<'_> {
             12 => (null(), bytes.len() + 1, false),
             13 => (bytes.as_ptr(), HUGE + k, true),
             14 => {
-                let at = k * 8 % TETHER_SESSION_SIZE;
-                // SAFETY: inside the handle's storage.
-                (
-                    unsafe { h.add(at) }.cast_const(),
-                    TETHER_SESSION_SIZE - at,
-                    false,
-                )
+                let (p, n) = inside(h, k * 8, TETHER_SESSION_SIZE);
+                (p, n, false)
             }
             _ => (bytes.as_ptr(), bytes.len(), false),
         };
@@ -1604,13 +1600,8 @@ impl Harness<'_> {
             12 => (null(), input.len() + 1, false),
             13 => (input.as_ptr(), HUGE, true),
             14 => {
-                let at = usize::from(k) % TETHER_DECODER_SIZE;
-                // SAFETY: inside the handle's storage.
-                (
-                    unsafe { h.add(at) }.cast_const(),
-                    TETHER_DECODER_SIZE - at,
-                    false,
-                )
+                let (p, n) = inside(h, usize::from(k), TETHER_DECODER_SIZE);
+                (p, n, false)
             }
             _ => (input.as_ptr(), input.len(), false),
         };
@@ -2017,10 +2008,7 @@ fuzz_target!(|data: &[u8]| {
         // Seeded by the whole input: with one seed for every input, a record sealed while
         // running one input would be genuine in the next, and libFuzzer learns such records
         // from the comparisons it watches.
-        rng: Cell::new(data.iter().fold(0x7465_7468_6572_u64, |h, b| {
-            let mut h = h ^ u64::from(*b);
-            splitmix64(&mut h)
-        })),
+        rng: Cell::new(input_seed(data)),
         clock: Cell::new(1_000),
         unix: Cell::new(NOW.0),
         fail_entropy: Cell::new(0),

@@ -10,7 +10,8 @@ fuzz_target!(|data: &[u8]| {
     let Some((&split_seed, stream)) = data.split_first() else {
         return;
     };
-    let (_, mut server) = Parties::session_pair(Suite::ChaChaPolyBlake2s, Framing::Stream);
+    let (_, mut server) =
+        Parties::session_pair_for_input(Suite::ChaChaPolyBlake2s, Framing::Stream, data);
     let cfg = *server.config();
 
     // Whole input at once.

@@ -123,20 +123,17 @@ impl Parties {
         .unwrap()
     }
 
-    /// Two sessions keyed for each other without a handshake (cheap enough for every input).
-    /// A session pair whose keys depend on every byte of `input`. Targets that assert that
-    /// input they did not seal never opens need this: with fixed keys a record sealed while
-    /// running one input is genuine in every other, and libFuzzer learns such records from the
-    /// comparisons it watches (a found 'forgery' was one).
+    /// Two sessions keyed for each other without a handshake (cheap enough for every input), with
+    /// keys that depend on every byte of `input`. With fixed keys a record sealed while running
+    /// one input would be genuine in every other, and libFuzzer learns such records from the
+    /// comparisons it watches: a target asserting that input it did not seal never opens would
+    /// report a 'forgery' (one did).
     pub fn session_pair_for_input(
         suite: Suite,
         framing: Framing,
         input: &[u8],
     ) -> (Session, Session) {
-        let mut state = input.iter().fold(0x7465_7468_6572_u64, |h, b| {
-            let mut h = h ^ u64::from(*b);
-            splitmix64(&mut h)
-        });
+        let mut state = input_seed(input);
         let mut key = || {
             let mut k = [0u8; 32];
             for chunk in k.chunks_mut(8) {
@@ -145,14 +142,6 @@ impl Parties {
             k
         };
         let (k1, k2) = (key(), key());
-        (
-            Session::for_fuzzing(suite, framing, k1, k2).unwrap(),
-            Session::for_fuzzing(suite, framing, k2, k1).unwrap(),
-        )
-    }
-
-    pub fn session_pair(suite: Suite, framing: Framing) -> (Session, Session) {
-        let (k1, k2) = ([0x11; 32], [0x22; 32]);
         (
             Session::for_fuzzing(suite, framing, k1, k2).unwrap(),
             Session::for_fuzzing(suite, framing, k2, k1).unwrap(),
@@ -355,6 +344,15 @@ pub fn credential_signature(initiator: bool) -> [u8; 64] {
 
 /// The validity period of the fixture credentials: an hour either side of [`NOW`].
 pub const CREDENTIAL_VALIDITY: (u64, u64) = (NOW.0 - 3600, NOW.0 + 3600);
+
+/// A seed for [`splitmix64`] that depends on every byte of `input`, so that keys drawn from it
+/// differ from one input to the next (see [`Parties::session_pair_for_input`]).
+pub fn input_seed(input: &[u8]) -> u64 {
+    input.iter().fold(0x7465_7468_6572_u64, |h, b| {
+        let mut h = h ^ u64::from(*b);
+        splitmix64(&mut h)
+    })
+}
 
 /// SplitMix64: a deterministic stream of well-mixed words from a counter, for entropy callbacks
 /// that must not repeat within one input (unlike [`Counter`], whose bytes cycle every 256).
