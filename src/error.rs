@@ -30,6 +30,15 @@ pub enum Error {
     /// The trust policy refused the peer.
     #[error("rejected by trust policy: {0}")]
     Policy(Rejection),
+    /// A therapy command that decoded but that this device must not act on.
+    #[error("command rejected: {0}")]
+    Command(CommandRejection),
+    /// A firmware or companion-app update that decoded but must not be installed.
+    #[error("update rejected: {0}")]
+    Update(UpdateRejection),
+    /// The outbox's storage failed, or holds something it did not write.
+    #[error("storage: {0}")]
+    Storage(StorageError),
 }
 
 macro_rules! from_group {
@@ -45,7 +54,10 @@ from_group!(
     Malformed(Malformed),
     Peer(PeerError),
     Local(Local),
-    Policy(Rejection)
+    Policy(Rejection),
+    Command(CommandRejection),
+    Update(UpdateRejection),
+    Storage(StorageError)
 );
 
 /// Input that does not parse.
@@ -66,6 +78,9 @@ pub enum Malformed {
     Cbor,
     /// A pairing code that does not decode.
     PairingCode,
+    /// An application message (spec/MESSAGES.md) that breaks the strict decoding rules; says
+    /// which field and what was wrong with it.
+    Message(Problem),
 }
 
 impl fmt::Display for Malformed {
@@ -78,6 +93,197 @@ impl fmt::Display for Malformed {
             Malformed::Length => "inconsistent length",
             Malformed::Cbor => "invalid CBOR payload",
             Malformed::PairingCode => "invalid pairing code",
+            Malformed::Message(p) => return write!(f, "message: {p}"),
+        })
+    }
+}
+
+/// What a strict message decoder found wrong, and where (spec/MESSAGES.md section 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Problem {
+    /// The field, as a dotted path of the names MESSAGES.md uses (for example
+    /// `"vitals.readings"`).
+    pub field: &'static str,
+    /// What was wrong with it.
+    pub kind: ProblemKind,
+}
+
+impl Problem {
+    /// A problem of `kind` at `field`.
+    pub const fn new(field: &'static str, kind: ProblemKind) -> Self {
+        Problem { field, kind }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.kind)
+    }
+}
+
+impl From<Problem> for Error {
+    fn from(p: Problem) -> Self {
+        Error::Malformed(Malformed::Message(p))
+    }
+}
+
+/// The kinds of strict-decoding failure (spec/MESSAGES.md section 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProblemKind {
+    /// The input ended inside this field.
+    Truncated,
+    /// A CBOR major type or tag other than the one the field requires.
+    WrongType,
+    /// Not the preferred (shortest) encoding, or an indefinite length.
+    NotCanonical,
+    /// A byte or text string longer than the field's bound.
+    TooLong,
+    /// An array or map with more entries than the field's bound.
+    TooMany,
+    /// A value outside the field's range (or an unknown code where only known codes are allowed).
+    OutOfRange,
+    /// A required field is absent.
+    Missing,
+    /// A map key that appears twice, or keys out of ascending order.
+    Order,
+    /// An unknown critical (negative) map key.
+    UnknownCritical,
+    /// Bytes after the end of the message.
+    TrailingBytes,
+    /// Text that is not valid UTF-8.
+    Utf8,
+}
+
+impl fmt::Display for ProblemKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ProblemKind::Truncated => "truncated",
+            ProblemKind::WrongType => "wrong CBOR type",
+            ProblemKind::NotCanonical => "not the preferred encoding",
+            ProblemKind::TooLong => "too long",
+            ProblemKind::TooMany => "too many entries",
+            ProblemKind::OutOfRange => "out of range",
+            ProblemKind::Missing => "missing",
+            ProblemKind::Order => "duplicate or out-of-order key",
+            ProblemKind::UnknownCritical => "unknown critical field",
+            ProblemKind::TrailingBytes => "trailing bytes",
+            ProblemKind::Utf8 => "invalid UTF-8",
+        })
+    }
+}
+
+/// Why a device refuses a therapy command (spec/MESSAGES.md, commands). The numbers are the
+/// reason codes its acknowledgement carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+#[repr(u8)]
+pub enum CommandRejection {
+    /// The COSE_Sign1 signature does not verify under the named authority's key.
+    BadSignature = 1,
+    /// The signing key is not one of this device's command authorities.
+    UnknownAuthority = 2,
+    /// Addressed to another device.
+    WrongDevice = 3,
+    /// Past its expiry time.
+    Expired = 4,
+    /// Issued in the future (beyond the allowed clock skew), or expiry before issue.
+    NotYetValid = 5,
+    /// The authority may not order this operation.
+    OperationNotAllowed = 6,
+    /// A parameter outside the range the authority may set, missing, or unknown.
+    ParameterOutOfRange = 7,
+    /// A command id not above the last one accepted: a replay or a reordered command.
+    Replayed = 8,
+    /// A signed payload that is not a valid command.
+    Malformed = 9,
+}
+
+impl fmt::Display for CommandRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CommandRejection::BadSignature => "signature does not verify",
+            CommandRejection::UnknownAuthority => "unknown command authority",
+            CommandRejection::WrongDevice => "addressed to another device",
+            CommandRejection::Expired => "expired",
+            CommandRejection::NotYetValid => "not yet valid",
+            CommandRejection::OperationNotAllowed => "operation not allowed for this authority",
+            CommandRejection::ParameterOutOfRange => "parameter out of range",
+            CommandRejection::Replayed => "command id not above the last accepted",
+            CommandRejection::Malformed => "malformed command",
+        })
+    }
+}
+
+/// Why a device refuses an update (spec/MESSAGES.md, updates).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+#[repr(u8)]
+pub enum UpdateRejection {
+    /// The manifest's signature does not verify under a trusted update key.
+    BadSignature = 1,
+    /// The signing key is not a trusted update authority.
+    UnknownAuthority = 2,
+    /// For another vendor or device class.
+    WrongClass = 3,
+    /// A sequence number not above the installed one: a rollback.
+    Rollback = 4,
+    /// The image is larger than the device can hold.
+    TooLarge = 5,
+    /// The image's SHA-256 digest is not the manifest's.
+    DigestMismatch = 6,
+    /// The image's length is not the manifest's, or a chunk lies outside it.
+    SizeMismatch = 7,
+    /// A chunk at an offset other than the next expected one.
+    BadOffset = 8,
+    /// A signed payload that is not a valid manifest.
+    Malformed = 9,
+}
+
+impl fmt::Display for UpdateRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            UpdateRejection::BadSignature => "signature does not verify",
+            UpdateRejection::UnknownAuthority => "unknown update authority",
+            UpdateRejection::WrongClass => "for another vendor or class",
+            UpdateRejection::Rollback => "sequence number not above the installed one",
+            UpdateRejection::TooLarge => "image too large",
+            UpdateRejection::DigestMismatch => "image digest mismatch",
+            UpdateRejection::SizeMismatch => "image size mismatch",
+            UpdateRejection::BadOffset => "chunk at an unexpected offset",
+            UpdateRejection::Malformed => "malformed manifest",
+        })
+    }
+}
+
+/// The outbox's storage failed, or holds what the outbox did not write (spec/MESSAGES.md,
+/// outbox).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// The storage implementation reported a failure (flash error, I/O error).
+    Io,
+    /// Every slot holds an unacknowledged message.
+    Full,
+    /// An entry or index that fails authentication: altered bytes, or sealed under another key.
+    Tampered,
+    /// An entry the index says exists is missing or cut short.
+    Truncated,
+    /// The storage is older than the monotonic nonce reservation says it must be.
+    RolledBack,
+    /// An authentic entry in the wrong slot or with the wrong sequence number.
+    Reordered,
+}
+
+impl fmt::Display for StorageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StorageError::Io => "storage I/O failed",
+            StorageError::Full => "outbox full",
+            StorageError::Tampered => "stored data fails authentication",
+            StorageError::Truncated => "stored entry missing or truncated",
+            StorageError::RolledBack => "storage rolled back",
+            StorageError::Reordered => "stored entry in the wrong position",
         })
     }
 }

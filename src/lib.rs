@@ -119,6 +119,7 @@ extern crate std;
 mod aead;
 pub mod config;
 pub mod credential;
+pub mod delivery;
 mod entropy;
 mod error;
 pub mod framing;
@@ -127,6 +128,7 @@ mod header;
 mod hygiene;
 pub mod identity;
 mod keys;
+pub mod message;
 mod noise_crypto;
 pub mod pairing;
 mod pattern;
@@ -141,7 +143,10 @@ pub use config::{KeyUpdatePolicy, SessionConfig};
 pub use entropy::Entropy;
 #[cfg(feature = "std")]
 pub use entropy::OsEntropy;
-pub use error::{Error, Local, Malformed, PeerError};
+pub use error::{
+    CommandRejection, Error, Local, Malformed, PeerError, Problem, ProblemKind, StorageError,
+    UpdateRejection,
+};
 pub use framing::{Framing, StreamDecoder};
 pub use handshake::{Handshake, HandshakeConfig, Initiator, Responder, ResponderConfig};
 pub use header::{RecordType, UnitType};

@@ -1,0 +1,4 @@
+//! The delivery layer: each application message exactly once, across disconnects and reboots
+//! (spec/MESSAGES.md, delivery).
+//!
+//! (being written)
