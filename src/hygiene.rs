@@ -21,10 +21,10 @@ use alloc::boxed::Box;
 use core::ops::{Deref, DerefMut};
 
 /// AES-256-GCM whose memory holds no key material once dropped.
-#[cfg(feature = "aes-gcm")]
+#[cfg(any(feature = "aes-gcm", feature = "outbox"))]
 pub(crate) struct AesGcm(aes_gcm::Aes256Gcm);
 
-#[cfg(feature = "aes-gcm")]
+#[cfg(any(feature = "aes-gcm", feature = "outbox"))]
 impl AesGcm {
     pub(crate) fn new(key: &[u8; 32]) -> AesGcm {
         use aes_gcm::KeyInit;
@@ -32,7 +32,7 @@ impl AesGcm {
     }
 }
 
-#[cfg(feature = "aes-gcm")]
+#[cfg(any(feature = "aes-gcm", feature = "outbox"))]
 impl Deref for AesGcm {
     type Target = aes_gcm::Aes256Gcm;
     fn deref(&self) -> &aes_gcm::Aes256Gcm {
@@ -40,7 +40,7 @@ impl Deref for AesGcm {
     }
 }
 
-#[cfg(feature = "aes-gcm")]
+#[cfg(any(feature = "aes-gcm", feature = "outbox"))]
 impl Drop for AesGcm {
     fn drop(&mut self) {
         use aes_gcm::KeyInit;
