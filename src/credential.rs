@@ -8,11 +8,12 @@
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use minicbor::encode::write::{Cursor, EndOfSlice};
-use minicbor::{Decoder, Encoder};
+use minicbor::Encoder;
 
 use crate::error::{Error, Local};
 use crate::identity::{Bounded, DecodeError};
 use crate::keys::PublicKey;
+use crate::message::cbor::Reader;
 use crate::policy::Rejection;
 use crate::time::UnixTime;
 
@@ -136,14 +137,12 @@ impl Credential {
         Ok(())
     }
 
-    pub(crate) fn decode_cbor(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
-        if d.array()? != Some(4) {
-            return Err(DecodeError);
-        }
-        let not_before = UnixTime(d.u64()?);
-        let not_after = UnixTime(d.u64()?);
-        let issuer = d.bytes()?;
-        let signature: [u8; 64] = d.bytes()?.try_into().map_err(|_| DecodeError)?;
+    pub(crate) fn decode_cbor(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        r.array_exact("credential", 4)?;
+        let not_before = UnixTime(r.uint("credential.not_before")?);
+        let not_after = UnixTime(r.uint("credential.not_after")?);
+        let issuer = r.bytes("credential.issuer", 64)?;
+        let signature = r.bytes_exact::<64>("credential.signature")?;
         Self::from_parts(not_before, not_after, issuer, signature).map_err(|_| DecodeError)
     }
 }

@@ -8,7 +8,9 @@
 use core::fmt;
 
 use minicbor::encode::write::Cursor;
-use minicbor::{Decoder, Encoder};
+use minicbor::Encoder;
+
+use crate::message::cbor::Reader;
 
 use crate::credential::Credential;
 use crate::error::{Error, Local, Malformed};
@@ -170,30 +172,31 @@ impl Identity {
     }
 
     fn decode_lenient(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let mut d = Decoder::new(bytes);
-        let entries = d.map()?.ok_or(DecodeError)?;
-        if !(4..=5).contains(&entries) {
+        // The message layer's strict reader: one CBOR decoder in the firmware image, not two.
+        let mut r = Reader::new(bytes);
+        let entries = r.map_len("identity", 5)?;
+        if entries < 4 {
             return Err(DecodeError);
         }
-        let field = |d: &mut Decoder<'_>, k: u8| -> Result<(), DecodeError> {
-            if d.u8()? == k {
+        let field = |r: &mut Reader<'_>, k: u8| -> Result<(), DecodeError> {
+            if r.uint("identity")? == u64::from(k) {
                 Ok(())
             } else {
                 Err(DecodeError)
             }
         };
-        field(&mut d, key::ID)?;
-        let id = d.bytes()?;
-        field(&mut d, key::MODEL)?;
-        let model = d.str()?;
-        field(&mut d, key::VERSION)?;
-        let version = d.str()?;
-        field(&mut d, key::KEY_ID)?;
-        let key_id = d.bytes()?;
+        field(&mut r, key::ID)?;
+        let id = r.bytes("identity.id", MAX_IDENTITY_LEN)?;
+        field(&mut r, key::MODEL)?;
+        let model = r.text("identity.model", MAX_IDENTITY_LEN)?;
+        field(&mut r, key::VERSION)?;
+        let version = r.text("identity.version", MAX_IDENTITY_LEN)?;
+        field(&mut r, key::KEY_ID)?;
+        let key_id = r.bytes("identity.key_id", MAX_IDENTITY_LEN)?;
         let mut identity = Identity::new(id, model, version, key_id).map_err(|_| DecodeError)?;
         if entries == 5 {
-            field(&mut d, key::CREDENTIAL)?;
-            identity.credential = Some(Credential::decode_cbor(&mut d)?);
+            field(&mut r, key::CREDENTIAL)?;
+            identity.credential = Some(Credential::decode_cbor(&mut r)?);
         }
         Ok(identity)
     }
@@ -203,8 +206,8 @@ impl Identity {
 #[derive(Debug)]
 pub(crate) struct DecodeError;
 
-impl From<minicbor::decode::Error> for DecodeError {
-    fn from(_: minicbor::decode::Error) -> Self {
+impl From<crate::error::Problem> for DecodeError {
+    fn from(_: crate::error::Problem) -> Self {
         DecodeError
     }
 }

@@ -97,11 +97,6 @@ impl<'b> Reader<'b> {
         self.input.get(self.pos).map(|b| b >> 5)
     }
 
-    /// The next byte, without consuming it.
-    pub(crate) fn peek_byte(&self) -> Option<u8> {
-        self.input.get(self.pos).copied()
-    }
-
     /// Reads one head, checking that its argument uses the shortest form (RFC 8949 4.2.1) and
     /// that it is not an indefinite length or a reserved value.
     pub(crate) fn head(&mut self, field: &'static str) -> Result<Head, Problem> {
@@ -268,16 +263,6 @@ impl<'b> Reader<'b> {
     /// A tag head; returns the tag number.
     pub(crate) fn tag(&mut self, field: &'static str) -> Result<u64, Problem> {
         self.expect(field, major::TAG)
-    }
-
-    /// `true` or `false`.
-    pub(crate) fn bool(&mut self, field: &'static str) -> Result<bool, Problem> {
-        let h = self.head(field)?;
-        match (h.major, h.info) {
-            (major::SIMPLE, 20) => Ok(false),
-            (major::SIMPLE, 21) => Ok(true),
-            _ => Err(problem(field, ProblemKind::WrongType)),
-        }
     }
 
     /// Skips one complete data item of any type (an unknown optional field's value), following
@@ -595,7 +580,7 @@ mod tests {
     fn skip_is_bounded() {
         // 20 nested one-element arrays under an unknown key.
         let mut v = std::vec![0xa1, 0x05];
-        v.extend(std::iter::repeat(0x81).take(20));
+        v.extend(std::iter::repeat_n(0x81, 20));
         v.push(0x00);
         assert_eq!(walk(&v, &[]).unwrap_err().kind, ProblemKind::TooMany);
         // An array claiming more items than bytes remain.

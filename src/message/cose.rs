@@ -14,7 +14,8 @@
 
 use core::fmt;
 
-use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use curve25519_dalek::edwards::CompressedEdwardsY;
+use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
 
 use crate::error::{Error, Local, Problem, ProblemKind};
 use crate::message::cbor::{encode_into, Enc, EncResult, Reader};
@@ -298,16 +299,91 @@ impl<'a> Sign1<'a> {
     /// True when the signature verifies strictly under `key` over the `Sig_structure`
     /// `["Signature1", protected, h'', payload]`.
     pub fn verify(&self, key: &VerifyingKey) -> bool {
-        let mut buf = [0u8; MAX_SIG_STRUCTURE];
-        let Ok(n) = sig_structure(self.payload, &mut buf) else {
+        if self.payload.len() > MAX_SIGNED_PAYLOAD {
+            return false;
+        }
+        let (head, n) = sig_structure_head(self.payload.len());
+        let Some(head) = head.get(..n) else {
             return false;
         };
-        let Some(msg) = buf.get(..n) else {
-            return false;
-        };
-        key.verify_strict(msg, &Signature::from_bytes(self.signature))
-            .is_ok()
+        ed25519_verify(key, &[head, self.payload], self.signature)
     }
+}
+
+/// Ed25519 verification (RFC 8032 section 5.1.7) of the concatenation of `message` under `key`,
+/// with the rules of ed25519-dalek's `verify_strict`: a weak (small-order) key or R is refused,
+/// `s` must be canonical, and R is compared in its compressed form (so a non-canonical R fails).
+///
+/// Composed here from the curve library rather than calling `verify_strict`, for the stack of
+/// a microcontroller: `verify_strict` computes `[s]B - [k]A` with a variable-time double-base
+/// multiplication that builds two lookup tables and two 256-entry NAFs in one frame (about
+/// 7.5 KB of stack on Cortex-M3 with the table constructor), and needs the whole signed message
+/// in one buffer. Here the message is hashed as it streams past, and `[s]B` and `[k]A` are two
+/// constant-time multiplications one after the other (about 2 KB each, never nested). The
+/// result is the same; only public values are involved, so constant time is not needed but
+/// costs little. Tests compare it with `verify_strict` on valid, altered and random inputs.
+pub(crate) fn ed25519_verify(key: &VerifyingKey, message: &[&[u8]], signature: &[u8; 64]) -> bool {
+    use curve25519_dalek::{EdwardsPoint, Scalar};
+    use sha2::{Digest, Sha512};
+
+    if key.is_weak() {
+        return false;
+    }
+    let (r_bytes, s_bytes) = signature.split_at(32);
+    let (Ok(r_bytes), Ok(s_bytes)) = (<[u8; 32]>::try_from(r_bytes), <[u8; 32]>::try_from(s_bytes))
+    else {
+        return false;
+    };
+    match CompressedEdwardsY(r_bytes).decompress() {
+        Some(r) if !r.is_small_order() => {}
+        _ => return false,
+    }
+    let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes)) else {
+        return false;
+    };
+    // k = SHA-512(R || A || M) mod l.
+    let mut h = Sha512::new();
+    h.update(r_bytes);
+    h.update(key.as_bytes());
+    for part in message {
+        h.update(part);
+    }
+    let k = Scalar::from_bytes_mod_order_wide(&h.finalize().into());
+    // R' = [s]B - [k]A, in two separate multiplications (see above).
+    let sb = EdwardsPoint::mul_base(&s);
+    let ka = ka(key, &k);
+    (sb - ka).compress().to_bytes() == r_bytes
+}
+
+/// `[k]A`, in its own frame so its lookup table is not on the stack at the same time as `[s]B`'s.
+#[inline(never)]
+fn ka(key: &VerifyingKey, k: &curve25519_dalek::Scalar) -> curve25519_dalek::EdwardsPoint {
+    key.to_edwards() * k
+}
+
+/// The bytes of `["Signature1", h'a10127', h'', payload]` that come before the payload itself,
+/// for a payload of `len` (at most [`MAX_SIGNED_PAYLOAD`]) bytes.
+fn sig_structure_head(len: usize) -> ([u8; 24], usize) {
+    let mut head = [0u8; 24];
+    let fixed = [0x84, 0x60 | CONTEXT.len() as u8];
+    let mut n = 0;
+    let mut put = |bytes: &[u8]| {
+        if let Some(to) = head.get_mut(n..n + bytes.len()) {
+            to.copy_from_slice(bytes);
+        }
+        n += bytes.len();
+    };
+    put(&fixed);
+    put(CONTEXT.as_bytes());
+    put(&[0x40 | PROTECTED.len() as u8]);
+    put(&PROTECTED);
+    put(&[0x40]);
+    match len {
+        0..=23 => put(&[0x40 | len as u8]),
+        24..=0xff => put(&[0x58, len as u8]),
+        _ => put(&[0x59, (len >> 8) as u8, len as u8]),
+    }
+    (head, n)
 }
 
 /// Why a signed object was not authenticated (mapped to each message's own rejection enum).
@@ -398,6 +474,94 @@ mod tests {
         assert!(s.verify(signer().authority_key().public()));
         let other = Signer::from_seed(&[7; 32], b"k1").unwrap();
         assert!(!s.verify(other.authority_key().public()));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Same answer as ed25519-dalek's verify_strict, on genuine signatures and on signatures,
+        /// messages and keys with a byte changed.
+        #[test]
+        fn ed25519_verify_agrees_with_verify_strict(
+            seed in proptest::prelude::any::<[u8; 32]>(),
+            msg in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+            split in 0usize..300,
+            flip in proptest::prelude::any::<(u8, u8, u8)>(),
+        ) {
+            let sk = SigningKey::from_bytes(&seed);
+            let vk = sk.verifying_key();
+            let mut sig = sk.sign(&msg).to_bytes();
+            let mut msg = msg;
+            let cut = split.min(msg.len());
+            let check = |vk: &VerifyingKey, msg: &[u8], sig: &[u8; 64]| {
+                let (a, b) = msg.split_at(cut);
+                let ours = ed25519_verify(vk, &[a, b], sig);
+                let theirs = vk.verify_strict(msg, &ed25519_dalek::Signature::from_bytes(sig)).is_ok();
+                proptest::prop_assert_eq!(ours, theirs);
+                Ok(ours)
+            };
+            proptest::prop_assert!(check(&vk, &msg, &sig)?);
+            let (what, at, x) = flip;
+            let x = x | 1;
+            match what % 3 {
+                0 => sig[usize::from(at) % 64] ^= x,
+                1 if !msg.is_empty() => { let i = usize::from(at) % msg.len(); msg[i] ^= x }
+                _ => {
+                    let mut pk = vk.to_bytes();
+                    pk[usize::from(at) % 32] ^= x;
+                    if let Ok(other) = VerifyingKey::from_bytes(&pk) {
+                        proptest::prop_assert!(!check(&other, &msg, &sig)?);
+                    }
+                    return Ok(());
+                }
+            }
+            proptest::prop_assert!(!check(&vk, &msg, &sig)?);
+        }
+    }
+
+    #[test]
+    fn ed25519_verify_refuses_weak_keys_and_small_order_r() {
+        // The identity point as a key (weak), and as R with s = 0: [0]B - [k]identity = identity,
+        // which a non-strict verifier would accept for any message.
+        let identity = {
+            let mut b = [0u8; 32];
+            b[0] = 1;
+            b
+        };
+        let weak = VerifyingKey::from_bytes(&identity).unwrap();
+        let mut sig = [0u8; 64];
+        sig[..32].copy_from_slice(&identity);
+        assert!(!ed25519_verify(&weak, &[b"any"], &sig));
+        let sk = SigningKey::from_bytes(&[7; 32]);
+        assert!(!ed25519_verify(&sk.verifying_key(), &[b"any"], &sig));
+        // A non-canonical s (s + l) is refused even though the equation would hold.
+        let good = sk.sign(b"m").to_bytes();
+        assert!(ed25519_verify(&sk.verifying_key(), &[b"m"], &good));
+        let mut bad = good;
+        let l: [u8; 32] = [
+            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9,
+            0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        ];
+        let mut carry = 0u16;
+        for i in 0..32 {
+            let v = u16::from(bad[32 + i]) + u16::from(l[i]) + carry;
+            bad[32 + i] = v as u8;
+            carry = v >> 8;
+        }
+        if carry == 0 && bad[63] & 0xe0 == 0 {
+            assert!(!ed25519_verify(&sk.verifying_key(), &[b"m"], &bad));
+        }
+    }
+
+    #[test]
+    fn streamed_head_is_the_sig_structure_prefix() {
+        let mut buf = [0u8; MAX_SIG_STRUCTURE];
+        for len in [0usize, 1, 23, 24, 255, 256, MAX_SIGNED_PAYLOAD] {
+            let payload = std::vec![0xa5u8; len];
+            let n = sig_structure(&payload, &mut buf).unwrap();
+            let (head, h) = sig_structure_head(len);
+            assert_eq!(&buf[..h], &head[..h], "payload of {len} bytes");
+            assert_eq!(&buf[h..n], &payload[..]);
+        }
     }
 
     #[test]
