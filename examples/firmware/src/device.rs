@@ -106,7 +106,7 @@ fn describe(e: &Error) -> &'static str {
 }
 
 /// Attaches the step to an error.
-trait At<T> {
+pub trait At<T> {
     fn at(self, step: &'static str) -> Result<T, Failure>;
 }
 
@@ -129,7 +129,7 @@ impl<T> At<T> for Result<T, AppError> {
 }
 
 /// Fails with a mismatch at `step` unless `ok`.
-fn check(ok: bool, step: &'static str) -> Result<(), Failure> {
+pub fn check(ok: bool, step: &'static str) -> Result<(), Failure> {
     if ok {
         Ok(())
     } else {
@@ -141,7 +141,11 @@ fn check(ok: bool, step: &'static str) -> Result<(), Failure> {
 }
 
 /// Expects `result` to be exactly the error `want`.
-fn expect_err<T>(result: Result<T, Error>, want: Error, step: &'static str) -> Result<(), Failure> {
+pub fn expect_err<T>(
+    result: Result<T, Error>,
+    want: Error,
+    step: &'static str,
+) -> Result<(), Failure> {
     match result {
         Err(e) if e == want => Ok(()),
         Err(e) => Err(Failure {

@@ -18,6 +18,7 @@ mod device;
 mod entropy;
 mod heap;
 mod layout;
+mod messages;
 #[macro_use]
 mod out;
 mod stack;
@@ -45,7 +46,7 @@ fn main() -> ! {
     );
 
     let mut app = app::App::new();
-    let status = match device::run(&mut app) {
+    let status = match device::run(&mut app).and_then(|f| messages::run().map(|()| f)) {
         Ok(figures) => report(&figures),
         Err(failure) => {
             say!("tether-firmware: FAIL at ", failure);
