@@ -4,7 +4,7 @@
 //! (systolic, diastolic, mean) and one body temperature: 124 readings. Encodes them three ways and
 //! prints the bytes per reading:
 //!
-//! 1. tether's vitals batch (spec/messages/telemetry.md), envelope included;
+//! 1. tether's vitals batch (spec/MESSAGES.md section 4), envelope included;
 //! 2. naive CBOR: an array of maps, one per reading, with text keys "time", "code", "unit",
 //!    "value", the full millisecond time, 11073 codes, and the value as a tag-4 decimal fraction;
 //! 3. FHIR R4 JSON: an array of vital-signs Observations (category vital-signs, code with the

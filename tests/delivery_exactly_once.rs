@@ -7,7 +7,7 @@
 //! endpoints inside real tether sessions (datagram records, a new handshake per connection).
 //!
 //! Each side's "application" keeps a database of the messages it applied and its receiver
-//! state, always written together (the atomic write spec/messages/delivery.md asks for). A reboot
+//! state, always written together (the atomic write spec/MESSAGES.md section 6 asks for). A reboot
 //! keeps the database and the outbox storage and loses everything else.
 #![cfg(feature = "outbox")]
 

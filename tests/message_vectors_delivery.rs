@@ -342,7 +342,7 @@ fn generate() {
         })
         .collect();
     let doc = json!({
-        "description": "tether delivery layer (spec/messages/delivery.md): frames, invalid frames with the field and problem a strict decoder reports, and an outbox scenario with every stored byte",
+        "description": "tether delivery layer (spec/MESSAGES.md section 6): frames, invalid frames with the field and problem a strict decoder reports, and an outbox scenario with every stored byte",
         "frames": frames,
         "invalid_frames": invalid,
         "outbox": {

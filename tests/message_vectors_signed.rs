@@ -1,4 +1,4 @@
-//! Known-answer vectors for the signed messages (spec/messages/signed.md): commands and their
+//! Known-answer vectors for the signed messages (spec/MESSAGES.md section 5): commands and their
 //! acknowledgements, firmware manifests, image chunks, update status, app update notices, and
 //! rejected cases with the reason a device must give.
 //!
@@ -522,7 +522,7 @@ fn signed_vector(name: &str, ty: &str, signer: &str, bytes: &[u8], valid: bool) 
 fn generate() -> Value {
     let mut file = json!({
         "description": "Known-answer vectors for tether's signed messages: therapy commands and acknowledgements, firmware manifests, image chunks, update status, companion-app update notices, and rejected cases with the reason a device must give.",
-        "spec": "spec/messages/signed.md",
+        "spec": "spec/MESSAGES.md section 5",
         "conventions": "Byte strings are lowercase hex. 'hex' is the whole application message [kind, body]; 'cose' is its body, the tagged COSE_Sign1; 'payload' is the signed payload. Times are ms since the Unix epoch. Ed25519 is deterministic: encoding 'value' with the 'signer' key (seed and kid under 'keys') gives 'hex' exactly. 'expect' is what a verifier with the file's policy returns at check.now_ms: accepted, rejected with reason (snake-case name and code), or malformed with the field and problem.",
         "keys": {
             "clinic": key_json(CLINIC_SEED, "clinic", "RFC 8032 section 7.1, TEST 1 secret key"),

@@ -1,5 +1,5 @@
 //! Known-answer vectors of the telemetry messages (spec/vectors/messages_telemetry.json,
-//! format in spec/messages/telemetry.md, "Vectors").
+//! format in spec/MESSAGES.md section 4, "Vectors").
 //!
 //! `vectors_match` reads the checked-in file and, for every valid vector, asserts that decoding
 //! its hex gives its JSON value and that encoding the value gives its hex; for every invalid
@@ -905,7 +905,7 @@ fn generate_vectors() {
         })
         .collect();
     let doc = json!({
-        "description": "Known-answer vectors of tether's telemetry messages (spec/messages/telemetry.md). \
+        "description": "Known-answer vectors of tether's telemetry messages (spec/MESSAGES.md section 4). \
             Each valid vector: decoding hex gives value, and encoding value gives hex. Each invalid \
             vector: decoding hex fails; field and kind are what tether reports.",
         "generator": "cargo test --test message_vectors_telemetry -- --ignored generate_vectors",

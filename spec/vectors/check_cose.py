@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Interoperability check of tether's COSE_Sign1 objects against pycose, an independent COSE
-implementation (spec/messages/signed.md, "COSE profile").
+implementation (spec/MESSAGES.md section 5, "COSE profile").
 
 Needs Python 3.11+ and pycose (pip install pycose; it brings cbor2 and cryptography). Run:
 
@@ -83,7 +83,7 @@ def envelope(kind, cose):
 
 
 def expected_payload(ty, value):
-    """The payload map of spec/messages/signed.md, built from a vector's value."""
+    """The payload map of spec/MESSAGES.md section 5, built from a vector's value."""
     if ty == "command":
         return {
             1: h(value["device_id"]),

@@ -1,5 +1,5 @@
 //! One side of a conversation: a sender and a receiver over the same sessions, so application
-//! code is a short loop (spec/messages/delivery.md 4.4).
+//! code is a short loop (spec/MESSAGES.md 6.4.4).
 
 use crate::delivery::receiver::{Incoming, Receiver, ReceiverState};
 use crate::delivery::sender::Sender;

@@ -1,4 +1,4 @@
-//! Delivery frames: the plaintext of one application record (spec/messages/delivery.md 2).
+//! Delivery frames: the plaintext of one application record (spec/MESSAGES.md 6.2).
 //!
 //! Three small CBOR arrays whose first element says what they are: data (a numbered message),
 //! ack (a cumulative acknowledgement) and hello (the sender's stream and resume point). Decoding

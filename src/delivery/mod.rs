@@ -1,6 +1,6 @@
 //! The delivery layer: each application message exactly once and in order, across lost,
 //! duplicated and reordered records, disconnects and reboots of either side
-//! (spec/messages/delivery.md).
+//! (spec/MESSAGES.md section 6).
 //!
 //! **What it owns.** Sequence numbers, cumulative acknowledgements, resending and duplicate
 //! suppression ([`frame`], [`Sender`], [`Receiver`], [`Endpoint`]); the sealed outbox that keeps

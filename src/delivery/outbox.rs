@@ -1,5 +1,5 @@
 //! The sealed outbox: every unacknowledged message kept at rest under AES-256-GCM until the peer
-//! acknowledges it (spec/messages/delivery.md 5).
+//! acknowledges it (spec/MESSAGES.md 6.5).
 //!
 //! A message is sealed and written before [`Outbox::push`] returns, so it is never only in RAM.
 //! Entries sit in a ring of equal-size slots (sequence number `seq` in slot `seq mod slots`);
@@ -83,7 +83,7 @@ impl fmt::Debug for StorageKey {
 pub struct OutboxConfig {
     /// Nonces reserved per write of the counter cell ([`MIN_BLOCK`]..=[`MAX_BLOCK`]). Larger
     /// blocks write the cell less often (secure-element counters wear out); smaller ones detect
-    /// a finer rollback (spec/messages/delivery.md 5.5).
+    /// a finer rollback (spec/MESSAGES.md 6.5.5).
     pub block: u32,
 }
 

@@ -1,5 +1,5 @@
 //! The receiving half: in-order, exactly-once delivery with O(1) state
-//! (spec/messages/delivery.md 3).
+//! (spec/MESSAGES.md 6.3).
 //!
 //! The whole state is a stream id and the next expected sequence number ([`ReceiverState`]).
 //! A data frame with exactly that number is handed to the application; a lower one is a

@@ -1,5 +1,5 @@
 //! The sending half: numbered messages out of the sealed outbox, resent until acknowledged
-//! (spec/messages/delivery.md 4).
+//! (spec/MESSAGES.md 6.4).
 //!
 //! Go-back-N: at most `window` messages are in flight; after a reconnect, or when nothing was
 //! acknowledged for `resend_after_ms`, sending starts again from the oldest unacknowledged

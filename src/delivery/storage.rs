@@ -1,5 +1,5 @@
 //! Where the outbox keeps its bytes: a trait firmware implements over its flash, and an
-//! in-memory reference implementation (spec/messages/delivery.md 5.1).
+//! in-memory reference implementation (spec/MESSAGES.md 6.5.1).
 
 use alloc::vec;
 use alloc::vec::Vec;

@@ -1,5 +1,5 @@
 //! Therapy commands, signed end to end, and the device's acknowledgements
-//! (spec/messages/signed.md, "Commands").
+//! (spec/MESSAGES.md section 5, "Commands").
 //!
 //! A command changes therapy, so the device trusts no one in between: not the phone that relays
 //! it, not the gateway, not the session it arrived on. It acts on a command only after

@@ -1,5 +1,5 @@
 //! COSE_Sign1 (RFC 9052 section 4.2) with one profile: EdDSA over Ed25519, nothing else
-//! (spec/messages/signed.md, "COSE profile").
+//! (spec/MESSAGES.md section 5, "COSE profile").
 //!
 //! Therapy commands, firmware manifests and app update notices are signed end to end by an
 //! authority the device was provisioned with, so a phone, relay or gateway in between can neither

@@ -1,4 +1,4 @@
-//! Measured values that keep the device's precision (spec/messages/telemetry.md, "Values").
+//! Measured values that keep the device's precision (spec/MESSAGES.md section 4, "Values").
 //!
 //! A sensor that reports 37.20 °C has said something different from one that reports 37.2 °C:
 //! the number of digits is the resolution of the measurement. So a value here is a decimal

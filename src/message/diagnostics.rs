@@ -1,5 +1,5 @@
 //! One diagnostics report: battery, firmware, error counters, uptime, radio
-//! (spec/messages/telemetry.md, "Diagnostics").
+//! (spec/MESSAGES.md section 4, "Diagnostics").
 //!
 //! Field service and post-market surveillance need to know a device's health before it fails
 //! (a battery running down, a sensor error counting up, a weak radio), without a technician
@@ -264,7 +264,7 @@ impl<'a> DiagnosticsReport<'a> {
         })
     }
 
-    /// Decodes a whole diagnostics message strictly (spec/messages/telemetry.md).
+    /// Decodes a whole diagnostics message strictly (spec/MESSAGES.md section 4).
     pub fn decode(bytes: &'a [u8]) -> Result<Self, Error> {
         let mut r = open_message(bytes, Kind::Diagnostics)?;
         let mut m = r.map(F_BODY, MAX_MAP_ENTRIES)?;

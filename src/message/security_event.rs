@@ -1,4 +1,4 @@
-//! Security events, the input of the cloud's audit trail (spec/messages/telemetry.md,
+//! Security events, the input of the cloud's audit trail (spec/MESSAGES.md section 4,
 //! "Security events").
 //!
 //! 21 CFR Part 11 asks for secure, time-stamped audit trails (11.10(e)) and for checks that
@@ -207,7 +207,7 @@ impl<'a> SecurityEventBatch<'a> {
         })
     }
 
-    /// Decodes a whole security-events message strictly (spec/messages/telemetry.md).
+    /// Decodes a whole security-events message strictly (spec/MESSAGES.md section 4).
     pub fn decode(bytes: &'a [u8]) -> Result<Self, Error> {
         let mut r = open_message(bytes, Kind::SecurityEvents)?;
         let mut m = r.map(F_BODY, MAX_MAP_ENTRIES)?;

@@ -1,5 +1,5 @@
 //! Signed firmware updates (SUIT-like, RFC 9124), chunked image transfer, and companion-app
-//! update notices (spec/messages/signed.md, "Updates").
+//! update notices (spec/MESSAGES.md section 5, "Updates").
 //!
 //! A device installs only an image that its update authority signed for exactly this vendor and
 //! device class, with a sequence number above the installed one (no rollback), no larger than

@@ -1,5 +1,5 @@
 //! Device usage events: therapy sessions, alarms, buttons, settings, sensors
-//! (spec/messages/telemetry.md, "Usage").
+//! (spec/MESSAGES.md section 4, "Usage").
 //!
 //! How a device was used is clinical evidence (was the therapy delivered, was the alarm seen)
 //! and post-market surveillance data, so events carry a millisecond time and a small integer
@@ -141,7 +141,7 @@ impl<'a> UsageBatch<'a> {
         })
     }
 
-    /// Decodes a whole usage message strictly (spec/messages/telemetry.md).
+    /// Decodes a whole usage message strictly (spec/MESSAGES.md section 4).
     pub fn decode(bytes: &'a [u8]) -> Result<Self, Error> {
         let mut r = open_message(bytes, Kind::Usage)?;
         let mut m = r.map(F_BODY, MAX_MAP_ENTRIES)?;

@@ -1,4 +1,4 @@
-//! A compact batch of timestamped vital-sign observations (spec/messages/telemetry.md,
+//! A compact batch of timestamped vital-sign observations (spec/MESSAGES.md section 4,
 //! "Vitals").
 //!
 //! A pulse oximeter reports SpO2 and pulse rate every second; over a BLE link at tens of kB/s,
@@ -385,7 +385,7 @@ impl<'a> VitalsBatch<'a> {
         })
     }
 
-    /// Decodes a whole vitals message strictly (spec/messages/telemetry.md): every rule is
+    /// Decodes a whole vitals message strictly (spec/MESSAGES.md section 4): every rule is
     /// checked here, once, and the first broken one is reported with its field.
     pub fn decode(bytes: &'a [u8]) -> Result<Self, Error> {
         let mut r = open_message(bytes, Kind::Vitals)?;
