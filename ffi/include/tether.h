@@ -91,6 +91,55 @@
 // Patch version.
 #define TETHER_VERSION_PATCH 0
 
+// Most parameters one command carries.
+#define TETHER_COMMAND_MAX_PARAMS 8
+
+// Longest key id (kid) of an authority, in bytes.
+#define TETHER_KID_MAX_LEN 16
+
+// Most parameter rules one grant may have.
+#define TETHER_COMMAND_MAX_RULES 32
+
+// Acknowledgement status: verified, the device will act on it (`reason` 0).
+#define TETHER_ACK_ACCEPTED 1
+
+// Acknowledgement status: refused; `reason` is a `TETHER_COMMAND_REASON_*` code.
+#define TETHER_ACK_REJECTED 2
+
+// Acknowledgement status: carried out (`reason` 0).
+#define TETHER_ACK_EXECUTED 3
+
+// Acknowledgement status: accepted but carrying it out failed; `reason` is the application's
+// own code.
+#define TETHER_ACK_FAILED 4
+
+// Rejection reason: the signature does not verify.
+#define TETHER_COMMAND_REASON_BAD_SIGNATURE 1
+
+// Rejection reason: unknown authority.
+#define TETHER_COMMAND_REASON_UNKNOWN_AUTHORITY 2
+
+// Rejection reason: addressed to another device.
+#define TETHER_COMMAND_REASON_WRONG_DEVICE 3
+
+// Rejection reason: expired.
+#define TETHER_COMMAND_REASON_EXPIRED 4
+
+// Rejection reason: not yet valid.
+#define TETHER_COMMAND_REASON_NOT_YET_VALID 5
+
+// Rejection reason: operation not allowed for this authority.
+#define TETHER_COMMAND_REASON_OPERATION_NOT_ALLOWED 6
+
+// Rejection reason: parameter out of range, not granted or missing.
+#define TETHER_COMMAND_REASON_PARAMETER_OUT_OF_RANGE 7
+
+// Rejection reason: command id not above the last accepted.
+#define TETHER_COMMAND_REASON_REPLAYED 8
+
+// Rejection reason: malformed (also for a message that is not a command at all).
+#define TETHER_COMMAND_REASON_MALFORMED 9
+
 // Bytes of storage a stream decoder needs.
 #define TETHER_DECODER_SIZE 64
 
@@ -105,6 +154,36 @@
 
 // Length of a pairing code's text (`TETHER1:` and 52 base32 characters), without a NUL.
 #define TETHER_PAIRING_CODE_LEN 60
+
+// Message kind: a batch of vital signs (`tether_vitals_decode`).
+#define TETHER_KIND_VITALS 1
+
+// Message kind: device usage events.
+#define TETHER_KIND_USAGE 2
+
+// Message kind: a diagnostics report.
+#define TETHER_KIND_DIAGNOSTICS 3
+
+// Message kind: security events.
+#define TETHER_KIND_SECURITY_EVENTS 4
+
+// Message kind: a signed therapy command (`tether_command_verify`).
+#define TETHER_KIND_COMMAND 16
+
+// Message kind: a command acknowledgement.
+#define TETHER_KIND_COMMAND_ACK 17
+
+// Message kind: a signed firmware manifest (`tether_manifest_verify`).
+#define TETHER_KIND_FIRMWARE_MANIFEST 32
+
+// Message kind: one chunk of a firmware image (`tether_image_chunk_decode`).
+#define TETHER_KIND_IMAGE_CHUNK 33
+
+// Message kind: a device's update status report.
+#define TETHER_KIND_UPDATE_STATUS 34
+
+// Message kind: a signed companion-app update notice.
+#define TETHER_KIND_APP_UPDATE_NOTICE 35
 
 // Bytes of storage a session needs (`sizeof(tether_session)`).
 #define TETHER_SESSION_SIZE 4096
@@ -132,6 +211,48 @@
 
 // Bytes of an X25519 key, public or secret.
 #define TETHER_KEY_LEN 32
+
+// Length of a manifest's vendor and class ids.
+#define TETHER_UPDATE_ID_LEN 16
+
+// Longest firmware version text in a manifest, in bytes (`tether_manifest.version` has room
+// for it and a NUL).
+#define TETHER_VERSION_MAX_LEN 32
+
+// Size of `tether_manifest.version`: the longest version text and its NUL.
+#define TETHER_VERSION_SIZE 33
+
+// Largest image chunk, in bytes.
+#define TETHER_IMAGE_CHUNK_MAX 1024
+
+// Block size `tether_image_check` reads the stored image in.
+#define TETHER_IMAGE_READ_BLOCK 256
+
+// `tether_vital_value.special`: a number, `mantissa × 10^exponent`.
+#define TETHER_VALUE_NUMBER 0
+
+// `tether_vital_value.special`: not a number (11073 NaN: the measurement is invalid).
+#define TETHER_VALUE_NAN 1
+
+// `tether_vital_value.special`: not at this resolution (11073 NRes).
+#define TETHER_VALUE_NRES 2
+
+// `tether_vital_value.special`: positive infinity (above the sensor's range).
+#define TETHER_VALUE_POS_INF 3
+
+// `tether_vital_value.special`: negative infinity (below the sensor's range).
+#define TETHER_VALUE_NEG_INF 4
+
+// Most channels one batch may define.
+#define TETHER_VITALS_MAX_CHANNELS 16
+
+// Most readings one batch may carry.
+#define TETHER_VITALS_MAX_READINGS 512
+
+// Channel codes below this are entries of tether's code table (1 SpO2 %, 2 pulse rate, 3 heart
+// rate, 4..6 NIBP systolic/diastolic/mean mmHg, 7 body temperature °C, 8 respiration rate,
+// 9 glucose mg/dL, 10 glucose mmol/L); from it on, IEEE 11073-10101 (MDC) codes.
+#define TETHER_VITALS_MDC_MIN 65536
 
 // The result of every fallible call. `TETHER_OK` (0) is the only success; every other value is
 // an error with its own number, never reused for anything else. Retired numbers stay listed
@@ -174,6 +295,9 @@ enum tether_status
   TETHER_ERR_BUSY = 13,
   // A length above `PTRDIFF_MAX`, or one that runs past the end of the address space.
   TETHER_ERR_BAD_LENGTH = 14,
+  // The caller's image read callback failed (`tether_image_check`): read the image again
+  // later; nothing about the update changed.
+  TETHER_ERR_IO = 16,
   // Input shorter than its format requires.
   TETHER_ERR_TRUNCATED = 20,
   // Input longer than allowed.
@@ -188,6 +312,10 @@ enum tether_status
   TETHER_ERR_CBOR = 25,
   // Invalid pairing code text.
   TETHER_ERR_PAIRING_CODE = 26,
+  // A malformed application message (spec/MESSAGES.md): not the strict CBOR its kind
+  // requires, an unknown kind or a value out of range. For a command the acknowledgement
+  // reason is `TETHER_COMMAND_REASON_MALFORMED`.
+  TETHER_ERR_MESSAGE = 28,
   // Authentication failed (tampered, forged, or a different key).
   TETHER_ERR_AUTHENTICATION = 40,
   // A replayed record.
@@ -228,6 +356,43 @@ enum tether_status
   TETHER_ERR_PANIC = 90,
   // An unexpected internal error.
   TETHER_ERR_INTERNAL = 91,
+  // Command refused: the signature does not verify under the named authority's key.
+  TETHER_ERR_COMMAND_BAD_SIGNATURE = 101,
+  // Command refused: signed by a key that is not one of the device's command authorities.
+  TETHER_ERR_COMMAND_UNKNOWN_AUTHORITY = 102,
+  // Command refused: addressed to another device.
+  TETHER_ERR_COMMAND_WRONG_DEVICE = 103,
+  // Command refused: past its expiry time.
+  TETHER_ERR_COMMAND_EXPIRED = 104,
+  // Command refused: issued in the future (beyond the clock skew) or expiring before issue.
+  TETHER_ERR_COMMAND_NOT_YET_VALID = 105,
+  // Command refused: the authority may not order this operation.
+  TETHER_ERR_COMMAND_OPERATION_NOT_ALLOWED = 106,
+  // Command refused: a parameter outside its granted range, not granted, or a required one
+  // missing.
+  TETHER_ERR_COMMAND_PARAMETER_OUT_OF_RANGE = 107,
+  // Command refused: its id is not above the last accepted one (a replay or reordering).
+  TETHER_ERR_COMMAND_REPLAYED = 108,
+  // Command refused: the signed payload is not a valid command.
+  TETHER_ERR_COMMAND_MALFORMED = 109,
+  // Manifest refused: the signature does not verify under the named authority's key.
+  TETHER_ERR_UPDATE_BAD_SIGNATURE = 121,
+  // Manifest refused: signed by a key that is not one of the device's update authorities.
+  TETHER_ERR_UPDATE_UNKNOWN_AUTHORITY = 122,
+  // Manifest refused: for another vendor or device class.
+  TETHER_ERR_UPDATE_WRONG_CLASS = 123,
+  // Manifest refused: its sequence number is not above the installed one (a rollback).
+  TETHER_ERR_UPDATE_ROLLBACK = 124,
+  // Manifest refused: the image is larger than the device accepts.
+  TETHER_ERR_UPDATE_TOO_LARGE = 125,
+  // The stored image's SHA-256 differs from the manifest's: start the transfer again.
+  TETHER_ERR_UPDATE_DIGEST_MISMATCH = 126,
+  // The image's size differs from the manifest's.
+  TETHER_ERR_UPDATE_SIZE_MISMATCH = 127,
+  // A chunk at an unexpected offset or of another transfer.
+  TETHER_ERR_UPDATE_BAD_OFFSET = 128,
+  // Manifest refused: the signed payload is not a valid manifest.
+  TETHER_ERR_UPDATE_MALFORMED = 129,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -283,6 +448,86 @@ typedef enum tether_event tether_event;
 typedef int32_t tether_event;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
+
+// The range one parameter may take under a grant.
+typedef struct {
+  // The parameter's id.
+  uint8_t id;
+  // Smallest value allowed (inclusive).
+  int64_t min;
+  // Largest value allowed (inclusive).
+  int64_t max;
+  // Non-zero: a command for this operation without this parameter is refused.
+  uint8_t required;
+} tether_command_rule;
+
+// Permission for one operation with bounded parameters. A parameter with no rule is refused
+// (least privilege).
+typedef struct {
+  // The operation allowed.
+  uint16_t operation;
+  // The rules (NULL only with `n_rules` 0), at most `TETHER_COMMAND_MAX_RULES`.
+  const tether_command_rule *rules;
+  // How many rules.
+  size_t n_rules;
+} tether_command_grant;
+
+// One authority the device takes commands from, and what it may order.
+typedef struct {
+  // Its key id, 1..=`TETHER_KID_MAX_LEN` bytes (the first authority with a command's kid is
+  // the one used).
+  const uint8_t *kid;
+  // Bytes in `kid`.
+  size_t kid_len;
+  // Its Ed25519 public key.
+  uint8_t public_key[32];
+  // The operations it may order (NULL only with `n_grants` 0); anything else is refused.
+  const tether_command_grant *grants;
+  // How many grants.
+  size_t n_grants;
+} tether_command_authority;
+
+// Everything a device checks commands against, provisioned with it.
+typedef struct {
+  // This device's id (1..=32 bytes): commands for any other id are refused.
+  const uint8_t *device_id;
+  // Bytes in `device_id`.
+  size_t device_id_len;
+  // Who may command this device (NULL only with `n_authorities` 0).
+  const tether_command_authority *authorities;
+  // How many authorities.
+  size_t n_authorities;
+  // How far in the future a command's issue time may lie, for clocks that disagree a little.
+  uint64_t max_clock_skew_ms;
+} tether_command_policy;
+
+// One parameter of a verified command.
+typedef struct {
+  // The parameter's id.
+  uint8_t id;
+  // Its value, in the operation's own units.
+  int64_t value;
+} tether_command_param;
+
+// A command that passed every check: the device may act on it.
+typedef struct {
+  // The command's id (now the last accepted one).
+  uint64_t command_id;
+  // What to do.
+  uint16_t operation;
+  // When it was issued, ms since the Unix epoch.
+  uint64_t issued_ms;
+  // When it expires, ms since the Unix epoch.
+  uint64_t expires_ms;
+  // How many entries of `params` are used (ids strictly ascending).
+  size_t n_params;
+  // The parameters.
+  tether_command_param params[TETHER_COMMAND_MAX_PARAMS];
+  // The key id of the authority that signed it, for the audit trail.
+  uint8_t authority_kid[TETHER_KID_MAX_LEN];
+  // Bytes used in `authority_kid`.
+  size_t authority_kid_len;
+} tether_command;
 
 // The identity this side proves. Pointers are read during the init call only.
 typedef struct {
@@ -456,6 +701,85 @@ typedef struct TETHER_ALIGNED(16) {
   uint64_t _opaque[512];
 } tether_session;
 
+// One key that may sign firmware for this device.
+typedef struct {
+  // Its key id, 1..=`TETHER_KID_MAX_LEN` bytes (the first authority with a manifest's kid is
+  // the one used).
+  const uint8_t *kid;
+  // Bytes in `kid`.
+  size_t kid_len;
+  // Its Ed25519 public key.
+  uint8_t public_key[32];
+} tether_update_authority;
+
+// What a device accepts updates against: provisioned ids, and the installed sequence number
+// from its own persistent storage (the anti-rollback floor).
+typedef struct {
+  // This device's vendor id.
+  uint8_t vendor_id[TETHER_UPDATE_ID_LEN];
+  // This device's class id.
+  uint8_t class_id[TETHER_UPDATE_ID_LEN];
+  // The installed firmware's sequence number: only higher ones are accepted.
+  uint64_t installed_sequence;
+  // The largest image the device can store.
+  uint32_t max_image_size;
+  // Who may sign firmware (NULL only with `n_authorities` 0).
+  const tether_update_authority *authorities;
+  // How many authorities.
+  size_t n_authorities;
+} tether_update_policy;
+
+// A manifest that verified: what to receive and how to check it.
+typedef struct {
+  // The manifest's sequence number: persist it as installed once the image is installed.
+  uint64_t sequence;
+  // The image's size in bytes.
+  uint32_t image_size;
+  // The image's SHA-256 digest.
+  uint8_t digest[32];
+  // The vendor id it is for.
+  uint8_t vendor_id[TETHER_UPDATE_ID_LEN];
+  // The class id it is for.
+  uint8_t class_id[TETHER_UPDATE_ID_LEN];
+  // The firmware version text (UTF-8), NUL-terminated.
+  char version[TETHER_VERSION_SIZE];
+} tether_manifest;
+
+// What one channel of a batch measures. `code` below `TETHER_VITALS_MDC_MIN` is a table code
+// (`unit` is then ignored when encoding and 0 when decoded); from it on, an 11073 observation
+// code with its 11073 unit code in `unit` (a pair that is a table entry is sent as that entry,
+// and decodes as its table code). `exponent` is the channel's default precision: values with
+// it cost the fewest bytes.
+typedef struct {
+  // Table code (1..=10) or 11073 observation code (>= 65536).
+  uint32_t code;
+  // 11073 unit code for an 11073 `code`; 0 for a table code.
+  uint32_t unit;
+  // Default power of ten of the channel's values.
+  int8_t exponent;
+} tether_vital_channel;
+
+// A measured value, kept exactly as the device measured it: `mantissa × 10^exponent` (never
+// normalised: 37.20 is `{3720, -2}`, not `{372, -1}`), or a special value.
+typedef struct {
+  // The digits with their sign (0 for a special value).
+  int64_t mantissa;
+  // The power of ten (0 for a special value).
+  int8_t exponent;
+  // `TETHER_VALUE_NUMBER`, or which special value (`TETHER_VALUE_NAN`, ...).
+  uint8_t special;
+} tether_vital_value;
+
+// One observation: when, on which channel (an index into the batch's channels), what value.
+typedef struct {
+  // Milliseconds since the Unix epoch (UTC).
+  uint64_t time_ms;
+  // Index into the batch's channels.
+  uint8_t channel;
+  // The value.
+  tether_vital_value value;
+} tether_vital_reading;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -467,6 +791,75 @@ uint32_t tether_version(void);
 // A static, NUL-terminated English description of `status` (never NULL; "unknown status" for a
 // number that is not a status). Do not free it.
 const char *tether_strerror(int32_t status);
+
+// Verifies an enveloped signed command (`[16, COSE_Sign1]`) against `policy` at `now_ms`
+// (ms since the Unix epoch), and the command id against `*last_accepted`. Checks, in order:
+// structure, authority (by kid), signature, payload, device id, validity window, operation,
+// parameters, replay. On success `*out` holds the command, `*last_accepted` is advanced to its
+// id (persist it before acting on the command, so a reboot does not reopen a replay) and
+// `*reason_out` is 0. On a rejection `*reason_out` gets the reason code for the
+// acknowledgement (`TETHER_COMMAND_REASON_*`; `TETHER_COMMAND_REASON_MALFORMED` for a
+// message that does not parse) and nothing else changes: send
+// `tether_command_ack_rejected` with it.
+//
+// Returns `TETHER_OK`, or a rejection: `TETHER_ERR_MESSAGE` (not a well-formed signed command
+// message), `TETHER_ERR_COMMAND_UNKNOWN_AUTHORITY`, `TETHER_ERR_COMMAND_BAD_SIGNATURE`,
+// `TETHER_ERR_COMMAND_MALFORMED`, `TETHER_ERR_COMMAND_WRONG_DEVICE`,
+// `TETHER_ERR_COMMAND_NOT_YET_VALID`, `TETHER_ERR_COMMAND_EXPIRED`,
+// `TETHER_ERR_COMMAND_OPERATION_NOT_ALLOWED`, `TETHER_ERR_COMMAND_PARAMETER_OUT_OF_RANGE`,
+// `TETHER_ERR_COMMAND_REPLAYED`; or misuse, where no output is written: `TETHER_ERR_NULL`,
+// `TETHER_ERR_BAD_LENGTH`, `TETHER_ERR_OVERLAP` (an output overlaps another, `msg` or
+// `*policy`), `TETHER_ERR_BAD_CONFIG` (a device id or kid of 0 or too many bytes, more than
+// `TETHER_COMMAND_MAX_RULES` rules in a grant), `TETHER_ERR_BAD_KEY` (an authority's key is
+// not a valid Ed25519 key).
+//
+// # Safety
+// `policy` and everything it points to readable as described there; `last_accepted` readable
+// and writable; `msg` readable for `len` bytes; `out` and `reason_out` writable.
+tether_status tether_command_verify(const tether_command_policy *policy,
+                                    uint64_t *last_accepted,
+                                    const uint8_t *msg,
+                                    size_t len,
+                                    uint64_t now_ms,
+                                    tether_command *out,
+                                    uint32_t *reason_out);
+
+// Encodes a command acknowledgement (`[17, ack]`) to send back in the session, so the authority
+// knows whether therapy changed. `status` is a `TETHER_ACK_*` value; `reason` is a
+// `TETHER_COMMAND_REASON_*` code for `TETHER_ACK_REJECTED`, the application's own code for
+// `TETHER_ACK_FAILED`, and 0 otherwise. `time_ms` is now, ms since the Unix epoch.
+//
+// Returns `TETHER_OK` with the length in `*written`, or `TETHER_ERR_BUFFER_TOO_SMALL` (the size
+// needed in `*written`; 32 bytes always suffice), `TETHER_ERR_BAD_CONFIG` (an unknown status or
+// reason, a non-zero reason for accepted or executed, or command id 0 for anything but a
+// rejection), `TETHER_ERR_NULL`, `TETHER_ERR_BAD_LENGTH`, `TETHER_ERR_OVERLAP`.
+//
+// # Safety
+// `out` writable for `out_len` bytes; `written` writable.
+tether_status tether_command_ack_encode(uint64_t command_id,
+                                        uint32_t status,
+                                        uint64_t reason,
+                                        uint64_t time_ms,
+                                        uint8_t *out,
+                                        size_t out_len,
+                                        size_t *written);
+
+// Encodes the acknowledgement for a command `tether_command_verify` refused, with the
+// `*reason_out` it gave: the command id is read from the (unverified) command when it parses,
+// else 0, only so the authority can match the answer to its request.
+//
+// Returns as `tether_command_ack_encode`, with `TETHER_ERR_BAD_CONFIG` for a reason outside
+// 1..=9; `out` must not overlap `cmd_msg` either.
+//
+// # Safety
+// `cmd_msg` readable for `len` bytes; `out` writable for `out_len` bytes; `written` writable.
+tether_status tether_command_ack_rejected(const uint8_t *cmd_msg,
+                                          size_t len,
+                                          uint32_t reason,
+                                          uint64_t time_ms,
+                                          uint8_t *out,
+                                          size_t out_len,
+                                          size_t *written);
 
 // Fills `config` with defaults: ChaChaPoly, Provisioned, device-cloud, stream; a responder
 // accepts every suite built in but only the configured pattern, and with a pairing code only
@@ -698,6 +1091,18 @@ tether_status tether_pairing_code_generate(const tether_platform *platform,
                                            size_t text_len,
                                            size_t *written);
 
+// Tells what an application message is, so a receiver can route it to the right decoder (or
+// drop a kind it does not handle) before decoding its body. Only the envelope `[kind, body]`
+// is checked: the body is checked by the kind's own decoder.
+//
+// Returns `TETHER_OK` with `*kind` set to a `TETHER_KIND_*` value, or `TETHER_ERR_MESSAGE` (not
+// an envelope, or an unknown kind), `TETHER_ERR_NULL`, `TETHER_ERR_BAD_LENGTH`,
+// `TETHER_ERR_OVERLAP` (`kind` inside `msg`). On error `*kind` is not written.
+//
+// # Safety
+// `msg` readable for `len` bytes; `kind` writable.
+tether_status tether_message_kind(const uint8_t *msg, size_t len, uint32_t *kind);
+
 // Inside a trust callback: checks the peer's manufacturer credential against the Ed25519 public
 // key `manufacturer_key` (32 bytes) and the wall-clock time: the signature over the peer's id and
 // static key, and the validity period. Returns `TETHER_OK`, `TETHER_ERR_MISSING_CREDENTIAL`,
@@ -823,6 +1228,138 @@ tether_status tether_session_close(tether_session *s,
 // # Safety
 // `s` must be NULL or storage of `TETHER_SESSION_SIZE` bytes you own.
 void tether_session_wipe(tether_session *s);
+
+// Verifies an enveloped signed firmware manifest (`[32, COSE_Sign1]`) against `policy`, in
+// order: structure, authority (by kid), signature, payload, vendor and class, sequence above
+// the installed one, image size. On success `*out` describes the image to receive; the image
+// itself is then checked with `tether_image_check` before installing.
+//
+// Returns `TETHER_OK`, or a rejection (nothing written): `TETHER_ERR_MESSAGE` (not a
+// well-formed signed manifest message), `TETHER_ERR_UPDATE_UNKNOWN_AUTHORITY`,
+// `TETHER_ERR_UPDATE_BAD_SIGNATURE`, `TETHER_ERR_UPDATE_MALFORMED`,
+// `TETHER_ERR_UPDATE_WRONG_CLASS`, `TETHER_ERR_UPDATE_ROLLBACK`, `TETHER_ERR_UPDATE_TOO_LARGE`;
+// or misuse: `TETHER_ERR_NULL`, `TETHER_ERR_BAD_LENGTH`, `TETHER_ERR_OVERLAP` (`out` overlaps
+// `msg` or `*policy`), `TETHER_ERR_BAD_CONFIG` (a kid of 0 or more than `TETHER_KID_MAX_LEN`
+// bytes), `TETHER_ERR_BAD_KEY` (an authority's key is not a valid Ed25519 key).
+//
+// # Safety
+// `policy` and its authorities readable; `msg` readable for `len` bytes; `out` writable.
+tether_status tether_manifest_verify(const tether_update_policy *policy,
+                                     const uint8_t *msg,
+                                     size_t len,
+                                     tether_manifest *out);
+
+// Checks the stored image against a verified manifest before installing it: reads it back
+// through `read` in blocks of `TETHER_IMAGE_READ_BLOCK` bytes from offset 0 to `image_size`,
+// and compares its SHA-256 with `manifest->digest`. Call it after the last chunk is stored,
+// and install only on `TETHER_OK`, keeping anything else from writing the stored image
+// meanwhile.
+//
+// `read(user, offset, buf, len)` must fill `buf` with the `len` stored bytes at `offset` and
+// return 0, or return non-zero on failure. It is called only during this call, on this thread.
+//
+// Returns `TETHER_OK`, `TETHER_ERR_UPDATE_DIGEST_MISMATCH` (the stored image is not the signed
+// one: receive it again from offset 0), `TETHER_ERR_IO` (`read` failed: check again later),
+// `TETHER_ERR_BAD_CONFIG` (a sequence number of 0, which no verified manifest has),
+// `TETHER_ERR_NULL` (`manifest` or `read` NULL).
+//
+// # Safety
+// `manifest` readable (a `tether_manifest_verify` result); `read` a valid callback for `user`.
+tether_status tether_image_check(const tether_manifest *manifest,
+                                 int32_t (*read)(void *user,
+                                                 uint32_t offset,
+                                                 uint8_t *buf,
+                                                 size_t len),
+                                 void *user);
+
+// Takes an image chunk message (`[33, chunk]`) apart, for a device that stores chunks itself:
+// `*data` points into `msg` (valid while `msg` is) at `*data_len` (1..=1024) bytes that belong
+// at `*offset` of the image of the manifest with sequence number `*sequence`. Check the
+// sequence and offset against the transfer before writing the data.
+//
+// Returns `TETHER_OK`, `TETHER_ERR_MESSAGE` (malformed, or not a chunk), `TETHER_ERR_NULL`,
+// `TETHER_ERR_BAD_LENGTH`, `TETHER_ERR_OVERLAP` (outputs overlap each other or `msg`). On error
+// nothing is written.
+//
+// # Safety
+// `msg` readable for `len` bytes; the four outputs writable.
+tether_status tether_image_chunk_decode(const uint8_t *msg,
+                                        size_t len,
+                                        uint64_t *sequence,
+                                        uint32_t *offset,
+                                        const uint8_t **data,
+                                        size_t *data_len);
+
+// Encodes a batch of vital signs as a whole message (`[1, body]`) into `out`, ready to seal.
+// Reading times are absolute (ms since the Unix epoch): each at or after `base_ms`, not
+// decreasing, and a whole number of `tick_ms` after `base_ms`. The readings are converted on
+// the stack: about 2.5 KiB for up to 64 readings, about 20 KiB for more (size firmware batches
+// and stacks accordingly).
+//
+// Returns `TETHER_OK` with the length in `*written`, or: `TETHER_ERR_BUFFER_TOO_SMALL` (the size
+// needed in `*written`, nothing written to `out`), `TETHER_ERR_BAD_CONFIG` (0 or more than
+// `TETHER_VITALS_MAX_CHANNELS` channels, 0 or more than `TETHER_VITALS_MAX_READINGS` readings,
+// `tick_ms` outside 1..=3600000, an unknown table code, an MDC code below 65536, a reading on a
+// channel that does not exist, an unknown `special`, or times out of order or off the tick),
+// `TETHER_ERR_NULL`, `TETHER_ERR_BAD_LENGTH`, `TETHER_ERR_OVERLAP` (`out` or `written` overlap
+// each other or an input). Only `TETHER_OK` and `TETHER_ERR_BUFFER_TOO_SMALL` write `*written`.
+//
+// # Safety
+// `channels` readable for `n_channels` entries, `readings` for `n_readings`; `out` writable for
+// `out_len` bytes; `written` writable.
+tether_status tether_vitals_encode(uint64_t base_ms,
+                                   uint32_t tick_ms,
+                                   const tether_vital_channel *channels,
+                                   size_t n_channels,
+                                   const tether_vital_reading *readings,
+                                   size_t n_readings,
+                                   uint8_t *out,
+                                   size_t out_len,
+                                   size_t *written);
+
+// Decodes a vitals message (`[1, body]`) strictly, for display or forwarding: the base time,
+// the tick, the channels into `channels_out` and the readings (absolute times) into
+// `readings_out`, with their counts in `*n_channels` and `*n_readings`.
+//
+// Returns `TETHER_OK`, or: `TETHER_ERR_BUFFER_TOO_SMALL` (`channels_cap` or `readings_cap` too
+// small: the counts needed are stored in `*n_channels` and `*n_readings`, nothing else is
+// written; at most `TETHER_VITALS_MAX_CHANNELS` and `TETHER_VITALS_MAX_READINGS` always
+// suffice), `TETHER_ERR_MESSAGE` (malformed, or not a vitals message), `TETHER_ERR_NULL`,
+// `TETHER_ERR_BAD_LENGTH`, `TETHER_ERR_OVERLAP` (outputs overlap each other or `msg`). On any
+// other error nothing is written.
+//
+// # Safety
+// `msg` readable for `len` bytes; `channels_out` writable for `channels_cap` entries,
+// `readings_out` for `readings_cap`; the four scalar outputs writable.
+tether_status tether_vitals_decode(const uint8_t *msg,
+                                   size_t len,
+                                   uint64_t *base_ms,
+                                   uint32_t *tick_ms,
+                                   tether_vital_channel *channels_out,
+                                   size_t channels_cap,
+                                   size_t *n_channels,
+                                   tether_vital_reading *readings_out,
+                                   size_t readings_cap,
+                                   size_t *n_readings);
+
+// Converts an ISO/IEEE 11073-20601 SFLOAT (16 bits: 4-bit exponent, 12-bit mantissa), the
+// format most personal-health sensors report in, exactly (precision kept, specials mapped).
+//
+// Returns `TETHER_OK`, `TETHER_ERR_MESSAGE` (the reserved pattern 0x0801; nothing written) or
+// `TETHER_ERR_NULL`.
+//
+// # Safety
+// `out` writable.
+tether_status tether_value_from_sfloat(uint16_t raw, tether_vital_value *out);
+
+// Converts an ISO/IEEE 11073-20601 FLOAT (32 bits: 8-bit exponent, 24-bit mantissa) exactly.
+//
+// Returns `TETHER_OK`, `TETHER_ERR_MESSAGE` (the reserved pattern 0x00800001; nothing
+// written) or `TETHER_ERR_NULL`.
+//
+// # Safety
+// `out` writable.
+tether_status tether_value_from_float(uint32_t raw, tether_vital_value *out);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -38,18 +38,33 @@
 #![cfg_attr(not(feature = "std"), no_std)]
 
 mod boundary;
+mod command;
 mod config;
 mod decoder;
 mod handshake;
 #[cfg(all(feature = "c-hooks", not(feature = "std"), not(test)))]
 mod hooks;
 mod keys;
+mod message;
 mod peer;
 mod platform;
 mod session;
 mod sizes;
 mod status;
+mod update;
+mod vitals;
 
+pub use command::{
+    tether_command, tether_command_ack_encode, tether_command_ack_rejected,
+    tether_command_authority, tether_command_grant, tether_command_param, tether_command_policy,
+    tether_command_rule, tether_command_verify, TETHER_ACK_ACCEPTED, TETHER_ACK_EXECUTED,
+    TETHER_ACK_FAILED, TETHER_ACK_REJECTED, TETHER_COMMAND_MAX_PARAMS, TETHER_COMMAND_MAX_RULES,
+    TETHER_COMMAND_REASON_BAD_SIGNATURE, TETHER_COMMAND_REASON_EXPIRED,
+    TETHER_COMMAND_REASON_MALFORMED, TETHER_COMMAND_REASON_NOT_YET_VALID,
+    TETHER_COMMAND_REASON_OPERATION_NOT_ALLOWED, TETHER_COMMAND_REASON_PARAMETER_OUT_OF_RANGE,
+    TETHER_COMMAND_REASON_REPLAYED, TETHER_COMMAND_REASON_UNKNOWN_AUTHORITY,
+    TETHER_COMMAND_REASON_WRONG_DEVICE, TETHER_KID_MAX_LEN,
+};
 pub use config::{tether_config, tether_config_init, tether_identity};
 pub use decoder::{
     tether_decoder, tether_decoder_init, tether_decoder_next, tether_decoder_wipe,
@@ -64,6 +79,12 @@ pub use keys::{
     tether_keypair_generate, tether_pairing_code_generate, tether_public_key,
     TETHER_PAIRING_CODE_LEN,
 };
+pub use message::{
+    tether_message_kind, TETHER_KIND_APP_UPDATE_NOTICE, TETHER_KIND_COMMAND,
+    TETHER_KIND_COMMAND_ACK, TETHER_KIND_DIAGNOSTICS, TETHER_KIND_FIRMWARE_MANIFEST,
+    TETHER_KIND_IMAGE_CHUNK, TETHER_KIND_SECURITY_EVENTS, TETHER_KIND_UPDATE_STATUS,
+    TETHER_KIND_USAGE, TETHER_KIND_VITALS,
+};
 pub use peer::{tether_peer, tether_peer_info, tether_peer_verify_credential};
 pub use platform::tether_platform;
 pub use session::{
@@ -76,6 +97,17 @@ pub use sizes::{
     TETHER_MAX_PLAINTEXT, TETHER_STREAM_OVERHEAD,
 };
 pub use status::tether_status;
+pub use update::{
+    tether_image_check, tether_image_chunk_decode, tether_manifest, tether_manifest_verify,
+    tether_update_authority, tether_update_policy, TETHER_IMAGE_CHUNK_MAX, TETHER_IMAGE_READ_BLOCK,
+    TETHER_UPDATE_ID_LEN, TETHER_VERSION_MAX_LEN, TETHER_VERSION_SIZE,
+};
+pub use vitals::{
+    tether_value_from_float, tether_value_from_sfloat, tether_vital_channel, tether_vital_reading,
+    tether_vital_value, tether_vitals_decode, tether_vitals_encode, TETHER_VALUE_NAN,
+    TETHER_VALUE_NEG_INF, TETHER_VALUE_NRES, TETHER_VALUE_NUMBER, TETHER_VALUE_POS_INF,
+    TETHER_VITALS_MAX_CHANNELS, TETHER_VITALS_MAX_READINGS, TETHER_VITALS_MDC_MIN,
+};
 
 use boundary::boundary_or;
 

@@ -1,7 +1,7 @@
 //! Status codes: 0 is success, every error is non-zero, numbers are never reused.
 
 use tether::policy::Rejection;
-use tether::{Error, Local, Malformed, PeerError};
+use tether::{CommandRejection, Error, Local, Malformed, PeerError, StorageError, UpdateRejection};
 
 /// The result of every fallible call. `TETHER_OK` (0) is the only success; every other value is
 /// an error with its own number, never reused for anything else. Retired numbers stay listed
@@ -44,6 +44,10 @@ pub enum tether_status {
     TETHER_ERR_BUSY = 13,
     /// A length above `PTRDIFF_MAX`, or one that runs past the end of the address space.
     TETHER_ERR_BAD_LENGTH = 14,
+    // 15 stays unused (test_tether.c checks it as a non-status).
+    /// The caller's image read callback failed (`tether_image_check`): read the image again
+    /// later; nothing about the update changed.
+    TETHER_ERR_IO = 16,
     // Malformed input (20..=39).
     /// Input shorter than its format requires.
     TETHER_ERR_TRUNCATED = 20,
@@ -59,6 +63,11 @@ pub enum tether_status {
     TETHER_ERR_CBOR = 25,
     /// Invalid pairing code text.
     TETHER_ERR_PAIRING_CODE = 26,
+    // 27 stays unused (test_tether.c checks it as a non-status).
+    /// A malformed application message (spec/MESSAGES.md): not the strict CBOR its kind
+    /// requires, an unknown kind or a value out of range. For a command the acknowledgement
+    /// reason is `TETHER_COMMAND_REASON_MALFORMED`.
+    TETHER_ERR_MESSAGE = 28,
     // Peer misbehaviour (40..=59).
     /// Authentication failed (tampered, forged, or a different key).
     TETHER_ERR_AUTHENTICATION = 40,
@@ -97,17 +106,56 @@ pub enum tether_status {
     TETHER_ERR_EXPIRED = 66,
     /// The peer may not use this pattern or channel.
     TETHER_ERR_REJECTED = 67,
-    // Internal (90..).
+    // Internal (90..=99).
     /// A panic was caught at the boundary; the object involved is unusable and must be wiped.
     TETHER_ERR_PANIC = 90,
     /// An unexpected internal error.
     TETHER_ERR_INTERNAL = 91,
+    // Command rejections (101..=119): 100 + the reason code the acknowledgement carries.
+    /// Command refused: the signature does not verify under the named authority's key.
+    TETHER_ERR_COMMAND_BAD_SIGNATURE = 101,
+    /// Command refused: signed by a key that is not one of the device's command authorities.
+    TETHER_ERR_COMMAND_UNKNOWN_AUTHORITY = 102,
+    /// Command refused: addressed to another device.
+    TETHER_ERR_COMMAND_WRONG_DEVICE = 103,
+    /// Command refused: past its expiry time.
+    TETHER_ERR_COMMAND_EXPIRED = 104,
+    /// Command refused: issued in the future (beyond the clock skew) or expiring before issue.
+    TETHER_ERR_COMMAND_NOT_YET_VALID = 105,
+    /// Command refused: the authority may not order this operation.
+    TETHER_ERR_COMMAND_OPERATION_NOT_ALLOWED = 106,
+    /// Command refused: a parameter outside its granted range, not granted, or a required one
+    /// missing.
+    TETHER_ERR_COMMAND_PARAMETER_OUT_OF_RANGE = 107,
+    /// Command refused: its id is not above the last accepted one (a replay or reordering).
+    TETHER_ERR_COMMAND_REPLAYED = 108,
+    /// Command refused: the signed payload is not a valid command.
+    TETHER_ERR_COMMAND_MALFORMED = 109,
+    // Update rejections (121..=139): 120 + the reason code the update status carries.
+    /// Manifest refused: the signature does not verify under the named authority's key.
+    TETHER_ERR_UPDATE_BAD_SIGNATURE = 121,
+    /// Manifest refused: signed by a key that is not one of the device's update authorities.
+    TETHER_ERR_UPDATE_UNKNOWN_AUTHORITY = 122,
+    /// Manifest refused: for another vendor or device class.
+    TETHER_ERR_UPDATE_WRONG_CLASS = 123,
+    /// Manifest refused: its sequence number is not above the installed one (a rollback).
+    TETHER_ERR_UPDATE_ROLLBACK = 124,
+    /// Manifest refused: the image is larger than the device accepts.
+    TETHER_ERR_UPDATE_TOO_LARGE = 125,
+    /// The stored image's SHA-256 differs from the manifest's: start the transfer again.
+    TETHER_ERR_UPDATE_DIGEST_MISMATCH = 126,
+    /// The image's size differs from the manifest's.
+    TETHER_ERR_UPDATE_SIZE_MISMATCH = 127,
+    /// A chunk at an unexpected offset or of another transfer.
+    TETHER_ERR_UPDATE_BAD_OFFSET = 128,
+    /// Manifest refused: the signed payload is not a valid manifest.
+    TETHER_ERR_UPDATE_MALFORMED = 129,
 }
 
 use tether_status::*;
 
 /// Every status, for tests and for `tether_strerror`.
-pub(crate) const ALL: [tether_status; 41] = [
+pub(crate) const ALL: [tether_status; 61] = [
     TETHER_OK,
     TETHER_ERR_NULL,
     TETHER_ERR_BUFFER_TOO_SMALL,
@@ -123,6 +171,7 @@ pub(crate) const ALL: [tether_status; 41] = [
     TETHER_ERR_OVERLAP,
     TETHER_ERR_BUSY,
     TETHER_ERR_BAD_LENGTH,
+    TETHER_ERR_IO,
     TETHER_ERR_TRUNCATED,
     TETHER_ERR_OVERSIZED,
     TETHER_ERR_VERSION,
@@ -130,6 +179,7 @@ pub(crate) const ALL: [tether_status; 41] = [
     TETHER_ERR_LENGTH,
     TETHER_ERR_CBOR,
     TETHER_ERR_PAIRING_CODE,
+    TETHER_ERR_MESSAGE,
     TETHER_ERR_AUTHENTICATION,
     TETHER_ERR_REPLAYED,
     TETHER_ERR_TOO_OLD,
@@ -149,6 +199,24 @@ pub(crate) const ALL: [tether_status; 41] = [
     TETHER_ERR_REJECTED,
     TETHER_ERR_PANIC,
     TETHER_ERR_INTERNAL,
+    TETHER_ERR_COMMAND_BAD_SIGNATURE,
+    TETHER_ERR_COMMAND_UNKNOWN_AUTHORITY,
+    TETHER_ERR_COMMAND_WRONG_DEVICE,
+    TETHER_ERR_COMMAND_EXPIRED,
+    TETHER_ERR_COMMAND_NOT_YET_VALID,
+    TETHER_ERR_COMMAND_OPERATION_NOT_ALLOWED,
+    TETHER_ERR_COMMAND_PARAMETER_OUT_OF_RANGE,
+    TETHER_ERR_COMMAND_REPLAYED,
+    TETHER_ERR_COMMAND_MALFORMED,
+    TETHER_ERR_UPDATE_BAD_SIGNATURE,
+    TETHER_ERR_UPDATE_UNKNOWN_AUTHORITY,
+    TETHER_ERR_UPDATE_WRONG_CLASS,
+    TETHER_ERR_UPDATE_ROLLBACK,
+    TETHER_ERR_UPDATE_TOO_LARGE,
+    TETHER_ERR_UPDATE_DIGEST_MISMATCH,
+    TETHER_ERR_UPDATE_SIZE_MISMATCH,
+    TETHER_ERR_UPDATE_BAD_OFFSET,
+    TETHER_ERR_UPDATE_MALFORMED,
 ];
 
 impl tether_status {
@@ -170,6 +238,7 @@ impl tether_status {
             TETHER_ERR_OVERLAP => "buffers overlap each other or the handle\0",
             TETHER_ERR_BUSY => "handle is already in a call (re-entry or two threads)\0",
             TETHER_ERR_BAD_LENGTH => "length above PTRDIFF_MAX or past the address space\0",
+            TETHER_ERR_IO => "image read callback failed\0",
             TETHER_ERR_TRUNCATED => "input truncated\0",
             TETHER_ERR_OVERSIZED => "input oversized\0",
             TETHER_ERR_VERSION => "unsupported protocol version\0",
@@ -177,6 +246,7 @@ impl tether_status {
             TETHER_ERR_LENGTH => "inconsistent length\0",
             TETHER_ERR_CBOR => "invalid identity payload\0",
             TETHER_ERR_PAIRING_CODE => "invalid pairing code\0",
+            TETHER_ERR_MESSAGE => "malformed application message\0",
             TETHER_ERR_AUTHENTICATION => "authentication failed\0",
             TETHER_ERR_REPLAYED => "replayed record\0",
             TETHER_ERR_TOO_OLD => "record older than the replay window\0",
@@ -196,6 +266,28 @@ impl tether_status {
             TETHER_ERR_REJECTED => "peer rejected by policy\0",
             TETHER_ERR_PANIC => "internal panic caught; wipe the object\0",
             TETHER_ERR_INTERNAL => "internal error\0",
+            TETHER_ERR_COMMAND_BAD_SIGNATURE => "command rejected: signature does not verify\0",
+            TETHER_ERR_COMMAND_UNKNOWN_AUTHORITY => "command rejected: unknown authority\0",
+            TETHER_ERR_COMMAND_WRONG_DEVICE => "command rejected: addressed to another device\0",
+            TETHER_ERR_COMMAND_EXPIRED => "command rejected: expired\0",
+            TETHER_ERR_COMMAND_NOT_YET_VALID => "command rejected: not yet valid\0",
+            TETHER_ERR_COMMAND_OPERATION_NOT_ALLOWED => {
+                "command rejected: operation not allowed for this authority\0"
+            }
+            TETHER_ERR_COMMAND_PARAMETER_OUT_OF_RANGE => {
+                "command rejected: parameter out of range\0"
+            }
+            TETHER_ERR_COMMAND_REPLAYED => "command rejected: id not above the last accepted\0",
+            TETHER_ERR_COMMAND_MALFORMED => "command rejected: malformed payload\0",
+            TETHER_ERR_UPDATE_BAD_SIGNATURE => "update rejected: signature does not verify\0",
+            TETHER_ERR_UPDATE_UNKNOWN_AUTHORITY => "update rejected: unknown authority\0",
+            TETHER_ERR_UPDATE_WRONG_CLASS => "update rejected: another vendor or class\0",
+            TETHER_ERR_UPDATE_ROLLBACK => "update rejected: sequence not above the installed\0",
+            TETHER_ERR_UPDATE_TOO_LARGE => "update rejected: image too large\0",
+            TETHER_ERR_UPDATE_DIGEST_MISMATCH => "update rejected: image digest mismatch\0",
+            TETHER_ERR_UPDATE_SIZE_MISMATCH => "update rejected: image size mismatch\0",
+            TETHER_ERR_UPDATE_BAD_OFFSET => "update rejected: chunk at an unexpected offset\0",
+            TETHER_ERR_UPDATE_MALFORMED => "update rejected: malformed manifest\0",
         }
     }
 
@@ -227,6 +319,7 @@ impl From<Error> for tether_status {
                 Malformed::Length => TETHER_ERR_LENGTH,
                 Malformed::Cbor => TETHER_ERR_CBOR,
                 Malformed::PairingCode => TETHER_ERR_PAIRING_CODE,
+                Malformed::Message(_) => TETHER_ERR_MESSAGE,
                 _ => TETHER_ERR_INTERNAL,
             },
             Error::Peer(p) => match p {
@@ -241,8 +334,43 @@ impl From<Error> for tether_status {
                 _ => TETHER_ERR_INTERNAL,
             },
             Error::Policy(r) => rejection_status(r),
+            Error::Command(r) => command_status(r),
+            Error::Update(r) => update_status(r),
+            Error::Storage(StorageError::Io) => TETHER_ERR_IO,
             _ => TETHER_ERR_INTERNAL,
         }
+    }
+}
+
+/// The status for a command rejection: 100 + its reason code.
+pub fn command_status(r: CommandRejection) -> tether_status {
+    match r {
+        CommandRejection::BadSignature => TETHER_ERR_COMMAND_BAD_SIGNATURE,
+        CommandRejection::UnknownAuthority => TETHER_ERR_COMMAND_UNKNOWN_AUTHORITY,
+        CommandRejection::WrongDevice => TETHER_ERR_COMMAND_WRONG_DEVICE,
+        CommandRejection::Expired => TETHER_ERR_COMMAND_EXPIRED,
+        CommandRejection::NotYetValid => TETHER_ERR_COMMAND_NOT_YET_VALID,
+        CommandRejection::OperationNotAllowed => TETHER_ERR_COMMAND_OPERATION_NOT_ALLOWED,
+        CommandRejection::ParameterOutOfRange => TETHER_ERR_COMMAND_PARAMETER_OUT_OF_RANGE,
+        CommandRejection::Replayed => TETHER_ERR_COMMAND_REPLAYED,
+        CommandRejection::Malformed => TETHER_ERR_COMMAND_MALFORMED,
+        _ => TETHER_ERR_INTERNAL,
+    }
+}
+
+/// The status for an update rejection: 120 + its reason code.
+pub fn update_status(r: UpdateRejection) -> tether_status {
+    match r {
+        UpdateRejection::BadSignature => TETHER_ERR_UPDATE_BAD_SIGNATURE,
+        UpdateRejection::UnknownAuthority => TETHER_ERR_UPDATE_UNKNOWN_AUTHORITY,
+        UpdateRejection::WrongClass => TETHER_ERR_UPDATE_WRONG_CLASS,
+        UpdateRejection::Rollback => TETHER_ERR_UPDATE_ROLLBACK,
+        UpdateRejection::TooLarge => TETHER_ERR_UPDATE_TOO_LARGE,
+        UpdateRejection::DigestMismatch => TETHER_ERR_UPDATE_DIGEST_MISMATCH,
+        UpdateRejection::SizeMismatch => TETHER_ERR_UPDATE_SIZE_MISMATCH,
+        UpdateRejection::BadOffset => TETHER_ERR_UPDATE_BAD_OFFSET,
+        UpdateRejection::Malformed => TETHER_ERR_UPDATE_MALFORMED,
+        _ => TETHER_ERR_INTERNAL,
     }
 }
 

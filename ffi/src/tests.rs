@@ -249,6 +249,10 @@ fn every_exported_function_is_inside_the_panic_boundary() {
         include_str!("keys.rs"),
         include_str!("peer.rs"),
         include_str!("session.rs"),
+        include_str!("message.rs"),
+        include_str!("vitals.rs"),
+        include_str!("command.rs"),
+        include_str!("update.rs"),
     ];
     let mut exported = 0;
     for src in sources {
@@ -681,6 +685,425 @@ impl Bytes for tether_session {
             )
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The message layer through the C ABI, against the spec vectors (spec/vectors/*.json).
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// messages_telemetry.json "vitals/spo2-and-temperature".
+const VITALS_HEX: &str = "8201a4001b0000019bc0c69b40011903e80282820100820720038f0000186101011901740000f97e000101c48221190e8800001860";
+/// messages_signed.json "command_basal_rate".
+const COMMAND_BASAL: &str = "8210d28443a10127a10446636c696e69635828a60147534e2d303030310207031b000001a0c4506818041b000001a0c454ffe0050106a1011904e25840abc92a807e672d68f95033df6896688bf25f985195509ac33609c22fe5664fa8068cdaba8286f3ad568e697937d041e05830ce36b26f14708db2620416fe7506";
+/// messages_signed.json "firmware_manifest".
+const MANIFEST: &str = "821820d28443a10127a1044466772d31587aa701507465746865722d76656e646f722d30310250696e73756c696e2d70756d702d7032610365322e352e3004182a05183006822f582031cedec8e83dc0fb13e8ba27dfd62dd11aefa1923d78bfbade0eb4f33963614407782068747470733a2f2f66772e6578616d706c652f7032612f322e352e302e62696e5840a52a2c2ea663eacbbc0fd5e283796b5fcecdd17a1c83b227929ca7ab979d9e8e4e5cfebd430e2998562d4a595762ba00869c2ef88dadb3afe7add9f016c91203";
+/// messages_signed.json "image_chunk_1".
+const CHUNK_1: &str = "821821a301182a0218200350e3eaf1f8ff060d141b222930373e454c";
+const NOW: u64 = 1_790_000_000_000;
+
+fn decode_vitals(
+    msg: &[u8],
+    ccap: usize,
+    rcap: usize,
+) -> (
+    tether_status,
+    u64,
+    u32,
+    Vec<tether_vital_channel>,
+    Vec<tether_vital_reading>,
+    usize,
+    usize,
+) {
+    let (mut base, mut tick, mut nc, mut nr) = (0u64, 0u32, 0usize, 0usize);
+    let mut ch = vec![tether_vital_channel::default(); ccap];
+    let mut rd = vec![tether_vital_reading::default(); rcap];
+    let rc = unsafe {
+        tether_vitals_decode(
+            msg.as_ptr(),
+            msg.len(),
+            &mut base,
+            &mut tick,
+            ch.as_mut_ptr(),
+            ccap,
+            &mut nc,
+            rd.as_mut_ptr(),
+            rcap,
+            &mut nr,
+        )
+    };
+    (rc, base, tick, ch, rd, nc, nr)
+}
+
+#[test]
+fn message_kind_and_vitals_round_trip_the_spec_vector() {
+    let msg = unhex(VITALS_HEX);
+    let mut kind = 0u32;
+    assert_eq!(
+        unsafe { tether_message_kind(msg.as_ptr(), msg.len(), &mut kind) },
+        TETHER_OK
+    );
+    assert_eq!(kind, TETHER_KIND_VITALS);
+    let bad = [0x82u8, 0x05, 0x07];
+    kind = 99;
+    assert_eq!(
+        unsafe { tether_message_kind(bad.as_ptr(), bad.len(), &mut kind) },
+        TETHER_ERR_MESSAGE
+    );
+    assert_eq!(kind, 99);
+
+    let (rc, base, tick, ch, rd, nc, nr) = decode_vitals(&msg, 4, 8);
+    assert_eq!(rc, TETHER_OK);
+    assert_eq!((base, tick, nc, nr), (1_768_465_800_000, 1000, 2, 5));
+    assert_eq!(
+        ch[0],
+        tether_vital_channel {
+            code: 1,
+            unit: 0,
+            exponent: 0
+        }
+    );
+    assert_eq!(
+        ch[1],
+        tether_vital_channel {
+            code: 7,
+            unit: 0,
+            exponent: -1
+        }
+    );
+    let num = |mantissa, exponent| tether_vital_value {
+        mantissa,
+        exponent,
+        special: 0,
+    };
+    assert_eq!(
+        rd[0],
+        tether_vital_reading {
+            time_ms: base,
+            channel: 0,
+            value: num(97, 0)
+        }
+    );
+    assert_eq!(rd[1].value, num(372, -1));
+    assert_eq!(rd[2].value.special, TETHER_VALUE_NAN);
+    assert_eq!(
+        rd[3],
+        tether_vital_reading {
+            time_ms: base + 2000,
+            channel: 1,
+            value: num(3720, -2)
+        }
+    );
+
+    // Encoding what was decoded gives the vector's bytes back.
+    let mut out = [0u8; 128];
+    let mut n = 0usize;
+    let enc = |out: &mut [u8], n: &mut usize| unsafe {
+        tether_vitals_encode(
+            base,
+            tick,
+            ch.as_ptr(),
+            nc,
+            rd.as_ptr(),
+            nr,
+            out.as_mut_ptr(),
+            out.len(),
+            n,
+        )
+    };
+    assert_eq!(enc(&mut out, &mut n), TETHER_OK);
+    assert_eq!(&out[..n], &msg[..]);
+    let mut small = [0u8; 10];
+    assert_eq!(enc(&mut small, &mut n), TETHER_ERR_BUFFER_TOO_SMALL);
+    assert_eq!(n, msg.len());
+    assert_eq!(small, [0u8; 10]);
+
+    // Too-small caps report the counts needed and write nothing else.
+    let (rc, base2, _, _, _, nc2, nr2) = decode_vitals(&msg, 1, 8);
+    assert_eq!(
+        (rc, base2, nc2, nr2),
+        (TETHER_ERR_BUFFER_TOO_SMALL, 0, 2, 5)
+    );
+    // A corrupted vector is refused.
+    let mut bad = msg.clone();
+    bad.push(0x00);
+    assert_eq!(decode_vitals(&bad, 4, 8).0, TETHER_ERR_MESSAGE);
+    // Unknown special value and unknown table code are configuration errors.
+    let mut rd2 = rd.clone();
+    rd2[0].value.special = 9;
+    let rc = unsafe {
+        tether_vitals_encode(
+            base,
+            tick,
+            ch.as_ptr(),
+            nc,
+            rd2.as_ptr(),
+            nr,
+            out.as_mut_ptr(),
+            out.len(),
+            &mut n,
+        )
+    };
+    assert_eq!(rc, TETHER_ERR_BAD_CONFIG);
+    // Overlap of the output with an input.
+    let p = rd2.as_mut_ptr();
+    let rc =
+        unsafe { tether_vitals_encode(base, tick, ch.as_ptr(), nc, p, nr, p.cast(), 64, &mut n) };
+    assert_eq!(rc, TETHER_ERR_OVERLAP);
+}
+
+#[test]
+fn sfloat_and_float_convert_exactly() {
+    let mut v = tether_vital_value::default();
+    assert_eq!(
+        unsafe { tether_value_from_sfloat(0xF174, &mut v) },
+        TETHER_OK
+    );
+    assert_eq!(
+        v,
+        tether_vital_value {
+            mantissa: 372,
+            exponent: -1,
+            special: 0
+        }
+    );
+    assert_eq!(
+        unsafe { tether_value_from_sfloat(0x07FF, &mut v) },
+        TETHER_OK
+    );
+    assert_eq!(v.special, TETHER_VALUE_NAN);
+    assert_eq!(
+        unsafe { tether_value_from_sfloat(0x0801, &mut v) },
+        TETHER_ERR_MESSAGE
+    );
+    assert_eq!(v.special, TETHER_VALUE_NAN);
+    assert_eq!(
+        unsafe { tether_value_from_float(0xFE00_0E88, &mut v) },
+        TETHER_OK
+    );
+    assert_eq!(
+        v,
+        tether_vital_value {
+            mantissa: 3720,
+            exponent: -2,
+            special: 0
+        }
+    );
+    assert_eq!(
+        unsafe { tether_value_from_float(0x0080_0002, &mut v) },
+        TETHER_OK
+    );
+    assert_eq!(v.special, TETHER_VALUE_NEG_INF);
+    assert_eq!(
+        unsafe { tether_value_from_float(0, null_mut()) },
+        TETHER_ERR_NULL
+    );
+}
+
+const CLINIC_PUBLIC: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+
+#[test]
+fn command_verify_accepts_once_then_reports_the_replay() {
+    let key: [u8; 32] = unhex(CLINIC_PUBLIC).try_into().unwrap();
+    let basal = [tether_command_rule {
+        id: 1,
+        min: 0,
+        max: 5000,
+        required: 1,
+    }];
+    let grants = [tether_command_grant {
+        operation: 1,
+        rules: basal.as_ptr(),
+        n_rules: 1,
+    }];
+    let auth = [tether_command_authority {
+        kid: b"clinic".as_ptr(),
+        kid_len: 6,
+        public_key: key,
+        grants: grants.as_ptr(),
+        n_grants: 1,
+    }];
+    let policy = tether_command_policy {
+        device_id: b"SN-0001".as_ptr(),
+        device_id_len: 7,
+        authorities: auth.as_ptr(),
+        n_authorities: 1,
+        max_clock_skew_ms: 60_000,
+    };
+    let msg = unhex(COMMAND_BASAL);
+    let mut last = 5u64;
+    let mut cmd = tether_command::default();
+    let mut reason = 77u32;
+    let verify = |last: &mut u64, cmd: &mut tether_command, reason: &mut u32| unsafe {
+        tether_command_verify(&policy, last, msg.as_ptr(), msg.len(), NOW, cmd, reason)
+    };
+    assert_eq!(verify(&mut last, &mut cmd, &mut reason), TETHER_OK);
+    assert_eq!(
+        (last, reason, cmd.command_id, cmd.operation, cmd.n_params),
+        (7, 0, 7, 1, 1)
+    );
+    assert_eq!(cmd.params[0], tether_command_param { id: 1, value: 1250 });
+    assert_eq!(&cmd.authority_kid[..cmd.authority_kid_len], b"clinic");
+    let before = cmd;
+    assert_eq!(
+        verify(&mut last, &mut cmd, &mut reason),
+        TETHER_ERR_COMMAND_REPLAYED
+    );
+    assert_eq!((last, reason), (7, TETHER_COMMAND_REASON_REPLAYED));
+    assert_eq!(cmd, before);
+
+    let mut out = [0u8; 32];
+    let mut n = 0usize;
+    // messages_signed.json "ack_accepted".
+    let rc = unsafe {
+        tether_command_ack_encode(
+            7,
+            TETHER_ACK_ACCEPTED,
+            0,
+            1_790_000_000_020,
+            out.as_mut_ptr(),
+            out.len(),
+            &mut n,
+        )
+    };
+    assert_eq!(rc, TETHER_OK);
+    assert_eq!(&out[..n], &unhex("8211a301070201041b000001a0c4506c14")[..]);
+    let rc = unsafe {
+        tether_command_ack_encode(
+            7,
+            TETHER_ACK_ACCEPTED,
+            3,
+            1,
+            out.as_mut_ptr(),
+            out.len(),
+            &mut n,
+        )
+    };
+    assert_eq!(rc, TETHER_ERR_BAD_CONFIG);
+    // messages_signed.json "ack_rejected_expired": the id comes from the command.
+    let rc = unsafe {
+        tether_command_ack_rejected(
+            msg.as_ptr(),
+            msg.len(),
+            TETHER_COMMAND_REASON_EXPIRED,
+            1_790_000_000_020,
+            out.as_mut_ptr(),
+            out.len(),
+            &mut n,
+        )
+    };
+    assert_eq!(rc, TETHER_OK);
+    assert_eq!(
+        &out[..n],
+        &unhex("8211a4010702020304041b000001a0c4506c14")[..]
+    );
+    let rc = unsafe {
+        tether_command_ack_rejected(
+            msg.as_ptr(),
+            msg.len(),
+            10,
+            1,
+            out.as_mut_ptr(),
+            out.len(),
+            &mut n,
+        )
+    };
+    assert_eq!(rc, TETHER_ERR_BAD_CONFIG);
+}
+
+const VENDOR_PUBLIC: &str = "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c";
+const IMAGE: &str = "030a11181f262d343b424950575e656c737a81888f969da4abb2b9c0c7ced5dce3eaf1f8ff060d141b222930373e454c";
+
+unsafe extern "C" fn read_image(user: *mut c_void, offset: u32, buf: *mut u8, len: usize) -> i32 {
+    let image = unsafe { &*(user as *const Vec<u8>) };
+    match image.get(offset as usize..offset as usize + len) {
+        Some(src) => {
+            unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), buf, len) };
+            0
+        }
+        None => -1,
+    }
+}
+
+#[test]
+fn manifest_chunk_and_image_check() {
+    let auth = [tether_update_authority {
+        kid: b"fw-1".as_ptr(),
+        kid_len: 4,
+        public_key: unhex(VENDOR_PUBLIC).try_into().unwrap(),
+    }];
+    let mut policy = tether_update_policy {
+        vendor_id: *b"tether-vendor-01",
+        class_id: *b"insulin-pump-p2a",
+        installed_sequence: 41,
+        max_image_size: 4096,
+        authorities: auth.as_ptr(),
+        n_authorities: 1,
+    };
+    let msg = unhex(MANIFEST);
+    let mut m: tether_manifest = unsafe { core::mem::zeroed() };
+    assert_eq!(
+        unsafe { tether_manifest_verify(&policy, msg.as_ptr(), msg.len(), &mut m) },
+        TETHER_OK
+    );
+    assert_eq!((m.sequence, m.image_size), (42, 48));
+    let version: Vec<u8> = m
+        .version
+        .iter()
+        .take_while(|c| **c != 0)
+        .map(|c| *c as u8)
+        .collect();
+    assert_eq!(version, b"2.5.0");
+    policy.installed_sequence = 42;
+    let mut m2: tether_manifest = unsafe { core::mem::zeroed() };
+    assert_eq!(
+        unsafe { tether_manifest_verify(&policy, msg.as_ptr(), msg.len(), &mut m2) },
+        TETHER_ERR_UPDATE_ROLLBACK
+    );
+    assert_eq!(m2.sequence, 0);
+
+    let chunk = unhex(CHUNK_1);
+    let (mut seq, mut off, mut data, mut dlen) = (0u64, 0u32, null::<u8>(), 0usize);
+    let rc = unsafe {
+        tether_image_chunk_decode(
+            chunk.as_ptr(),
+            chunk.len(),
+            &mut seq,
+            &mut off,
+            &mut data,
+            &mut dlen,
+        )
+    };
+    assert_eq!((rc, seq, off, dlen), (TETHER_OK, 42, 32, 16));
+    assert_eq!(data, unsafe { chunk.as_ptr().add(chunk.len() - 16) });
+
+    let mut image = unhex(IMAGE);
+    let user = (&mut image as *mut Vec<u8>).cast::<c_void>();
+    assert_eq!(
+        unsafe { tether_image_check(&m, Some(read_image), user) },
+        TETHER_OK
+    );
+    image[47] ^= 1;
+    let user = (&mut image as *mut Vec<u8>).cast::<c_void>();
+    assert_eq!(
+        unsafe { tether_image_check(&m, Some(read_image), user) },
+        TETHER_ERR_UPDATE_DIGEST_MISMATCH
+    );
+    image.truncate(40);
+    let user = (&mut image as *mut Vec<u8>).cast::<c_void>();
+    assert_eq!(
+        unsafe { tether_image_check(&m, Some(read_image), user) },
+        TETHER_ERR_IO
+    );
+    assert_eq!(
+        unsafe { tether_image_check(&m, None, user) },
+        TETHER_ERR_NULL
+    );
 }
 
 mod misuse;

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# C tests of the tether C ABI (test_tether.c: documented use; test_misuse.c: misuse), each run twice:
+# C tests of the tether C ABI (test_tether.c: documented use; test_misuse.c: misuse;
+# test_messages.c: the message layer against the spec vectors), each run twice:
 #   (a) with AddressSanitizer + UndefinedBehaviorSanitizer (leaks included), against the debug
 #       library (Rust debug assertions on);
 #   (b) without sanitizers under valgrind (memcheck, definite and indirect leaks are errors),
@@ -81,8 +82,9 @@ run_valgrind() {
   fi
 }
 
-# test_tether.c: the API used as documented; test_misuse.c: the API misused as C users do.
-tests=(test_tether test_misuse)
+# test_tether.c: the API used as documented; test_misuse.c: the API misused as C users do;
+# test_messages.c: the message layer (vitals, commands, updates) against the spec vectors.
+tests=(test_tether test_misuse test_messages)
 failed=()
 for t in "${tests[@]}"; do
   step "(a) AddressSanitizer + UndefinedBehaviorSanitizer: $t"
