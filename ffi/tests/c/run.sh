@@ -82,7 +82,7 @@ run_valgrind() {
 }
 
 # test_tether.c: the API used as documented; test_misuse.c: the API misused as C users do.
-tests=(test_tether test_misuse)
+tests=(test_tether test_misuse test_outbox)
 failed=()
 for t in "${tests[@]}"; do
   step "(a) AddressSanitizer + UndefinedBehaviorSanitizer: $t"
