@@ -7,7 +7,9 @@
  * - Every fallible function returns tether_status: TETHER_OK (0) on success, a non-zero error
  *   otherwise. Numbers are never reused; tether_strerror() describes one. By range: 1..19
  *   misuse or limits on this side, 20..39 malformed input, 40..59 the peer broke the protocol,
- *   60..79 the trust policy refused the peer, 90.. internal.
+ *   60..79 the trust policy refused the peer, 90..99 internal, 101..119 a therapy command
+ *   refused (100 + the reason code its acknowledgement carries), 121..139 an update refused
+ *   (120 + the reason code), 140..159 delivery and the sealed outbox.
  * - Every pointer is checked for NULL; a buffer may be NULL only with length 0. A length above
  *   PTRDIFF_MAX is TETHER_ERR_BAD_LENGTH. Pointers to scalars and structs need no alignment.
  * - An output buffer is followed by its length. If it is too small the call returns
@@ -17,7 +19,7 @@
  * - Nothing works in place: an output that overlaps an input, another output or a handle's
  *   storage is TETHER_ERR_OVERLAP, and nothing is written.
  *
- * Handles: tether_handshake, tether_session and tether_decoder are storage you declare (no
+ * Handles: tether_handshake, tether_session, tether_decoder and tether_sender are storage you declare (no
  * malloc needed): static, on the stack or inside your own struct, with the type's alignment.
  * - Zero the storage before its first init: static storage is zero already; otherwise use
  *   `= {0}`, memset or calloc (for a union of handles, memset the union: `= {0}` zeroes only
@@ -184,6 +186,43 @@
 
 // Message kind: a signed companion-app update notice.
 #define TETHER_KIND_APP_UPDATE_NOTICE 35
+
+// Bytes of storage a sender needs (`sizeof(tether_sender)`).
+#define TETHER_SENDER_SIZE 2048
+
+// Alignment of that storage.
+#define TETHER_SENDER_ALIGN 16
+
+// Largest application message one push takes (larger payloads are chunked by the message
+// layer).
+#define TETHER_DELIVERY_MAX_MESSAGE 1024
+
+// Largest delivery frame: an output buffer of this size always suffices for
+// `tether_sender_next_frame`, and for sealing any frame in a record.
+#define TETHER_DELIVERY_MAX_FRAME 1038
+
+// Largest hello or ack frame: an output buffer of this size always suffices for
+// `tether_sender_hello`, `tether_receiver_delivered` and `tether_receiver_poll_ack`.
+#define TETHER_DELIVERY_CONTROL_MAX 20
+
+// Bytes an outbox entry adds to its message: `slot_size` must be at least this plus the
+// largest message the application pushes.
+#define TETHER_OUTBOX_ENTRY_OVERHEAD 38
+
+// Bytes of one index slot: each of the two index slots must hold this many.
+#define TETHER_OUTBOX_INDEX_LEN 68
+
+// A good default for the nonce reservation `block` (writes of the counter cell per 16 pushes).
+#define TETHER_OUTBOX_DEFAULT_BLOCK 32
+
+// The smallest `block`.
+#define TETHER_OUTBOX_MIN_BLOCK 4
+
+// The largest `block` (larger only weakens rollback detection).
+#define TETHER_OUTBOX_MAX_BLOCK 1048576
+
+// Bytes of the persisted receiver state (`tether_receiver_state.bytes`).
+#define TETHER_RECEIVER_STATE_LEN 16
 
 // Bytes of storage a session needs (`sizeof(tether_session)`).
 #define TETHER_SESSION_SIZE 4096
@@ -393,6 +432,29 @@ enum tether_status
   TETHER_ERR_UPDATE_BAD_OFFSET = 128,
   // Manifest refused: the signed payload is not a valid manifest.
   TETHER_ERR_UPDATE_MALFORMED = 129,
+  // A storage callback of the outbox returned non-zero. The sender refuses every call with
+  // this status until it is opened again (a write may be half done; opening reads the truth);
+  // nothing pushed before is lost.
+  TETHER_ERR_STORAGE_IO = 140,
+  // Every outbox slot holds an unacknowledged message: wait for acknowledgements.
+  TETHER_ERR_OUTBOX_FULL = 141,
+  // The outbox's storage holds bytes it did not write (altered, or sealed under another key).
+  // A security event: log it, then `tether_sender_reset_storage`.
+  TETHER_ERR_STORAGE_TAMPERED = 142,
+  // An outbox entry the index names is missing or cut short, or both indexes are gone from
+  // used storage. A security event: log it, then `tether_sender_reset_storage`.
+  TETHER_ERR_STORAGE_TRUNCATED = 143,
+  // The outbox's storage is older than its monotonic counter allows (a restored flash image).
+  // A security event: log it, then `tether_sender_reset_storage`.
+  TETHER_ERR_STORAGE_ROLLED_BACK = 144,
+  // An authentic outbox entry sits in the wrong slot (entries moved or swapped). A security
+  // event: log it, then `tether_sender_reset_storage`.
+  TETHER_ERR_STORAGE_REORDERED = 145,
+  // A delivery frame that does not decode (spec/messages/delivery.md 2.1): drop it.
+  TETHER_ERR_BAD_FRAME = 146,
+  // A `tether_receiver_state` whose bytes no receiver writes (corrupted persisted state, or
+  // flags set by hand). Nothing changed.
+  TETHER_ERR_BAD_RECEIVER_STATE = 147,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -423,6 +485,46 @@ enum tether_action
 typedef enum tether_action tether_action;
 #else
 typedef int32_t tether_action;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// What one incoming frame meant.
+enum tether_incoming_kind
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : int32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // The next message in order, at `message[0 .. message_len]` (inside the frame): apply it,
+  // persist `then` in the same atomic write, and only then call `tether_receiver_delivered`
+  // with `seq` and send the acknowledgement it writes.
+  TETHER_INCOMING_MESSAGE = 1,
+  // A message already delivered (its acknowledgement was lost): not for the application. An
+  // acknowledgement of `seq` is due (`tether_receiver_poll_ack`).
+  TETHER_INCOMING_DUPLICATE = 2,
+  // Message `seq` arrived while `expected` was next (one was lost): dropped; the sender
+  // resends from its oldest unacknowledged message.
+  TETHER_INCOMING_GAP = 3,
+  // The peer acknowledged this side's messages up to `seq`: pass it to
+  // `tether_sender_on_ack`.
+  TETHER_INCOMING_ACK = 4,
+  // The peer's hello names a stream this receiver does not follow (`stream`; the one
+  // followed until now in `previous` if `has_previous`): a first contact, a factory-reset
+  // peer, or a peer whose outbox was reset after an attack. Record an audit event. The
+  // receiver now expects `seq`; an acknowledgement is due.
+  TETHER_INCOMING_NEW_STREAM = 5,
+  // The peer's hello continues the stream followed; an acknowledgement of `seq` (the last
+  // delivered) is due.
+  TETHER_INCOMING_RESUMED = 6,
+  // The peer's hello continues the stream but no longer holds messages `expected .. seq - 1`,
+  // which can never be delivered (state restored from an old backup, or a misbehaving peer).
+  // Record an audit event. The receiver now expects `seq`; an acknowledgement is due.
+  TETHER_INCOMING_SKIPPED = 7,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum tether_incoming_kind tether_incoming_kind;
+#else
+typedef int32_t tether_incoming_kind;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -700,6 +802,109 @@ typedef struct TETHER_ALIGNED(16) {
   // Opaque: never read or write it.
   uint64_t _opaque[512];
 } tether_session;
+
+// Storage for one sender: the sealed outbox (its AES key schedule included) and the sending
+// state of the current session. Never copy or move it while it is open (a copy is refused with
+// `TETHER_ERR_COPIED`: two copies would assign the same sequence numbers and nonces).
+typedef struct TETHER_ALIGNED(16) {
+  // Opaque: never read or write it.
+  uint64_t _opaque[256];
+} tether_sender;
+
+// Reads a slot: copies at most `cap` bytes of what the slot holds into `buf`, stores in `*len`
+// how many bytes the slot holds (which may exceed `cap`; 0 = empty or erased; an erased flash
+// page of 0xff bytes is empty). Returns 0, or non-zero on an I/O failure.
+typedef int32_t (*tether_storage_read_fn)(void *user,
+                                          uint32_t which,
+                                          uint8_t *buf,
+                                          size_t cap,
+                                          size_t *len);
+
+// Replaces a slot's whole contents with `len` bytes at `data`, durably before returning 0.
+// Non-zero on an I/O failure (the slot may then hold old bytes, nothing or a prefix).
+typedef int32_t (*tether_storage_write_fn)(void *user,
+                                           uint32_t which,
+                                           const uint8_t *data,
+                                           size_t len);
+
+// The outbox's storage, implemented by the firmware over its flash: `slot_count` entry slots of
+// `slot_size` bytes, two index slots of `TETHER_OUTBOX_INDEX_LEN` bytes, and a monotonic counter
+// cell. Everything written is already sealed (AES-256-GCM), so the storage needs no secrecy of
+// its own; it needs durability, and a counter that whoever copies the flash cannot roll back
+// (a secure element's monotonic counter, OTP, RPMB). Copied into the sender at open; the
+// callbacks are called only from inside calls on that sender, on the calling thread, with
+// `user`. Every callback returns 0 on success and non-zero on an I/O failure, which the call
+// reports as `TETHER_ERR_STORAGE_IO`. All seven are required.
+typedef struct {
+  // Passed unchanged to every callback.
+  void *user;
+  // Number of entry slots: the most unacknowledged messages the outbox holds (1 or more).
+  uint32_t slot_count;
+  // Bytes per entry slot: `TETHER_OUTBOX_ENTRY_OVERHEAD` plus the largest message pushed
+  // (bytes beyond `TETHER_OUTBOX_ENTRY_OVERHEAD + TETHER_DELIVERY_MAX_MESSAGE` are unused).
+  uint32_t slot_size;
+  // Reads entry slot `which` (0 .. slot_count - 1).
+  tether_storage_read_fn read_entry;
+  // Writes entry slot `which` (at most `slot_size` bytes).
+  tether_storage_write_fn write_entry;
+  // Reads index slot `which` (0 or 1).
+  tether_storage_read_fn read_index;
+  // Writes index slot `which` (0 or 1; `TETHER_OUTBOX_INDEX_LEN` bytes).
+  tether_storage_write_fn write_index;
+  // Empties index slot `which` (0 or 1), so that it then reads as 0 bytes. Used by reset only.
+  int32_t (*erase_index)(void *user, uint32_t which);
+  // Stores the counter cell's value in `*value` (0 when never written).
+  int32_t (*read_counter)(void *user, uint64_t *value);
+  // Replaces the counter cell with `value` (always larger than the current one), atomically
+  // (old or new value after a power cut) and durably.
+  int32_t (*write_counter)(void *user, uint64_t value);
+} tether_outbox_storage;
+
+// A receiver's state, kept by the application (no handle, no allocation). All zero is a
+// receiver that never heard from its peer.
+//
+// `bytes` is what the application persists: the stream followed (8 bytes) then the next
+// sequence number to deliver (u64 big-endian), or 16 zero bytes before the first hello. It MUST
+// be persisted in the same atomic write as the effect of each delivered message (store the
+// `then` of `TETHER_INCOMING_MESSAGE`): that is what makes delivery exactly once across a reboot.
+// `session` is this session's progress (whether the peer's hello arrived, whether an
+// acknowledgement is due); it is not persisted: after a reboot, load `bytes` and set `session`
+// to 0, and at the start of every session call `tether_receiver_reconnect`. tether refuses a
+// state whose bytes no receiver writes with `TETHER_ERR_BAD_RECEIVER_STATE`.
+typedef struct {
+  // The persisted form (see above).
+  uint8_t bytes[16];
+  // This session's progress; set by tether only (0 at the start of a session).
+  uint32_t session;
+} tether_receiver_state;
+
+// One frame's meaning, written by `tether_receiver_handle`. Fields a kind does not use are 0
+// (`message` NULL).
+typedef struct {
+  // What the frame meant.
+  tether_incoming_kind kind;
+  // MESSAGE: its sequence number; DUPLICATE, RESUMED: the acknowledgement due; GAP: the
+  // number that arrived; ACK: the number acknowledged; NEW_STREAM, SKIPPED: the number now
+  // expected.
+  uint64_t seq;
+  // GAP, SKIPPED: the number that was expected.
+  uint64_t expected;
+  // MESSAGE: the encoded application message, inside the frame passed in (valid as long as
+  // it is); else NULL.
+  const uint8_t *message;
+  // MESSAGE: its length.
+  size_t message_len;
+  // NEW_STREAM: the new stream's id.
+  uint8_t stream[8];
+  // NEW_STREAM: the stream followed until now, if `has_previous`.
+  uint8_t previous[8];
+  // NEW_STREAM: whether a stream was followed before.
+  bool has_previous;
+  // The persisted bytes to store with this frame's effect: for MESSAGE the state after it is
+  // delivered; for every other kind the state after this call (equal to `state->bytes`;
+  // storing it is optional, since the next message's `then` carries it).
+  uint8_t then[16];
+} tether_incoming;
 
 // One key that may sign firmware for this device.
 typedef struct {
@@ -1103,6 +1308,169 @@ tether_status tether_pairing_code_generate(const tether_platform *platform,
 // `msg` readable for `len` bytes; `kind` writable.
 tether_status tether_message_kind(const uint8_t *msg, size_t len, uint32_t *kind);
 
+// Opens the outbox kept in `storage` and sets up `s` as its sender, at the start of a session
+// (the hello is due). Reads both indexes and the counter, checks every stored entry, and
+// repairs a reservation a power cut interrupted. Storage never used (both index slots empty,
+// counter 0) gets a new stream, whose random id comes from `platform->fill_random`.
+// `storage_key` (32 bytes, from the platform's key store; wipe your copy) seals everything
+// stored; the sender keeps only the cipher made from it, which `tether_sender_wipe` erases.
+// `block` is the nonce reservation (`TETHER_OUTBOX_MIN_BLOCK ..= TETHER_OUTBOX_MAX_BLOCK`,
+// `TETHER_OUTBOX_DEFAULT_BLOCK` unless the counter cell wears out), `window` the most data
+// frames in flight (1..=65535, 8 is typical), `resend_after_ms` the silence after which
+// everything unacknowledged is sent again (0: never within a session, for stream links).
+// `storage`, `storage_key` and `platform` are copied; `storage->user` must outlive the sender.
+// Storage rules as for `tether_handshake_init_initiator`: fresh storage, or a sender set up at
+// this address (replaced on success).
+//
+// Returns `TETHER_OK`, or: a detection, each a security event for the application's log, after
+// which `tether_sender_reset_storage` is the recovery: `TETHER_ERR_STORAGE_TAMPERED`,
+// `TETHER_ERR_STORAGE_TRUNCATED`, `TETHER_ERR_STORAGE_ROLLED_BACK`,
+// `TETHER_ERR_STORAGE_REORDERED`; `TETHER_ERR_STORAGE_IO` (a callback failed: retry later);
+// `TETHER_ERR_ENTROPY` (new storage and no entropy); `TETHER_ERR_BAD_CONFIG` (`block`,
+// `window`, `slot_count` 0, or `slot_size` below `TETHER_OUTBOX_ENTRY_OVERHEAD`);
+// `TETHER_ERR_NULL` (a NULL argument or callback), `TETHER_ERR_MISALIGNED`,
+// `TETHER_ERR_BAD_STATE` (another kind of object lives in `s`), `TETHER_ERR_BUSY`. On any error
+// `s` is left as it was (uninitialised storage stays uninitialised). A detection writes
+// nothing to the storage.
+//
+// # Safety
+// `s` NULL or storage of `TETHER_SENDER_SIZE` bytes you own; `storage` and `platform` NULL or
+// valid structs whose callbacks honour their contracts; `storage_key` NULL or 32 readable bytes.
+tether_status tether_sender_open(tether_sender *s,
+                                 const tether_outbox_storage *storage,
+                                 const uint8_t *storage_key,
+                                 const tether_platform *platform,
+                                 uint32_t block,
+                                 uint32_t window,
+                                 uint64_t resend_after_ms);
+
+// The explicit recovery after a detection (or a factory reset): forgets every message in
+// `storage` and starts a new stream there (new random id, sequence numbers from 1), keeping the
+// counter so that no nonce is ever reused, then sets up `s` as its sender. Call it only after
+// recording the security event `tether_sender_open` reported; the peer sees the new stream id
+// in the next hello (an audit event there too). Arguments as for `tether_sender_open`. The new
+// stream must not be used on a session that was already open: `tether_sender_hello`,
+// `tether_sender_next_frame` and `tether_sender_on_ack` return `TETHER_ERR_BAD_STATE` until
+// `tether_sender_reconnect` (call it when the next session starts); `tether_sender_push` works
+// at once. A reset cut short by a power loss leaves the storage as it was: call it again.
+//
+// Returns `TETHER_OK` or the statuses of `tether_sender_open` except the detections (storage
+// that cannot be reset gives `TETHER_ERR_STORAGE_IO` or `TETHER_ERR_BAD_CONFIG`); on error `s`
+// is left as it was.
+//
+// # Safety
+// As for `tether_sender_open`.
+tether_status tether_sender_reset_storage(tether_sender *s,
+                                          const tether_outbox_storage *storage,
+                                          const uint8_t *storage_key,
+                                          const tether_platform *platform,
+                                          uint32_t block,
+                                          uint32_t window,
+                                          uint64_t resend_after_ms);
+
+// Seals `message` (at most `TETHER_DELIVERY_MAX_MESSAGE` bytes, and at most `slot_size -
+// TETHER_OUTBOX_ENTRY_OVERHEAD`) into the outbox, durably before returning, and stores its
+// sequence number in `*seq` (optional). `tether_sender_next_frame` sends it; it stays in the
+// storage until the peer acknowledges it, across sessions and reboots. `message` must not lie in
+// memory the storage callbacks write.
+//
+// Returns `TETHER_OK`, or: `TETHER_ERR_OUTBOX_FULL` (wait for acknowledgements),
+// `TETHER_ERR_PLAINTEXT_TOO_LARGE`, `TETHER_ERR_LIMIT_REACHED` (sequence numbers exhausted:
+// reset the storage), `TETHER_ERR_STORAGE_IO` (the message is not in the outbox; the sender
+// refuses every call with it until opened again), a detection status (the outbox stopped:
+// log, then `tether_sender_reset_storage`), `TETHER_ERR_NULL`, `TETHER_ERR_MISALIGNED`,
+// `TETHER_ERR_BAD_STATE`, `TETHER_ERR_COPIED`, `TETHER_ERR_BUSY`, `TETHER_ERR_BAD_LENGTH`,
+// `TETHER_ERR_OVERLAP`. On error `*seq` is not written and the message is not in the outbox.
+//
+// # Safety
+// `s` as for `tether_sender_open`; `message` readable for `message_len` bytes; `seq` NULL or
+// writable.
+tether_status tether_sender_push(tether_sender *s,
+                                 const uint8_t *message,
+                                 size_t message_len,
+                                 uint64_t *seq);
+
+// Writes the hello frame (this sender's stream and oldest unacknowledged message) into `out`.
+// `tether_sender_next_frame` sends it by itself when it is due; call this only to send it some
+// other way. `TETHER_DELIVERY_CONTROL_MAX` bytes always suffice.
+//
+// Returns `TETHER_OK`, or: `TETHER_ERR_BUFFER_TOO_SMALL` (the size needed in `*written`,
+// nothing else changed), `TETHER_ERR_BAD_STATE` (after `tether_sender_reset_storage`, until
+// `tether_sender_reconnect`; or `s` holds no sender), `TETHER_ERR_NULL`,
+// `TETHER_ERR_MISALIGNED`, `TETHER_ERR_COPIED`, `TETHER_ERR_BUSY`, `TETHER_ERR_BAD_LENGTH`,
+// `TETHER_ERR_OVERLAP`. Only `TETHER_OK` and `TETHER_ERR_BUFFER_TOO_SMALL` write `*written`.
+//
+// # Safety
+// `s` as for `tether_sender_open`; `out` writable for `out_len` bytes; `written` writable.
+tether_status tether_sender_hello(tether_sender *s, uint8_t *out, size_t out_len, size_t *written);
+
+// Writes the next frame to send on this session into `out`, or stores 0 in `*written` when
+// nothing is due now: first the hello, then data frames in order while fewer than `window` are
+// unacknowledged; after `resend_after_ms` without acknowledgement progress, everything
+// unacknowledged again. `now_ms` is any monotonic millisecond clock. Seal each frame in one
+// record and send it; call again until `*written` is 0. `TETHER_DELIVERY_MAX_FRAME` bytes
+// always suffice.
+//
+// Returns `TETHER_OK`, or: `TETHER_ERR_BUFFER_TOO_SMALL` (the size needed in `*written`,
+// nothing else changed), a detection status or `TETHER_ERR_STORAGE_IO` (a stored entry could
+// not be read back: the outbox stopped; log, then reset or reopen), `TETHER_ERR_BAD_STATE`
+// (after `tether_sender_reset_storage` until `tether_sender_reconnect`), and the misuse
+// statuses of `tether_sender_hello`. Only `TETHER_OK` and `TETHER_ERR_BUFFER_TOO_SMALL` write
+// `*written`; on error no plaintext is left in `out`.
+//
+// # Safety
+// As for `tether_sender_hello`.
+tether_status tether_sender_next_frame(tether_sender *s,
+                                       uint64_t now_ms,
+                                       uint8_t *out,
+                                       size_t out_len,
+                                       size_t *written);
+
+// The peer acknowledged every message up to `seq` (a `TETHER_INCOMING_ACK` from
+// `tether_receiver_handle`): frees them in the outbox (one index write). An old
+// acknowledgement is ignored.
+//
+// Returns `TETHER_OK`, or: `TETHER_ERR_UNEXPECTED_MESSAGE` (above every number this sender ever
+// assigned: a misbehaving peer, or storage rolled back within the undetectable window; an audit
+// event; nothing changed), `TETHER_ERR_STORAGE_IO` or a detection status (the outbox stopped),
+// `TETHER_ERR_BAD_STATE` (after `tether_sender_reset_storage` until `tether_sender_reconnect`),
+// `TETHER_ERR_NULL`, `TETHER_ERR_MISALIGNED`, `TETHER_ERR_COPIED`, `TETHER_ERR_BUSY`.
+//
+// # Safety
+// `s` as for `tether_sender_open`.
+tether_status tether_sender_on_ack(tether_sender *s, uint64_t seq);
+
+// A new session started (after each handshake): the hello is due again and every
+// unacknowledged message is sent again. Also ends the wait after `tether_sender_reset_storage`.
+//
+// Returns `TETHER_OK`, or `TETHER_ERR_NULL`, `TETHER_ERR_MISALIGNED`, `TETHER_ERR_BAD_STATE`,
+// `TETHER_ERR_COPIED`, `TETHER_ERR_BUSY`.
+//
+// # Safety
+// `s` as for `tether_sender_open`.
+tether_status tether_sender_reconnect(tether_sender *s);
+
+// Stores in `*count` how many messages were pushed and not yet acknowledged (no storage
+// access).
+//
+// Returns `TETHER_OK`, or `TETHER_ERR_NULL`, `TETHER_ERR_MISALIGNED`, `TETHER_ERR_BAD_STATE`,
+// `TETHER_ERR_COPIED`, `TETHER_ERR_BUSY`, `TETHER_ERR_OVERLAP`; on error `*count` is not
+// written.
+//
+// # Safety
+// `s` as for `tether_sender_open`; `count` writable.
+tether_status tether_sender_pending(tether_sender *s, uint64_t *count);
+
+// Drops the sender, erasing the cipher made from the storage key and the scratch buffer, and
+// zeroes the storage; the messages stay in the outbox's storage. Safe on NULL, fresh, zeroed or
+// wiped storage; storage holding another kind of object is left alone; a copy is zeroed without
+// touching the original. From one of this sender's own callbacks, the wipe happens when the
+// running call returns.
+//
+// # Safety
+// `s` must be NULL or storage of `TETHER_SENDER_SIZE` bytes you own.
+void tether_sender_wipe(tether_sender *s);
+
 // Inside a trust callback: checks the peer's manufacturer credential against the Ed25519 public
 // key `manufacturer_key` (32 bytes) and the wall-clock time: the signature over the peer's id and
 // static key, and the validity period. Returns `TETHER_OK`, `TETHER_ERR_MISSING_CREDENTIAL`,
@@ -1117,6 +1485,68 @@ tether_status tether_message_kind(const uint8_t *msg, size_t len, uint32_t *kind
 // 32 readable bytes.
 tether_status tether_peer_verify_credential(const tether_peer_info *info,
                                             const uint8_t *manufacturer_key);
+
+// Handles one frame from the peer (the plaintext of one opened record): decodes it, classifies
+// it against `*state` and writes what it meant to `*out`. Data never changes `*state` (only
+// `tether_receiver_delivered` does); a hello may (NEW_STREAM, SKIPPED) and marks the session as
+// started; a duplicate makes an acknowledgement due. `out->message` points into `frame`.
+//
+// Returns `TETHER_OK`, or: `TETHER_ERR_BAD_FRAME` (not a delivery frame: drop it),
+// `TETHER_ERR_UNEXPECTED_MESSAGE` (data before the peer's hello on this session),
+// `TETHER_ERR_BAD_RECEIVER_STATE`, `TETHER_ERR_NULL`, `TETHER_ERR_BAD_LENGTH`,
+// `TETHER_ERR_OVERLAP` (`out`, `state` and `frame` must not overlap). On error neither `*state`
+// nor `*out` is written.
+//
+// # Safety
+// `state` NULL or a readable and writable `tether_receiver_state`; `frame` readable for
+// `frame_len` bytes; `out` NULL or writable.
+tether_status tether_receiver_handle(tether_receiver_state *state,
+                                     const uint8_t *frame,
+                                     size_t frame_len,
+                                     tether_incoming *out);
+
+// The application has applied message `seq` and durably stored the `then` bytes with its
+// effect: moves `*state` on to the next message and writes the acknowledgement to send into
+// `out` (`TETHER_DELIVERY_CONTROL_MAX` bytes always suffice).
+//
+// Returns `TETHER_OK`, or: `TETHER_ERR_BAD_STATE` (`seq` is not the next expected number, or no
+// hello on this session; a second call for the same message lands here, which makes a double
+// application visible), `TETHER_ERR_BUFFER_TOO_SMALL` (the size needed in `*written`),
+// `TETHER_ERR_BAD_RECEIVER_STATE`, `TETHER_ERR_NULL`, `TETHER_ERR_BAD_LENGTH`,
+// `TETHER_ERR_OVERLAP`. On error `*state` is not written.
+//
+// # Safety
+// `state` NULL or a readable and writable `tether_receiver_state`; `out` writable for `out_len`
+// bytes; `written` writable.
+tether_status tether_receiver_delivered(tether_receiver_state *state,
+                                        uint64_t seq,
+                                        uint8_t *out,
+                                        size_t out_len,
+                                        size_t *written);
+
+// Writes the acknowledgement that is due (after a hello or a duplicate) into `out`, or stores 0
+// in `*written` when none is. Call it after each handled frame, or whenever idle, and send what
+// it writes.
+//
+// Returns `TETHER_OK`, or the statuses of `tether_receiver_delivered` except
+// `TETHER_ERR_BAD_STATE`. On error `*state` is not written.
+//
+// # Safety
+// As for `tether_receiver_delivered`.
+tether_status tether_receiver_poll_ack(tether_receiver_state *state,
+                                       uint8_t *out,
+                                       size_t out_len,
+                                       size_t *written);
+
+// A new session started: the peer must send its hello again before its data is accepted (its
+// stream may have changed meanwhile); no acknowledgement is due.
+//
+// Returns `TETHER_OK`, or `TETHER_ERR_NULL`, `TETHER_ERR_BAD_RECEIVER_STATE` (`*state` is then
+// not written).
+//
+// # Safety
+// `state` NULL or a readable and writable `tether_receiver_state`.
+tether_status tether_receiver_reconnect(tether_receiver_state *state);
 
 // Seals `plaintext` as one record into `out`. If a key update is due, a key-update record comes
 // first: `out[0 .. *key_update_len]` is that record and the data record follows. On a stream send

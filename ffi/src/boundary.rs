@@ -48,7 +48,8 @@ pub(crate) fn boundary_or<T>(on_panic: T, f: impl FnOnce() -> T) -> T {
 pub(crate) const KIND_HANDSHAKE: u64 = 0x7465_7468_6572_4801; // ..'H' 1
 pub(crate) const KIND_SESSION: u64 = 0x7465_7468_6572_5301; // ..'S' 1
 pub(crate) const KIND_DECODER: u64 = 0x7465_7468_6572_4401; // ..'D' 1
-const KINDS: [u64; 3] = [KIND_HANDSHAKE, KIND_SESSION, KIND_DECODER];
+pub(crate) const KIND_SENDER: u64 = 0x7465_7468_6572_4f01; // ..'O' 1 (outbox)
+const KINDS: [u64; 4] = [KIND_HANDSHAKE, KIND_SESSION, KIND_DECODER, KIND_SENDER];
 
 /// No call is running on the object.
 const IDLE: u32 = 0;

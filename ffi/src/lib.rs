@@ -46,8 +46,10 @@ mod handshake;
 mod hooks;
 mod keys;
 mod message;
+mod outbox;
 mod peer;
 mod platform;
+mod receiver;
 mod session;
 mod sizes;
 mod status;
@@ -85,8 +87,22 @@ pub use message::{
     TETHER_KIND_IMAGE_CHUNK, TETHER_KIND_SECURITY_EVENTS, TETHER_KIND_UPDATE_STATUS,
     TETHER_KIND_USAGE, TETHER_KIND_VITALS,
 };
+pub use outbox::{
+    tether_outbox_storage, tether_sender, tether_sender_hello, tether_sender_next_frame,
+    tether_sender_on_ack, tether_sender_open, tether_sender_pending, tether_sender_push,
+    tether_sender_reconnect, tether_sender_reset_storage, tether_sender_wipe,
+    tether_storage_read_fn, tether_storage_write_fn, TETHER_DELIVERY_CONTROL_MAX,
+    TETHER_DELIVERY_MAX_FRAME, TETHER_DELIVERY_MAX_MESSAGE, TETHER_OUTBOX_DEFAULT_BLOCK,
+    TETHER_OUTBOX_ENTRY_OVERHEAD, TETHER_OUTBOX_INDEX_LEN, TETHER_OUTBOX_MAX_BLOCK,
+    TETHER_OUTBOX_MIN_BLOCK, TETHER_SENDER_ALIGN, TETHER_SENDER_SIZE,
+};
 pub use peer::{tether_peer, tether_peer_info, tether_peer_verify_credential};
 pub use platform::tether_platform;
+pub use receiver::{
+    tether_incoming, tether_incoming_kind, tether_receiver_delivered, tether_receiver_handle,
+    tether_receiver_poll_ack, tether_receiver_reconnect, tether_receiver_state,
+    TETHER_RECEIVER_STATE_LEN,
+};
 pub use session::{
     tether_event, tether_session, tether_session_close, tether_session_open, tether_session_poll,
     tether_session_seal, tether_session_seal_capacity, tether_session_update_key,

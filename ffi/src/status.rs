@@ -1,7 +1,7 @@
 //! Status codes: 0 is success, every error is non-zero, numbers are never reused.
 
 use tether::policy::Rejection;
-use tether::{CommandRejection, Error, Local, Malformed, PeerError, StorageError, UpdateRejection};
+use tether::{CommandRejection, Error, Local, Malformed, PeerError, UpdateRejection};
 
 /// The result of every fallible call. `TETHER_OK` (0) is the only success; every other value is
 /// an error with its own number, never reused for anything else. Retired numbers stay listed
@@ -150,6 +150,30 @@ pub enum tether_status {
     TETHER_ERR_UPDATE_BAD_OFFSET = 128,
     /// Manifest refused: the signed payload is not a valid manifest.
     TETHER_ERR_UPDATE_MALFORMED = 129,
+    // Delivery and the sealed outbox (140..=159).
+    /// A storage callback of the outbox returned non-zero. The sender refuses every call with
+    /// this status until it is opened again (a write may be half done; opening reads the truth);
+    /// nothing pushed before is lost.
+    TETHER_ERR_STORAGE_IO = 140,
+    /// Every outbox slot holds an unacknowledged message: wait for acknowledgements.
+    TETHER_ERR_OUTBOX_FULL = 141,
+    /// The outbox's storage holds bytes it did not write (altered, or sealed under another key).
+    /// A security event: log it, then `tether_sender_reset_storage`.
+    TETHER_ERR_STORAGE_TAMPERED = 142,
+    /// An outbox entry the index names is missing or cut short, or both indexes are gone from
+    /// used storage. A security event: log it, then `tether_sender_reset_storage`.
+    TETHER_ERR_STORAGE_TRUNCATED = 143,
+    /// The outbox's storage is older than its monotonic counter allows (a restored flash image).
+    /// A security event: log it, then `tether_sender_reset_storage`.
+    TETHER_ERR_STORAGE_ROLLED_BACK = 144,
+    /// An authentic outbox entry sits in the wrong slot (entries moved or swapped). A security
+    /// event: log it, then `tether_sender_reset_storage`.
+    TETHER_ERR_STORAGE_REORDERED = 145,
+    /// A delivery frame that does not decode (spec/messages/delivery.md 2.1): drop it.
+    TETHER_ERR_BAD_FRAME = 146,
+    /// A `tether_receiver_state` whose bytes no receiver writes (corrupted persisted state, or
+    /// flags set by hand). Nothing changed.
+    TETHER_ERR_BAD_RECEIVER_STATE = 147,
 }
 
 use tether_status::*;
@@ -288,18 +312,29 @@ impl tether_status {
             TETHER_ERR_UPDATE_SIZE_MISMATCH => "update rejected: image size mismatch\0",
             TETHER_ERR_UPDATE_BAD_OFFSET => "update rejected: chunk at an unexpected offset\0",
             TETHER_ERR_UPDATE_MALFORMED => "update rejected: malformed manifest\0",
+            TETHER_ERR_STORAGE_IO => "outbox storage callback failed; open the sender again\0",
+            TETHER_ERR_OUTBOX_FULL => "outbox full: wait for acknowledgements\0",
+            TETHER_ERR_STORAGE_TAMPERED => "outbox storage tampered: log, then reset it\0",
+            TETHER_ERR_STORAGE_TRUNCATED => {
+                "outbox storage truncated or entry missing: log, then reset it\0"
+            }
+            TETHER_ERR_STORAGE_ROLLED_BACK => "outbox storage rolled back: log, then reset it\0",
+            TETHER_ERR_STORAGE_REORDERED => "outbox storage reordered: log, then reset it\0",
+            TETHER_ERR_BAD_FRAME => "malformed delivery frame\0",
+            TETHER_ERR_BAD_RECEIVER_STATE => "invalid receiver state\0",
         }
     }
 
     /// The status for a raw number, if it is one.
     pub fn from_raw(raw: i32) -> Option<tether_status> {
-        ALL.into_iter().find(|s| *s as i32 == raw)
+        ALL.into_iter().chain(DELIVERY).find(|s| *s as i32 == raw)
     }
 }
 
 impl From<Error> for tether_status {
     fn from(e: Error) -> Self {
         match e {
+            Error::Storage(s) => storage_status(s),
             Error::Local(l) => match l {
                 Local::BufferTooSmall { .. } => TETHER_ERR_BUFFER_TOO_SMALL,
                 Local::WrongState => TETHER_ERR_BAD_STATE,
@@ -336,7 +371,6 @@ impl From<Error> for tether_status {
             Error::Policy(r) => rejection_status(r),
             Error::Command(r) => command_status(r),
             Error::Update(r) => update_status(r),
-            Error::Storage(StorageError::Io) => TETHER_ERR_IO,
             _ => TETHER_ERR_INTERNAL,
         }
     }
@@ -400,5 +434,33 @@ pub fn status_rejection(raw: i32) -> Rejection {
         Some(TETHER_ERR_NOT_YET_VALID) => Rejection::NotYetValid,
         Some(TETHER_ERR_EXPIRED) => Rejection::Expired,
         _ => Rejection::NotAllowed,
+    }
+}
+
+/// The delivery statuses (140..=159), kept apart from [`ALL`] so that each range is listed where
+/// it is defined.
+pub(crate) const DELIVERY: [tether_status; 8] = [
+    TETHER_ERR_STORAGE_IO,
+    TETHER_ERR_OUTBOX_FULL,
+    TETHER_ERR_STORAGE_TAMPERED,
+    TETHER_ERR_STORAGE_TRUNCATED,
+    TETHER_ERR_STORAGE_ROLLED_BACK,
+    TETHER_ERR_STORAGE_REORDERED,
+    TETHER_ERR_BAD_FRAME,
+    TETHER_ERR_BAD_RECEIVER_STATE,
+];
+
+/// The status for an outbox storage error: each detection has its own, so the application's
+/// security log says what was found.
+pub fn storage_status(e: tether::StorageError) -> tether_status {
+    use tether::StorageError;
+    match e {
+        StorageError::Io => TETHER_ERR_STORAGE_IO,
+        StorageError::Full => TETHER_ERR_OUTBOX_FULL,
+        StorageError::Tampered => TETHER_ERR_STORAGE_TAMPERED,
+        StorageError::Truncated => TETHER_ERR_STORAGE_TRUNCATED,
+        StorageError::RolledBack => TETHER_ERR_STORAGE_ROLLED_BACK,
+        StorageError::Reordered => TETHER_ERR_STORAGE_REORDERED,
+        _ => TETHER_ERR_INTERNAL,
     }
 }

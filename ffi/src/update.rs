@@ -3,8 +3,10 @@
 
 use core::ffi::{c_char, c_void};
 
-use tether::message::cose::{AuthorityKey, Sign1, Signer, MAX_KID};
-use tether::message::update::{FirmwareManifest, ImageChunk, ImageStore, Receiving, UpdatePolicy};
+use tether::message::cose::{AuthorityKey, Sign1, MAX_KID};
+use tether::message::update::{
+    check_image, FirmwareManifest, ImageChunk, ImageStore, UpdatePolicy,
+};
 use tether::message::{Kind, Message};
 use tether::StorageError;
 
@@ -227,10 +229,6 @@ impl ImageStore for CallbackStore {
     }
 }
 
-/// The key of a throwaway signer used only inside `tether_image_check` (see there). Not a
-/// secret: what it signs never leaves the call.
-const CHECK_SEED: [u8; 32] = [0x54; 32];
-
 /// Checks the stored image against a verified manifest before installing it: reads it back
 /// through `read` in blocks of `TETHER_IMAGE_READ_BLOCK` bytes from offset 0 to `image_size`,
 /// and compares its SHA-256 with `manifest->digest`. Call it after the last chunk is stored,
@@ -267,45 +265,14 @@ pub unsafe extern "C" fn tether_image_check(
         if m.sequence == 0 {
             return TETHER_ERR_BAD_CONFIG;
         }
-        // The core checks a stored image only for a transfer it started from a verified
-        // manifest (so that no image is ever checked against an unsigned digest). The C caller
-        // holds the verified values, not the manifest bytes: sign them again with a throwaway
-        // key, resume that transfer at its end and let the core read the image back and compare.
-        let Ok(signer) = Signer::from_seed(&CHECK_SEED, b"check") else {
-            return TETHER_ERR_INTERNAL;
-        };
-        let again = FirmwareManifest {
-            vendor_id: m.vendor_id,
-            class_id: m.class_id,
-            version: "check",
-            sequence: m.sequence,
-            image_size: m.image_size,
-            digest: m.digest,
-            uri: None,
-        };
-        let mut buf = [0u8; 256];
-        let n = match again.encode(&signer, &mut buf) {
-            Ok(n) => n,
-            Err(e) => return e.into(),
-        };
-        let key = signer.authority_key();
-        let policy = UpdatePolicy {
-            vendor_id: m.vendor_id,
-            class_id: m.class_id,
-            installed_sequence: m.sequence.saturating_sub(1),
-            max_image_size: m.image_size,
-            authorities: core::slice::from_ref(&key),
-        };
-        let transfer = match Receiving::resume(buf.get(..n).unwrap_or(&[]), &policy, m.image_size) {
-            Ok(t) => t,
-            Err(e) => return e.into(),
-        };
         let mut store = CallbackStore {
             read: read_fn,
             user,
         };
-        match transfer.finish(&mut store) {
-            Ok(_) => TETHER_OK,
+        match check_image(&mut store, m.image_size, &m.digest) {
+            Ok(()) => TETHER_OK,
+            // The read callback failed (not the outbox's storage: its own status).
+            Err(tether::Error::Storage(_)) => TETHER_ERR_IO,
             Err(e) => e.into(),
         }
     })

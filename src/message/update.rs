@@ -237,6 +237,33 @@ pub trait ImageStore {
     fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), StorageError>;
 }
 
+/// The read-back rule (spec/MESSAGES.md 5.3.4): reads the first `image_size` bytes of the stored
+/// image back from `store` and checks that their SHA-256 is `digest`, the value of a verified
+/// manifest. [`Receiving::finish`] calls it; a device that stores chunks itself (or checks an
+/// image again at boot, before jumping to it) calls it directly. Fails with
+/// `UpdateRejection::DigestMismatch`, or the store's error.
+pub fn check_image(
+    store: &mut impl ImageStore,
+    image_size: u32,
+    digest: &[u8; 32],
+) -> Result<(), Error> {
+    let mut hasher = Sha256::new();
+    let mut block = [0u8; READ_BACK_BLOCK];
+    let mut offset = 0u32;
+    while offset < image_size {
+        let n = (image_size - offset).min(READ_BACK_BLOCK as u32);
+        let buf = block.get_mut(..n as usize).ok_or(Local::Config)?;
+        store.read(offset, buf)?;
+        hasher.update(&*buf);
+        offset += n;
+    }
+    let got: [u8; 32] = hasher.finalize().into();
+    if &got != digest {
+        return Err(UpdateRejection::DigestMismatch.into());
+    }
+    Ok(())
+}
+
 /// The entry point of the update typestate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Update;
@@ -342,20 +369,7 @@ impl Receiving {
         if self.next != self.image_size {
             return Err(UpdateRejection::SizeMismatch.into());
         }
-        let mut hasher = Sha256::new();
-        let mut block = [0u8; READ_BACK_BLOCK];
-        let mut offset = 0u32;
-        while offset < self.image_size {
-            let n = (self.image_size - offset).min(READ_BACK_BLOCK as u32);
-            let buf = block.get_mut(..n as usize).ok_or(Local::Config)?;
-            store.read(offset, buf)?;
-            hasher.update(&*buf);
-            offset += n;
-        }
-        let digest: [u8; 32] = hasher.finalize().into();
-        if digest != self.digest {
-            return Err(UpdateRejection::DigestMismatch.into());
-        }
+        check_image(store, self.image_size, &self.digest)?;
         Ok(Installable {
             sequence: self.sequence,
             image_size: self.image_size,

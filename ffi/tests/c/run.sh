@@ -83,8 +83,9 @@ run_valgrind() {
 }
 
 # test_tether.c: the API used as documented; test_misuse.c: the API misused as C users do;
-# test_messages.c: the message layer (vitals, commands, updates) against the spec vectors.
-tests=(test_tether test_misuse test_messages)
+# test_messages.c: the message layer (vitals, commands, updates) against the spec vectors;
+# test_outbox.c: delivery and the sealed outbox over an in-memory flash, attacks included.
+tests=(test_tether test_misuse test_messages test_outbox)
 failed=()
 for t in "${tests[@]}"; do
   step "(a) AddressSanitizer + UndefinedBehaviorSanitizer: $t"
