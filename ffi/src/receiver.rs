@@ -2,7 +2,7 @@
 //! small plain struct the application keeps and persists with each message's effect
 //! (spec/messages/delivery.md 3).
 
-use tether::delivery::{Frame, Incoming, Receiver, ReceiverState};
+use tether::delivery::{Incoming, Receiver, ReceiverState, SessionProgress};
 use tether::Error;
 
 use crate::boundary::{boundary, bytes, bytes_mut, disjoint, lengths, read, set, Region};
@@ -100,42 +100,19 @@ pub struct tether_incoming {
     pub then: [u8; 16],
 }
 
-/// Rebuilds the core's receiver from the C state. The session flags have no setter in the core,
-/// so a hello seen on this session is replayed: the peer's own hello for the stream and next
-/// number, which the core answers with `Resumed` and no change of state.
+/// Rebuilds the core's receiver from the C state.
 fn restore(st: &tether_receiver_state) -> Result<(Receiver, bool), tether_status> {
     let persisted =
         ReceiverState::from_bytes(&st.bytes).map_err(|_| TETHER_ERR_BAD_RECEIVER_STATE)?;
     if st.session & !(HELLO_SEEN | ACK_DUE) != 0 {
         return Err(TETHER_ERR_BAD_RECEIVER_STATE);
     }
-    let hello = st.session & HELLO_SEEN != 0;
-    let ack = st.session & ACK_DUE != 0;
-    let mut r = Receiver::new(persisted);
-    if !hello {
-        // An acknowledgement is due only after a hello on the same session.
-        return if ack {
-            Err(TETHER_ERR_BAD_RECEIVER_STATE)
-        } else {
-            Ok((r, false))
-        };
-    }
-    let stream = persisted.stream.ok_or(TETHER_ERR_BAD_RECEIVER_STATE)?;
-    let mut buf = [0u8; 24];
-    let n = Frame::Hello {
-        stream,
-        first_seq: persisted.next,
-    }
-    .encode(&mut buf)
-    .map_err(|_| TETHER_ERR_INTERNAL)?;
-    match r.handle(buf.get(..n).unwrap_or(&[])) {
-        Ok(Incoming::Resumed { .. }) => {}
-        _ => return Err(TETHER_ERR_INTERNAL),
-    }
-    if !ack {
-        r.poll_ack(&mut buf).map_err(|_| TETHER_ERR_INTERNAL)?;
-    }
-    Ok((r, true))
+    let progress = SessionProgress {
+        hello: st.session & HELLO_SEEN != 0,
+        ack_owed: st.session & ACK_DUE != 0,
+    };
+    let r = Receiver::resume(persisted, progress).map_err(|_| TETHER_ERR_BAD_RECEIVER_STATE)?;
+    Ok((r, progress.hello))
 }
 
 /// The C state of a receiver.

@@ -155,41 +155,10 @@ fn reading(r: tether_vital_reading) -> Option<Reading> {
     })
 }
 
-/// Encodes with the readings converted into an array of `N` (so that a small batch does not
-/// reserve stack for 512 readings).
-///
-/// # Safety
-/// `readings` passed `array_bytes` for `n_readings <= N` valid readings.
-#[inline(never)]
-unsafe fn encode_with<const N: usize>(
-    base_ms: u64,
-    tick_ms: u32,
-    channels: &[Channel],
-    readings: *const tether_vital_reading,
-    n_readings: usize,
-    out: &mut [u8],
-) -> Result<usize, Error> {
-    let mut all = [Reading {
-        time_ms: 0,
-        channel: 0,
-        value: Value::NaN,
-    }; N];
-    let slots = all.get_mut(..n_readings).ok_or(Local::Config)?;
-    for (i, slot) in slots.iter_mut().enumerate() {
-        // SAFETY: i < n_readings (contract).
-        *slot = reading(unsafe { element(readings, i) }).ok_or(Local::Config)?;
-    }
-    let slots = &*slots;
-    encode_whole(out, |buf| {
-        VitalsBatch::encode(base_ms, tick_ms, channels, slots, buf)
-    })
-}
-
 /// Encodes a batch of vital signs as a whole message (`[1, body]`) into `out`, ready to seal.
 /// Reading times are absolute (ms since the Unix epoch): each at or after `base_ms`, not
-/// decreasing, and a whole number of `tick_ms` after `base_ms`. The readings are converted on
-/// the stack: about 2.5 KiB for up to 64 readings, about 20 KiB for more (size firmware batches
-/// and stacks accordingly).
+/// decreasing, and a whole number of `tick_ms` after `base_ms`. The readings are read from
+/// `readings` as they are encoded (no copy of the batch: the stack use does not grow with it).
 ///
 /// Returns `TETHER_OK` with the length in `*written`, or: `TETHER_ERR_BUFFER_TOO_SMALL` (the size
 /// needed in `*written`, nothing written to `out`), `TETHER_ERR_BAD_CONFIG` (0 or more than
@@ -261,14 +230,18 @@ pub unsafe extern "C" fn tether_vitals_encode(
             Ok(o) => o,
             Err(e) => return e,
         };
-        // SAFETY: `readings` checked for `n_readings`, which is at most N in each branch.
-        let result = unsafe {
-            if n_readings <= 64 {
-                encode_with::<64>(base_ms, tick_ms, chans, readings, n_readings, out)
+        // Each reading is converted when the encoder asks for it.
+        let at = |i: usize| {
+            if i < n_readings {
+                // SAFETY: `readings` checked readable for `n_readings` entries.
+                reading(unsafe { element(readings, i) })
             } else {
-                encode_with::<MAX_READINGS>(base_ms, tick_ms, chans, readings, n_readings, out)
+                None
             }
         };
+        let result = encode_whole(out, |buf| {
+            VitalsBatch::encode_from(base_ms, tick_ms, chans, n_readings, at, buf)
+        });
         match result {
             Ok(n) => {
                 // SAFETY: checked non-NULL.

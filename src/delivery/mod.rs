@@ -34,7 +34,7 @@ mod sender;
 mod storage;
 
 pub use frame::Frame;
-pub use receiver::{Incoming, Receiver, ReceiverState, RECEIVER_STATE_LEN};
+pub use receiver::{Incoming, Receiver, ReceiverState, SessionProgress, RECEIVER_STATE_LEN};
 
 #[cfg(feature = "outbox")]
 pub use endpoint::Endpoint;

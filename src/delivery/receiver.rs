@@ -139,6 +139,15 @@ pub enum Incoming<'a> {
     },
 }
 
+/// How far the current session has come (see [`Receiver::progress`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SessionProgress {
+    /// The peer's hello arrived on this session.
+    pub hello: bool,
+    /// An acknowledgement of the last delivered message should be sent.
+    pub ack_owed: bool,
+}
+
 /// The receiving half of delivery over one session at a time.
 #[derive(Debug, Clone)]
 pub struct Receiver {
@@ -163,6 +172,31 @@ impl Receiver {
     /// The current state (what the application last persisted, moved on by hellos).
     pub fn state(&self) -> ReceiverState {
         self.state
+    }
+
+    /// Where this session stands: whether the peer's hello arrived, and whether an
+    /// acknowledgement is owed. Never persisted (a new session starts from nothing); a binding
+    /// that keeps the receiver in its caller's memory between calls (the C ABI) saves it here and
+    /// restores it with [`Receiver::resume`].
+    pub fn progress(&self) -> SessionProgress {
+        SessionProgress {
+            hello: self.hello,
+            ack_owed: self.ack_owed,
+        }
+    }
+
+    /// A receiver in the middle of a session, from its persisted state and the progress
+    /// [`Receiver::progress`] reported. Progress that no session can reach (an acknowledgement
+    /// owed before the peer's hello, or a hello without a stream) is [`Local::WrongState`].
+    pub fn resume(state: ReceiverState, progress: SessionProgress) -> Result<Self, Error> {
+        if (progress.ack_owed && !progress.hello) || (progress.hello && state.stream.is_none()) {
+            return Err(Local::WrongState.into());
+        }
+        Ok(Receiver {
+            state,
+            hello: progress.hello,
+            ack_owed: progress.ack_owed,
+        })
     }
 
     /// A new session: the peer must send its hello again before any data is accepted (its
@@ -283,6 +317,46 @@ mod tests {
     }
     fn hello(stream: StreamId, first_seq: u64) -> Vec<u8> {
         f(Frame::Hello { stream, first_seq })
+    }
+
+    #[test]
+    fn progress_survives_a_save_and_resume() {
+        let mut r = Receiver::new(ReceiverState::NEW);
+        assert_eq!(r.progress(), SessionProgress::default());
+        r.handle(&hello(S1, 1)).unwrap();
+        let p = r.progress();
+        assert_eq!(
+            p,
+            SessionProgress {
+                hello: true,
+                ack_owed: true
+            }
+        );
+        // Resumed from its parts, the receiver behaves as the original: data is accepted and
+        // the owed acknowledgement is still due.
+        let mut again = Receiver::resume(r.state(), p).unwrap();
+        assert!(matches!(
+            again.handle(&data(1, b"a")),
+            Ok(Incoming::Message { seq: 1, .. })
+        ));
+        let mut out = [0u8; 16];
+        assert_eq!(again.poll_ack(&mut out), Ok(Some(3)));
+        // Without the hello, the same data is refused; impossible progress is refused.
+        let mut fresh = Receiver::resume(r.state(), SessionProgress::default()).unwrap();
+        assert_eq!(
+            fresh.handle(&data(1, b"a")),
+            Err(PeerError::UnexpectedMessage.into())
+        );
+        let owed_without_hello = SessionProgress {
+            hello: false,
+            ack_owed: true,
+        };
+        assert!(Receiver::resume(r.state(), owed_without_hello).is_err());
+        let hello_without_stream = SessionProgress {
+            hello: true,
+            ack_owed: false,
+        };
+        assert!(Receiver::resume(ReceiverState::NEW, hello_without_stream).is_err());
     }
 
     #[test]

@@ -327,6 +327,13 @@ const PLACEHOLDER: Channel = Channel::Known {
     exponent: 0,
 };
 
+/// What [`VitalsBatch::encode_from`] writes for a reading its producer no longer gives.
+const ZERO_READING: Reading = Reading {
+    time_ms: 0,
+    channel: 0,
+    value: Value::NaN,
+};
+
 impl<'a> VitalsBatch<'a> {
     /// Encodes a batch as a whole message (`[1, body]`) into `out` and returns its length.
     ///
@@ -341,19 +348,42 @@ impl<'a> VitalsBatch<'a> {
         readings: &[Reading],
         out: &mut [u8],
     ) -> Result<usize, Error> {
+        Self::encode_from(
+            base,
+            tick,
+            channels,
+            readings.len(),
+            |i| readings.get(i).copied(),
+            out,
+        )
+    }
+
+    /// Like [`VitalsBatch::encode`], with the `count` readings produced by `reading(i)` for `i`
+    /// in `0..count` instead of held in a slice (each is asked for more than once; `None` is
+    /// [`Local::Config`]). For callers whose readings live in another layout, such as the C ABI
+    /// or a sensor ring buffer: no copy of the whole batch is needed.
+    pub fn encode_from(
+        base: u64,
+        tick: u32,
+        channels: &[Channel],
+        count: usize,
+        reading: impl Fn(usize) -> Option<Reading>,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
         if tick == 0
             || tick > MAX_TICK_MS
             || channels.is_empty()
             || channels.len() > MAX_CHANNELS
-            || readings.is_empty()
-            || readings.len() > MAX_READINGS
+            || count == 0
+            || count > MAX_READINGS
             || !channels.iter().all(Channel::is_valid)
         {
             return Err(Local::Config.into());
         }
         let tick64 = u64::from(tick);
         let mut prev = base;
-        for r in readings {
+        for i in 0..count {
+            let r = reading(i).ok_or(Local::Config)?;
             if usize::from(r.channel) >= channels.len()
                 || r.time_ms < prev
                 || (r.time_ms - base) % tick64 != 0
@@ -370,9 +400,11 @@ impl<'a> VitalsBatch<'a> {
             for c in channels {
                 c.write(e)?;
             }
-            e.i64(KEY_READINGS)?.array(3 * readings.len() as u64)?;
+            e.i64(KEY_READINGS)?.array(3 * count as u64)?;
             let mut prev = base;
-            for r in readings {
+            // Every reading was produced and checked above; a producer that changes its mind
+            // between the passes gets a zero reading rather than a panic.
+            for r in (0..count).map(|i| reading(i).unwrap_or(ZERO_READING)) {
                 let exponent = channels
                     .get(usize::from(r.channel))
                     .map_or(0, Channel::exponent);
