@@ -10,7 +10,7 @@
 
 use core::fmt;
 
-use crate::policy::Rejection;
+use crate::handshake::policy::Rejection;
 
 /// Everything that can go wrong in tether.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -116,28 +116,26 @@ extern crate alloc;
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
-mod aead;
-pub mod config;
-pub mod credential;
-pub mod delivery;
+// Foundations every layer uses.
+mod cbor;
 mod entropy;
 mod error;
-pub mod framing;
-pub mod handshake;
-mod header;
 mod hygiene;
-pub mod identity;
 mod keys;
-pub mod message;
-mod noise_crypto;
-pub mod pairing;
-mod pattern;
-pub mod policy;
-pub mod prologue;
-mod replay;
-mod session;
 mod suite;
 mod time;
+
+// The layers, bottom to top (each folder's module doc says what it owns and what it refuses to
+// know): the handshake and the record layer make a session; the message layer gives the bytes
+// inside records their meaning; the delivery layer carries messages exactly once.
+pub mod delivery;
+pub mod handshake;
+pub mod message;
+pub mod record;
+
+// Module paths as users know them, whatever folder their layer keeps them in.
+pub use handshake::{credential, identity, pairing, policy, prologue};
+pub use record::{config, framing};
 
 pub use config::{KeyUpdatePolicy, SessionConfig};
 pub use entropy::Entropy;
@@ -148,13 +146,13 @@ pub use error::{
     UpdateRejection,
 };
 pub use framing::{Framing, StreamDecoder};
+pub use handshake::pattern::{ChannelKind, Pattern};
 pub use handshake::{Handshake, HandshakeConfig, Initiator, Responder, ResponderConfig};
-pub use header::{RecordType, UnitType};
 pub use identity::Identity;
 pub use keys::{PublicKey, StaticKeypair};
-pub use pattern::{ChannelKind, Pattern};
 pub use policy::{Rejection, TrustPolicy};
-pub use session::{Event, Sealed, Session};
+pub use record::header::{RecordType, UnitType};
+pub use record::session::{Event, Sealed, Session};
 pub use suite::Suite;
 pub use time::{Instant, UnixTime};
 

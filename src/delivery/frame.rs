@@ -5,9 +5,9 @@
 //! is strict (the message layer's reader): preferred heads only, exact element counts, bounded
 //! values checked before anything is read; it borrows the message from the input.
 
+use crate::cbor::{encode_into, Reader};
 use crate::delivery::{StreamId, MAX_MESSAGE, MAX_SEQ, STREAM_ID_LEN};
 use crate::error::{Error, Local, Problem, ProblemKind};
-use crate::message::cbor::{encode_into, Reader};
 
 /// Frame type numbers on the wire.
 const DATA: u64 = 0;

@@ -12,8 +12,8 @@
 //! Acknowledgements ([`CommandAck`]) go back inside the authenticated session; they are not
 //! signed themselves.
 
+use crate::cbor::{encode_into, Enc, EncResult, Reader};
 use crate::error::{CommandRejection, Error, Local, Problem, ProblemKind};
-use crate::message::cbor::{encode_into, Enc, EncResult, Reader};
 use crate::message::cose::{open_signed, AuthorityKey, Signer, MAX_SIGNED_PAYLOAD};
 use crate::message::envelope::{encode_message, open_message, Kind};
 

@@ -17,8 +17,8 @@ use core::fmt;
 use curve25519_dalek::edwards::CompressedEdwardsY;
 use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
 
+use crate::cbor::{encode_into, Enc, EncResult, Reader};
 use crate::error::{Error, Local, Problem, ProblemKind};
-use crate::message::cbor::{encode_into, Enc, EncResult, Reader};
 use crate::message::envelope::{encode_message, Kind, Message};
 
 /// Largest payload a COSE_Sign1 may carry. Bounds the stack buffer the `Sig_structure` is built

@@ -17,8 +17,8 @@ use core::fmt;
 use minicbor::data::Tag;
 use minicbor::encode::Write;
 
+use crate::cbor::{encode_into, major, Enc, EncResult, Reader};
 use crate::error::{Error, Local, Problem, ProblemKind};
-use crate::message::cbor::{encode_into, major, Enc, EncResult, Reader};
 
 /// A decimal fraction `mantissa × 10^exponent`, kept exactly as the device measured it.
 ///

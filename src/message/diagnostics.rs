@@ -8,8 +8,8 @@
 
 use core::fmt;
 
+use crate::cbor::Reader;
 use crate::error::{Error, Local, Problem, ProblemKind};
-use crate::message::cbor::Reader;
 use crate::message::envelope::{encode_message, open_message, Kind};
 
 /// Longest firmware version text, in bytes of UTF-8.
@@ -318,7 +318,7 @@ impl<'a> DiagnosticsReport<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::cbor::{Enc, EncResult};
+    use crate::cbor::{Enc, EncResult};
     use crate::message::decimal::test_support::{build, problem, strip_unknown_keys};
     use proptest::prelude::*;
     use std::string::String;

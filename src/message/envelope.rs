@@ -3,8 +3,8 @@
 //! The kind comes first so a receiver can route a message (or refuse one it does not know)
 //! before decoding its body; the body is the CBOR item defined for that kind.
 
+use crate::cbor::{encode_into, Enc, EncResult, Reader};
 use crate::error::{Error, Problem, ProblemKind};
-use crate::message::cbor::{encode_into, Enc, EncResult, Reader};
 
 /// What an application message is. The numbers are on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

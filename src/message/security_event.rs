@@ -12,10 +12,10 @@
 //! on are the vendor's. The `detail` of an event refines its cause with the code lists named
 //! below; those lists grow, so any detail value is accepted.
 
+use crate::cbor::Reader;
 use crate::error::{Error, Local, Problem, ProblemKind, StorageError};
-use crate::message::cbor::Reader;
+use crate::handshake::policy::Rejection;
 use crate::message::envelope::{encode_message, open_message, Kind};
-use crate::policy::Rejection;
 
 /// Most events one batch may carry.
 pub const MAX_EVENTS: usize = 32;
@@ -323,8 +323,8 @@ impl ExactSizeIterator for SecurityEvents<'_> {}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cbor::{Enc, EncResult};
     use crate::error::{CommandRejection, UpdateRejection};
-    use crate::message::cbor::{Enc, EncResult};
     use crate::message::decimal::test_support::{build, problem, strip_unknown_keys};
     use proptest::prelude::*;
     use std::vec::Vec;

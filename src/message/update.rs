@@ -16,8 +16,8 @@
 
 use sha2::{Digest as _, Sha256};
 
+use crate::cbor::{encode_into, Enc, EncResult, Reader};
 use crate::error::{Error, Local, Problem, ProblemKind, StorageError, UpdateRejection};
-use crate::message::cbor::{encode_into, Enc, EncResult, Reader};
 use crate::message::cose::{
     authenticate, open_signed, AuthFailure, AuthorityKey, Signer, MAX_SIGNED_PAYLOAD,
 };

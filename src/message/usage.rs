@@ -9,8 +9,8 @@
 //! Kinds 0..=1023 belong to this specification (unknown ones are refused, so a typo never reads
 //! as a real event); kinds from 1024 on are the vendor's own and pass through untouched.
 
+use crate::cbor::Reader;
 use crate::error::{Error, Local, Problem, ProblemKind};
-use crate::message::cbor::Reader;
 use crate::message::envelope::{encode_message, open_message, Kind};
 
 /// Most events one batch may carry.
@@ -255,7 +255,7 @@ impl ExactSizeIterator for UsageEvents<'_> {}
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::cbor::{Enc, EncResult};
+    use crate::cbor::{Enc, EncResult};
     use crate::message::decimal::test_support::{build, problem, strip_unknown_keys};
     use proptest::prelude::*;
     use std::vec::Vec;

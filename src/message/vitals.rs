@@ -11,8 +11,8 @@
 //! Decoding validates the whole batch once, allocates nothing, and keeps the readings as borrowed
 //! bytes; [`VitalsBatch::readings`] walks them again without any check able to fail.
 
+use crate::cbor::{Enc, EncResult, Reader};
 use crate::error::{Error, Local, Problem, ProblemKind};
-use crate::message::cbor::{Enc, EncResult, Reader};
 use crate::message::decimal::{read_value, write_value, Value, ValueFields};
 use crate::message::envelope::{encode_message, open_message, Kind};
 

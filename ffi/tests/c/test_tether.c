@@ -134,7 +134,7 @@ static const uint8_t PHONE_SECRET[32] = {
  *   let c = tether::credential::Credential::issue(&m, b"acme-mfr-2025", b"SN-C-0001", &dev,
  *       UnixTime(1_700_000_000), UnixTime(1_900_000_000))?;
  *   // MANUFACTURER_PUBLIC = m.verifying_key(); the signature is c's (equal to m.sign() over
- *   // the layout in src/credential.rs, signed_bytes, which the generator cross-checked).
+ *   // the layout in src/handshake/credential.rs, signed_bytes, which the generator cross-checked).
  */
 #define CRED_ISSUER "acme-mfr-2025"
 #define CRED_NOT_BEFORE UINT64_C(1700000000)

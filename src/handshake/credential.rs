@@ -10,11 +10,11 @@ use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use minicbor::encode::write::{Cursor, EndOfSlice};
 use minicbor::Encoder;
 
+use crate::cbor::Reader;
 use crate::error::{Error, Local};
-use crate::identity::{Bounded, DecodeError};
+use crate::handshake::identity::{Bounded, DecodeError};
+use crate::handshake::policy::Rejection;
 use crate::keys::PublicKey;
-use crate::message::cbor::Reader;
-use crate::policy::Rejection;
 use crate::time::UnixTime;
 
 /// Domain separation for the signed bytes.

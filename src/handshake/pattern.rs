@@ -14,7 +14,7 @@ pub enum Pattern {
     /// credential).
     Enrollment = 2,
     /// Noise `XXpsk0`: a phone (initiator) pairing with a device (responder) using a high-entropy
-    /// QR code ([`crate::pairing::PairingCode`]) that carries a 128-bit secret and a fingerprint of
+    /// QR code ([`crate::handshake::pairing::PairingCode`]) that carries a 128-bit secret and a fingerprint of
     /// the device's static key.
     Pairing = 3,
     /// Noise `KK`: reconnect between peers that already know each other's static keys. One round

@@ -6,8 +6,8 @@
 //! downgrading or crossing channels.
 
 use crate::error::{Error, Local};
-use crate::framing::Framing;
-use crate::pattern::{ChannelKind, Pattern};
+use crate::handshake::pattern::{ChannelKind, Pattern};
+use crate::record::framing::Framing;
 use crate::suite::Suite;
 use crate::PROTOCOL_VERSION;
 

@@ -13,12 +13,12 @@ use core::fmt;
 
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::aead::{RecordCipher, KEY_LEN};
-use crate::config::{self, SessionConfig};
 use crate::error::{Error, Local, PeerError};
-use crate::framing::Framing;
-use crate::header::{self, RecordType, WireCounter, TAG_LEN};
-use crate::replay::ReplayWindow;
+use crate::record::aead::{RecordCipher, KEY_LEN};
+use crate::record::config::{self, SessionConfig};
+use crate::record::framing::Framing;
+use crate::record::header::{self, RecordType, WireCounter, TAG_LEN};
+use crate::record::replay::ReplayWindow;
 use crate::suite::Suite;
 use crate::time::Instant;
 
@@ -800,9 +800,9 @@ pub(crate) struct Snapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{KeyUpdatePolicy, MAX_COUNTER};
     use crate::error::Malformed;
-    use crate::framing::StreamDecoder;
+    use crate::record::config::{KeyUpdatePolicy, MAX_COUNTER};
+    use crate::record::framing::StreamDecoder;
     use proptest::prelude::*;
     use rand_chacha::rand_core::{RngCore, SeedableRng};
     use rand_chacha::ChaCha20Rng;
@@ -904,7 +904,7 @@ mod tests {
     }
 
     fn try_open(s: &mut Session, now: Instant, unit: &[u8]) -> Result<Ev, Error> {
-        let mut out = vec![0u8; crate::config::MAX_PLAINTEXT];
+        let mut out = vec![0u8; crate::record::config::MAX_PLAINTEXT];
         s.open(now, unit, &mut out).map(Ev::from)
     }
 

@@ -10,9 +10,9 @@ use core::fmt;
 
 use ed25519_dalek::VerifyingKey;
 
-use crate::identity::Identity;
+use crate::handshake::identity::Identity;
+use crate::handshake::pattern::{ChannelKind, Pattern};
 use crate::keys::PublicKey;
-use crate::pattern::{ChannelKind, Pattern};
 use crate::time::UnixTime;
 
 /// Why a peer was refused. Local detail only: nothing of it is sent to the peer.

@@ -9,7 +9,7 @@
 //! authenticates `flags || full 64-bit counter`, so one ciphertext is valid in either framing.
 
 use crate::error::{Error, Malformed};
-use crate::framing::Framing;
+use crate::record::framing::Framing;
 
 /// Bytes of an AEAD tag (both suites).
 pub(crate) const TAG_LEN: usize = 16;

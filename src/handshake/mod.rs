@@ -21,25 +21,33 @@
 //! read the genuine message (a datagram carrier may deliver forgeries). A peer that authenticates
 //! but is refused by the [`TrustPolicy`], or that sends a malformed identity, ends the handshake.
 
+pub mod credential;
+pub mod identity;
+pub(crate) mod noise_crypto;
+pub mod pairing;
+pub(crate) mod pattern;
+pub mod policy;
+pub mod prologue;
+
 use alloc::boxed::Box;
 use core::fmt;
 
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use crate::config::SessionConfig;
 use crate::entropy::{draw, Entropy};
 use crate::error::{Error, Local, Malformed, PeerError};
-use crate::framing::{Framing, MAX_HANDSHAKE_UNIT};
-use crate::header::{handshake_byte, parse_handshake_byte};
+use crate::handshake::identity::{Identity, MAX_IDENTITY_LEN};
+use crate::handshake::noise_crypto::{KnownPair, TetherResolver};
+use crate::handshake::pairing::PairingCode;
+use crate::handshake::pattern::{ChannelKind, Pattern};
+use crate::handshake::policy::{PeerInfo, Rejection, TrustPolicy};
+use crate::handshake::prologue::Prologue;
 use crate::hygiene::NoiseState;
-use crate::identity::{Identity, MAX_IDENTITY_LEN};
 use crate::keys::{PublicKey, StaticKeypair};
-use crate::noise_crypto::{KnownPair, TetherResolver};
-use crate::pairing::PairingCode;
-use crate::pattern::{ChannelKind, Pattern};
-use crate::policy::{PeerInfo, Rejection, TrustPolicy};
-use crate::prologue::Prologue;
-use crate::session::Session;
+use crate::record::config::SessionConfig;
+use crate::record::framing::{Framing, MAX_HANDSHAKE_UNIT};
+use crate::record::header::{handshake_byte, parse_handshake_byte};
+use crate::record::session::Session;
 use crate::suite::Suite;
 use crate::time::{Instant, UnixTime};
 
@@ -58,7 +66,7 @@ pub struct HandshakeConfig<'a> {
     /// How handshake messages and records are framed.
     pub framing: Framing,
     /// Extra application bytes bound into the prologue (at most
-    /// [`crate::prologue::MAX_CONTEXT`]); both sides must pass the same.
+    /// [`crate::handshake::prologue::MAX_CONTEXT`]); both sides must pass the same.
     pub context: &'a [u8],
     /// The identity this side proves.
     pub identity: &'a Identity,

@@ -17,9 +17,9 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
 
-use crate::config::SessionConfig;
 use crate::error::{Error, Malformed};
-use crate::header::{overhead, LENGTH_PREFIX};
+use crate::record::config::SessionConfig;
+use crate::record::header::{overhead, LENGTH_PREFIX};
 
 /// Largest handshake message body, framing prefix excluded. A [`StreamDecoder`] built with
 /// [`StreamDecoder::for_session_config`] always accepts handshake messages this large.
@@ -258,7 +258,10 @@ mod tests {
         assert_eq!(zero.len(), 3);
 
         let d = StreamDecoder::for_session_config(&SessionConfig::default());
-        assert_eq!(d.max_unit_body(), 3 + crate::config::MAX_PLAINTEXT + 16);
+        assert_eq!(
+            d.max_unit_body(),
+            3 + crate::record::config::MAX_PLAINTEXT + 16
+        );
         let cfg = SessionConfig {
             max_plaintext: 100,
             ..SessionConfig::default()

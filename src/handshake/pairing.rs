@@ -20,8 +20,8 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::entropy::{draw, Entropy};
 use crate::error::{Error, Malformed};
+use crate::handshake::noise_crypto::blake2s;
 use crate::keys::PublicKey;
-use crate::noise_crypto::blake2s;
 
 /// The text prefix of an encoded pairing code (uppercase, so that the whole code fits a QR code's
 /// compact alphanumeric mode).

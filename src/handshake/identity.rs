@@ -10,10 +10,10 @@ use core::fmt;
 use minicbor::encode::write::Cursor;
 use minicbor::Encoder;
 
-use crate::message::cbor::Reader;
+use crate::cbor::Reader;
 
-use crate::credential::Credential;
 use crate::error::{Error, Local, Malformed};
+use crate::handshake::credential::Credential;
 
 /// The largest encoded identity, credential included.
 pub const MAX_IDENTITY_LEN: usize = 256;

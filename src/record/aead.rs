@@ -12,7 +12,7 @@ use chacha20poly1305::ChaCha20Poly1305;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Local};
-use crate::header::TAG_LEN;
+use crate::record::header::TAG_LEN;
 use crate::suite::Suite;
 
 /// Bytes of a record key.
