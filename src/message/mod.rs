@@ -14,6 +14,7 @@ pub mod cose;
 pub mod decimal;
 pub mod diagnostics;
 pub mod envelope;
+pub mod rows;
 pub mod security_event;
 pub mod update;
 pub mod usage;

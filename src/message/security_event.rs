@@ -16,6 +16,7 @@ use crate::cbor::Reader;
 use crate::error::{Error, Local, Problem, ProblemKind, StorageError};
 use crate::handshake::policy::Rejection;
 use crate::message::envelope::{encode_message, open_message, Kind};
+use crate::message::rows::Rows;
 
 /// Most events one batch may carry.
 pub const MAX_EVENTS: usize = 32;
@@ -250,11 +251,7 @@ impl<'a> SecurityEventBatch<'a> {
 
     /// The events, in order, with absolute times (re-walks the validated bytes).
     pub fn events(&self) -> SecurityEvents<'a> {
-        SecurityEvents {
-            r: Reader::new(self.events),
-            left: self.count,
-            time: self.base,
-        }
+        Rows::new(Reader::new(self.events), self.count, self.base, read_event)
     }
 }
 
@@ -279,46 +276,8 @@ fn read_event(r: &mut Reader<'_>, time: &mut u64) -> Result<SecurityEvent, Probl
     })
 }
 
-/// The events of a [`SecurityEventBatch`], in order.
-#[derive(Clone)]
-pub struct SecurityEvents<'a> {
-    r: Reader<'a>,
-    left: u8,
-    time: u64,
-}
-
-impl core::fmt::Debug for SecurityEvents<'_> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("SecurityEvents")
-            .field("left", &self.left)
-            .finish()
-    }
-}
-
-impl Iterator for SecurityEvents<'_> {
-    type Item = SecurityEvent;
-
-    fn next(&mut self) -> Option<SecurityEvent> {
-        if self.left == 0 {
-            return None;
-        }
-        self.left -= 1;
-        // Validated at decode time; stop rather than panic if it somehow failed.
-        match read_event(&mut self.r, &mut self.time) {
-            Ok(ev) => Some(ev),
-            Err(_) => {
-                self.left = 0;
-                None
-            }
-        }
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        (usize::from(self.left), Some(usize::from(self.left)))
-    }
-}
-
-impl ExactSizeIterator for SecurityEvents<'_> {}
+/// The events of a decoded batch, in order, with absolute times.
+pub type SecurityEvents<'a> = Rows<'a, SecurityEvent>;
 
 #[cfg(test)]
 mod tests {

@@ -12,6 +12,7 @@
 use crate::cbor::Reader;
 use crate::error::{Error, Local, Problem, ProblemKind};
 use crate::message::envelope::{encode_message, open_message, Kind};
+use crate::message::rows::Rows;
 
 /// Most events one batch may carry.
 pub const MAX_EVENTS: usize = 64;
@@ -184,11 +185,7 @@ impl<'a> UsageBatch<'a> {
 
     /// The events, in order, with absolute times (re-walks the validated bytes).
     pub fn events(&self) -> UsageEvents<'a> {
-        UsageEvents {
-            r: Reader::new(self.events),
-            left: self.count,
-            time: self.base,
-        }
+        Rows::new(Reader::new(self.events), self.count, self.base, read_event)
     }
 }
 
@@ -211,46 +208,8 @@ fn read_event(r: &mut Reader<'_>, time: &mut u64) -> Result<UsageEvent, Problem>
     })
 }
 
-/// The events of a [`UsageBatch`], in order.
-#[derive(Clone)]
-pub struct UsageEvents<'a> {
-    r: Reader<'a>,
-    left: u8,
-    time: u64,
-}
-
-impl core::fmt::Debug for UsageEvents<'_> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("UsageEvents")
-            .field("left", &self.left)
-            .finish()
-    }
-}
-
-impl Iterator for UsageEvents<'_> {
-    type Item = UsageEvent;
-
-    fn next(&mut self) -> Option<UsageEvent> {
-        if self.left == 0 {
-            return None;
-        }
-        self.left -= 1;
-        // Validated at decode time; stop rather than panic if it somehow failed.
-        match read_event(&mut self.r, &mut self.time) {
-            Ok(ev) => Some(ev),
-            Err(_) => {
-                self.left = 0;
-                None
-            }
-        }
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        (usize::from(self.left), Some(usize::from(self.left)))
-    }
-}
-
-impl ExactSizeIterator for UsageEvents<'_> {}
+/// The events of a decoded batch, in order, with absolute times.
+pub type UsageEvents<'a> = Rows<'a, UsageEvent>;
 
 #[cfg(test)]
 mod tests {
