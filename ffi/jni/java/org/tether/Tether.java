@@ -1,5 +1,6 @@
 package org.tether;
 
+import java.math.BigDecimal;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 
@@ -93,7 +94,9 @@ public final class Tether {
     public static final int ERR_UNKNOWN_TYPE = 23;
     public static final int ERR_LENGTH = 24;
     public static final int ERR_CBOR = 25;
+    public static final int ERR_IO = 16;
     public static final int ERR_PAIRING_CODE = 26;
+    public static final int ERR_MESSAGE = 28;
     public static final int ERR_AUTHENTICATION = 40;
     public static final int ERR_REPLAYED = 41;
     public static final int ERR_TOO_OLD = 42;
@@ -113,6 +116,60 @@ public final class Tether {
     public static final int ERR_REJECTED = 67;
     public static final int ERR_PANIC = 90;
     public static final int ERR_INTERNAL = 91;
+    /** Command refusals: 100 + the reason code the acknowledgement carries. */
+    public static final int ERR_COMMAND_BAD_SIGNATURE = 101;
+    public static final int ERR_COMMAND_UNKNOWN_AUTHORITY = 102;
+    public static final int ERR_COMMAND_WRONG_DEVICE = 103;
+    public static final int ERR_COMMAND_EXPIRED = 104;
+    public static final int ERR_COMMAND_NOT_YET_VALID = 105;
+    public static final int ERR_COMMAND_OPERATION_NOT_ALLOWED = 106;
+    public static final int ERR_COMMAND_PARAMETER_OUT_OF_RANGE = 107;
+    public static final int ERR_COMMAND_REPLAYED = 108;
+    public static final int ERR_COMMAND_MALFORMED = 109;
+    /** Update refusals: 120 + the reason code the update status carries. */
+    public static final int ERR_UPDATE_BAD_SIGNATURE = 121;
+    public static final int ERR_UPDATE_UNKNOWN_AUTHORITY = 122;
+    public static final int ERR_UPDATE_WRONG_CLASS = 123;
+    public static final int ERR_UPDATE_ROLLBACK = 124;
+    public static final int ERR_UPDATE_TOO_LARGE = 125;
+    public static final int ERR_UPDATE_DIGEST_MISMATCH = 126;
+    public static final int ERR_UPDATE_SIZE_MISMATCH = 127;
+    public static final int ERR_UPDATE_BAD_OFFSET = 128;
+    public static final int ERR_UPDATE_MALFORMED = 129;
+    /** Delivery and the sealed outbox; 142..145 are security events. */
+    public static final int ERR_STORAGE_IO = 140;
+    public static final int ERR_OUTBOX_FULL = 141;
+    public static final int ERR_STORAGE_TAMPERED = 142;
+    public static final int ERR_STORAGE_TRUNCATED = 143;
+    public static final int ERR_STORAGE_ROLLED_BACK = 144;
+    public static final int ERR_STORAGE_REORDERED = 145;
+    public static final int ERR_BAD_FRAME = 146;
+    public static final int ERR_BAD_RECEIVER_STATE = 147;
+
+    /** Application message kinds ({@link #messageKind}), spec/MESSAGES.md. */
+    public static final int KIND_VITALS = 1;
+    public static final int KIND_USAGE = 2;
+    public static final int KIND_DIAGNOSTICS = 3;
+    public static final int KIND_SECURITY_EVENTS = 4;
+    public static final int KIND_COMMAND = 16;
+    public static final int KIND_COMMAND_ACK = 17;
+    public static final int KIND_FIRMWARE_MANIFEST = 32;
+    public static final int KIND_IMAGE_CHUNK = 33;
+    public static final int KIND_UPDATE_STATUS = 34;
+    public static final int KIND_APP_UPDATE_NOTICE = 35;
+
+    /** What a {@link Value} is ({@link Value#special}): a number, or an 11073 special value. */
+    public static final int VALUE_NUMBER = 0;
+    public static final int VALUE_NAN = 1;
+    public static final int VALUE_NRES = 2;
+    public static final int VALUE_POS_INF = 3;
+    public static final int VALUE_NEG_INF = 4;
+
+    /** Most channels and readings one vitals batch holds. */
+    public static final int VITALS_MAX_CHANNELS = 16;
+    public static final int VITALS_MAX_READINGS = 512;
+    /** Channel codes from this one on are 11073 (MDC) codes; below it, tether table codes. */
+    public static final int VITALS_MDC_MIN = 65536;
 
     // ---- Library-wide functions.
 
@@ -138,6 +195,218 @@ public final class Tether {
     public static byte[] publicKey(byte[] secret) throws TetherException {
         checkKey(secret, "secret");
         return nPublicKey(secret);
+    }
+
+    // ---- Application messages (spec/MESSAGES.md): what a phone does with what it received.
+
+    /**
+     * What kind of application message {@code message} is (one of the {@code KIND_*}
+     * constants), from its envelope alone, so that it can be routed to the right decoder. A
+     * message that is not an envelope, or of an unknown kind, throws {@link #ERR_MESSAGE}.
+     */
+    public static int messageKind(byte[] message) throws TetherException {
+        if (message == null) {
+            throw new NullPointerException("message");
+        }
+        return nMessageKind(message);
+    }
+
+    /**
+     * Decodes a vitals message (kind {@link #KIND_VITALS}) strictly, for display: every reading
+     * with its absolute time, its channel's codes and its exact value. A malformed message, or
+     * one of another kind, throws {@link #ERR_MESSAGE}.
+     */
+    public static VitalsBatch decodeVitals(byte[] message) throws TetherException {
+        if (message == null) {
+            throw new NullPointerException("message");
+        }
+        return nVitalsDecode(message);
+    }
+
+    /**
+     * Converts an ISO/IEEE 11073-20601 SFLOAT (the 16-bit value most personal-health sensors
+     * report, e.g. over Bluetooth LE) exactly: precision kept, special patterns mapped. The
+     * reserved pattern 0x0801 throws {@link #ERR_MESSAGE}.
+     *
+     * @param raw the 16 bits, 0 to 0xFFFF
+     */
+    public static Value valueFromSfloat(int raw) throws TetherException {
+        if (raw < 0 || raw > 0xFFFF) {
+            throw new IllegalArgumentException("an SFLOAT is 16 bits, not " + raw);
+        }
+        return nValueFromSfloat(raw);
+    }
+
+    /**
+     * A measured value exactly as the device measured it: {@code mantissa × 10^exponent},
+     * never normalised (37.20 is {3720, -2}, not {372, -1}: the digits are the precision), or
+     * an 11073 special value.
+     */
+    public static final class Value {
+        /** The digits with their sign (0 for a special value). */
+        public final long mantissa;
+        /** The power of ten, -128 to 127 (0 for a special value). */
+        public final int exponent;
+        /** {@link #VALUE_NUMBER}, or which special value ({@link #VALUE_NAN}, ...). */
+        public final int special;
+
+        Value(long mantissa, int exponent, int special) {
+            this.mantissa = mantissa;
+            this.exponent = exponent;
+            this.special = special;
+        }
+
+        /** Whether this is a number (not NaN, NRes or an infinity). */
+        public boolean isNumber() {
+            return special == VALUE_NUMBER;
+        }
+
+        /** The number exactly, with its precision as scale; {@code null} for a special value. */
+        public BigDecimal toBigDecimal() {
+            return isNumber() ? BigDecimal.valueOf(mantissa, -exponent) : null;
+        }
+
+        /**
+         * The value as text with exactly the measured digits: "37.20", "97", "-0.5", or "NaN",
+         * "NRes", "+inf", "-inf" (the spellings of the spec's vectors).
+         */
+        public String text() {
+            switch (special) {
+                case VALUE_NUMBER:
+                    return toBigDecimal().toPlainString();
+                case VALUE_NAN:
+                    return "NaN";
+                case VALUE_NRES:
+                    return "NRes";
+                case VALUE_POS_INF:
+                    return "+inf";
+                case VALUE_NEG_INF:
+                    return "-inf";
+                default:
+                    return "special " + special;
+            }
+        }
+
+        @Override
+        public boolean equals(Object o) {
+            if (!(o instanceof Value)) {
+                return false;
+            }
+            Value v = (Value) o;
+            return mantissa == v.mantissa && exponent == v.exponent && special == v.special;
+        }
+
+        @Override
+        public int hashCode() {
+            return Long.hashCode(mantissa) * 31 * 31 + exponent * 31 + special;
+        }
+
+        @Override
+        public String toString() {
+            return text();
+        }
+    }
+
+    /**
+     * One observation of a vitals batch: when, what (the channel's codes) and the value. Codes
+     * are unsigned 32-bit numbers, hence {@code long}.
+     */
+    public static final class Reading {
+        /** tether's table codes 1..10 as 11073-10101 {observation, unit} (MESSAGES.md 4.3.1). */
+        private static final long[][] TABLE = {
+            {150456, 262688}, // 1 SpO2, MDC_PULS_OXIM_SAT_O2 in MDC_DIM_PERCENT
+            {149530, 264864}, // 2 pulse rate, MDC_PULS_OXIM_PULS_RATE in MDC_DIM_BEAT_PER_MIN
+            {147842, 264864}, // 3 heart rate, MDC_ECG_HEART_RATE in MDC_DIM_BEAT_PER_MIN
+            {150021, 266016}, // 4 NIBP systolic, MDC_PRESS_BLD_NONINV_SYS in MDC_DIM_MMHG
+            {150022, 266016}, // 5 NIBP diastolic
+            {150023, 266016}, // 6 NIBP mean
+            {150364, 268192}, // 7 body temperature, MDC_TEMP_BODY in MDC_DIM_DEGC
+            {151562, 264928}, // 8 respiration rate, MDC_RESP_RATE in MDC_DIM_RESP_PER_MIN
+            {160184, 264274}, // 9 capillary glucose, MDC_DIM_MILLI_G_PER_DL
+            {160184, 266866}, // 10 capillary glucose, MDC_DIM_MILLI_MOLE_PER_L
+        };
+
+        /** Milliseconds since the Unix epoch (UTC). */
+        public final long timeMs;
+        /** Index of the reading's channel in the batch. */
+        public final int channel;
+        /** The channel's tether table code (1..10), or 0 for a channel sent in 11073 form. */
+        public final int tableCode;
+        /** The IEEE 11073-10101 observation code (for a table channel, its table entry's). */
+        public final long mdcCode;
+        /** The IEEE 11073-10101 unit code (MDC_DIM_*). */
+        public final long unitCode;
+        /** The value's digits ({@link Value#mantissa}). */
+        public final long mantissa;
+        /** The value's power of ten ({@link Value#exponent}). */
+        public final int exponent;
+        /** {@link #VALUE_NUMBER} or a special ({@link Value#special}). */
+        public final int special;
+
+        /** Called by the shim with a channel as tether_vitals_decode gives it. */
+        Reading(long timeMs, int channel, long code, long unit, long mantissa, int exponent,
+                int special) {
+            this.timeMs = timeMs;
+            this.channel = channel;
+            if (code >= 1 && code <= TABLE.length) {
+                this.tableCode = (int) code;
+                this.mdcCode = TABLE[(int) code - 1][0];
+                this.unitCode = TABLE[(int) code - 1][1];
+            } else {
+                this.tableCode = 0;
+                this.mdcCode = code;
+                this.unitCode = unit;
+            }
+            this.mantissa = mantissa;
+            this.exponent = exponent;
+            this.special = special;
+        }
+
+        /** The value. */
+        public Value value() {
+            return new Value(mantissa, exponent, special);
+        }
+
+        /** The value as text with its measured digits: "37.20", "NaN" ({@link Value#text}). */
+        public String text() {
+            return value().text();
+        }
+
+        @Override
+        public String toString() {
+            return timeMs + " ms: " + text() + " (MDC " + mdcCode + ", unit " + unitCode + ")";
+        }
+    }
+
+    /** A decoded vitals batch ({@link #decodeVitals}): immutable. */
+    public static final class VitalsBatch {
+        /** The batch's base time, ms since the Unix epoch (UTC). */
+        public final long base;
+        /** Milliseconds per time step of the batch (1 to 3600000). */
+        public final int tickMs;
+        private final Reading[] readings;
+
+        /** Called by the shim. */
+        VitalsBatch(long base, int tickMs, Reading[] readings) {
+            this.base = base;
+            this.tickMs = tickMs;
+            this.readings = readings;
+        }
+
+        /** The readings in time order (a copy of the array; the readings are immutable). */
+        public Reading[] readings() {
+            return readings.clone();
+        }
+
+        /** How many readings (1 to {@link #VITALS_MAX_READINGS}). */
+        public int size() {
+            return readings.length;
+        }
+
+        /** Reading {@code i}. */
+        public Reading reading(int i) {
+            return readings[i];
+        }
     }
 
     // ---- Objects.
@@ -547,4 +816,10 @@ public final class Tether {
             throws TetherException;
 
     private static native void nDecoderFree(long dec);
+
+    private static native int nMessageKind(byte[] message) throws TetherException;
+
+    private static native VitalsBatch nVitalsDecode(byte[] message) throws TetherException;
+
+    private static native Value nValueFromSfloat(int raw) throws TetherException;
 }

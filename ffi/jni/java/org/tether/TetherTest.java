@@ -259,6 +259,169 @@ public final class TetherTest {
                 () -> new Tether.StreamDecoder(0).close());
     }
 
+    // ---- Application messages: what a phone does with what the device measured.
+
+    /** spec/vectors/messages_telemetry.json, vector "vitals/spo2-and-temperature". */
+    private static final String VITALS_SPO2_AND_TEMPERATURE = "8201a4001b0000019bc0c69b40011903e8"
+            + "0282820100820720038f0000186101011901740000f97e000101c48221190e8800001860";
+    /** spec/vectors/messages_telemetry.json, vector "vitals/other-channel-and-specials". */
+    private static final String VITALS_OTHER_CHANNEL_AND_SPECIALS = "8201a4001b0000019bc0c69b40"
+            + "01010282831a00024a011a00040f2000820800038c18fa00187618fa00f97c000001f7190dac01f9"
+            + "fc00";
+    /** spec/vectors/messages_signed.json, vector "command_basal_rate" (envelope kind 16). */
+    private static final String COMMAND_BASAL_RATE = "8210d28443a10127a10446636c696e696358"
+            + "28a60147534e2d303030310207031b000001a0c4506818041b000001a0c454ffe0050106a101190"
+            + "4e25840abc92a807e672d68f95033df6896688bf25f985195509ac33609c22fe5664fa8068cdaba"
+            + "8286f3ad568e697937d041e05830ce36b26f14708db2620416fe7506";
+    /** 2026-01-15T08:30:00Z, the base time of the vectors. */
+    private static final long BASE = 1768465800000L;
+
+    private static byte[] unhex(String h) {
+        byte[] b = new byte[h.length() / 2];
+        for (int i = 0; i < b.length; i++) {
+            b[i] = (byte) Integer.parseInt(h.substring(2 * i, 2 * i + 2), 16);
+        }
+        return b;
+    }
+
+    /** Checks every field of one decoded reading. */
+    private static void checkReading(String what, Tether.Reading r, long timeMs, int channel,
+            int tableCode, long mdcCode, long unitCode, long mantissa, int exponent, int special,
+            String text) {
+        String got = r.timeMs + " ch" + r.channel + " table " + r.tableCode + " mdc " + r.mdcCode
+                + " unit " + r.unitCode + " value {" + r.mantissa + ", " + r.exponent + ", "
+                + r.special + "} \"" + r.text() + "\"";
+        String want = timeMs + " ch" + channel + " table " + tableCode + " mdc " + mdcCode
+                + " unit " + unitCode + " value {" + mantissa + ", " + exponent + ", " + special
+                + "} \"" + text + "\"";
+        checkEquals(what, want, got);
+    }
+
+    /** A vitals message of {@code n} readings of 5 % SpO2 at the base time, built by hand. */
+    private static byte[] vitalsOf(int n) {
+        byte[] head = unhex("8201a4001b0000019bc0c69b40010102818201000399"
+                + String.format("%04x", 3 * n));
+        byte[] all = Arrays.copyOf(head, head.length + 3 * n);
+        for (int i = 0; i < n; i++) {
+            all[head.length + 3 * i + 2] = 5; // dt 0, ch 0, value 5
+        }
+        return all;
+    }
+
+    private static void messageChecks() throws Exception {
+        byte[] spo2 = unhex(VITALS_SPO2_AND_TEMPERATURE);
+        checkEquals("messageKind(vitals/spo2-and-temperature) is KIND_VITALS",
+                Tether.KIND_VITALS, Tether.messageKind(spo2));
+        checkEquals("messageKind(command_basal_rate) is 16 (KIND_COMMAND)", 16,
+                Tether.messageKind(unhex(COMMAND_BASAL_RATE)));
+        checkEquals("KIND_COMMAND is 16", 16, Tether.KIND_COMMAND);
+
+        Tether.VitalsBatch b = Tether.decodeVitals(spo2);
+        checkEquals("vitals/spo2-and-temperature: base", BASE, b.base);
+        checkEquals("vitals/spo2-and-temperature: tick", 1000, b.tickMs);
+        checkEquals("vitals/spo2-and-temperature: 5 readings", 5, b.size());
+        if (b.size() == 5) {
+            Tether.Reading[] r = b.readings();
+            checkReading("spo2-and-temperature reading 0: 97 % SpO2", r[0], BASE, 0, 1, 150456,
+                    262688, 97, 0, Tether.VALUE_NUMBER, "97");
+            checkReading("spo2-and-temperature reading 1: 37.2 C", r[1], BASE + 1000, 1, 7,
+                    150364, 268192, 372, -1, Tether.VALUE_NUMBER, "37.2");
+            checkReading("spo2-and-temperature reading 2: SpO2 NaN", r[2], BASE + 1000, 0, 1,
+                    150456, 262688, 0, 0, Tether.VALUE_NAN, "NaN");
+            checkReading("spo2-and-temperature reading 3: 37.20 C (precision kept)", r[3],
+                    BASE + 2000, 1, 7, 150364, 268192, 3720, -2, Tether.VALUE_NUMBER, "37.20");
+            checkReading("spo2-and-temperature reading 4: 96 % SpO2", r[4], BASE + 2000, 0, 1,
+                    150456, 262688, 96, 0, Tether.VALUE_NUMBER, "96");
+            check("readings() is a copy: the batch cannot be changed through it", b.readings()
+                    != b.readings() && b.reading(0) == b.readings()[0]);
+            check("NaN is not a number; 37.20 and 37.2 differ",
+                    !r[2].value().isNumber() && !r[1].value().equals(r[3].value())
+                    && r[3].value().toBigDecimal().toString().equals("37.20"));
+        }
+
+        Tether.VitalsBatch o = Tether.decodeVitals(unhex(VITALS_OTHER_CHANNEL_AND_SPECIALS));
+        checkEquals("vitals/other-channel-and-specials: base", BASE, o.base);
+        checkEquals("vitals/other-channel-and-specials: tick", 1, o.tickMs);
+        checkEquals("vitals/other-channel-and-specials: 4 readings", 4, o.size());
+        if (o.size() == 4) {
+            Tether.Reading[] r = o.readings();
+            checkReading("other-channel-and-specials reading 0: invasive systolic 118 mmHg",
+                    r[0], BASE + 250, 0, 0, 150017, 266016, 118, 0, Tether.VALUE_NUMBER, "118");
+            checkReading("other-channel-and-specials reading 1: +inf", r[1], BASE + 500, 0, 0,
+                    150017, 266016, 0, 0, Tether.VALUE_POS_INF, "+inf");
+            checkReading("other-channel-and-specials reading 2: respiration NRes", r[2],
+                    BASE + 500, 1, 8, 151562, 264928, 0, 0, Tether.VALUE_NRES, "NRes");
+            checkReading("other-channel-and-specials reading 3: respiration -inf", r[3],
+                    BASE + 4000, 1, 8, 151562, 264928, 0, 0, Tether.VALUE_NEG_INF, "-inf");
+        }
+
+        // Damaged messages: each a clear ERR_MESSAGE (28), never a wrong batch.
+        checkEquals("TETHER_ERR_MESSAGE is 28", 28, Tether.ERR_MESSAGE);
+        byte[] count = spo2.clone();
+        int at = VITALS_SPO2_AND_TEMPERATURE.indexOf("038f") / 2 + 1;
+        count[at] ^= 0x01; // readings: 15 items -> 14, not a multiple of 3
+        expectStatus("spo2-and-temperature with the readings count byte flipped", 28,
+                () -> Tether.decodeVitals(count));
+        byte[] entries = spo2.clone();
+        entries[2] ^= 0x01; // map of 4 entries -> 5: truncated
+        expectStatus("spo2-and-temperature with the map head flipped", Tether.ERR_MESSAGE,
+                () -> Tether.decodeVitals(entries));
+        byte[] kind = spo2.clone();
+        kind[1] ^= 0x03; // kind 1 -> 2
+        checkEquals("kind byte flipped: the envelope now says usage", Tether.KIND_USAGE,
+                Tether.messageKind(kind));
+        expectStatus("kind byte flipped: not a vitals message", Tether.ERR_MESSAGE,
+                () -> Tether.decodeVitals(kind));
+        expectStatus("spo2-and-temperature without its last byte", Tether.ERR_MESSAGE,
+                () -> Tether.decodeVitals(Arrays.copyOf(spo2, spo2.length - 1)));
+        expectStatus("a command is not a vitals message", Tether.ERR_MESSAGE,
+                () -> Tether.decodeVitals(unhex(COMMAND_BASAL_RATE)));
+        expectStatus("messageKind of an empty message", Tether.ERR_MESSAGE,
+                () -> Tether.messageKind(new byte[0]));
+        expectStatus("messageKind of kind 5 (unknown)", Tether.ERR_MESSAGE,
+                () -> Tether.messageKind(unhex("8205a0")));
+        expectThrows("messageKind(null)", NullPointerException.class,
+                () -> Tether.messageKind(null));
+        expectThrows("decodeVitals(null)", NullPointerException.class,
+                () -> Tether.decodeVitals(null));
+
+        // The largest batch fills the shim's arrays exactly; one more reading is refused.
+        Tether.VitalsBatch max = Tether.decodeVitals(vitalsOf(Tether.VITALS_MAX_READINGS));
+        boolean all = max.size() == 512;
+        for (Tether.Reading r : max.readings()) {
+            all &= r.timeMs == BASE && r.mdcCode == 150456 && r.text().equals("5");
+        }
+        check("a batch of 512 readings decodes whole", all);
+        expectStatus("a batch of 513 readings", Tether.ERR_MESSAGE,
+                () -> Tether.decodeVitals(vitalsOf(Tether.VITALS_MAX_READINGS + 1)));
+
+        // 11073 SFLOAT from a sensor: exact, specials mapped, the reserved pattern refused.
+        checkEquals("SFLOAT 0xF174 is 37.2", "37.2 {372, -1}", sfloat(0xF174));
+        checkEquals("SFLOAT 0x0061 is 97", "97 {97, 0}", sfloat(0x0061));
+        checkEquals("SFLOAT 0x0FFF is -1", "-1 {-1, 0}", sfloat(0x0FFF));
+        checkEquals("SFLOAT 0xE7D0 is 20.00 (2000 x 10^-2)", "20.00 {2000, -2}", sfloat(0xE7D0));
+        checkEquals("SFLOAT 0x07FF is NaN", Tether.VALUE_NAN,
+                Tether.valueFromSfloat(0x07FF).special);
+        checkEquals("SFLOAT 0x0800 is NRes", Tether.VALUE_NRES,
+                Tether.valueFromSfloat(0x0800).special);
+        checkEquals("SFLOAT 0x07FE is +inf", "+inf", Tether.valueFromSfloat(0x07FE).text());
+        checkEquals("SFLOAT 0x0802 is -inf", "-inf", Tether.valueFromSfloat(0x0802).text());
+        expectStatus("SFLOAT 0x0801 (reserved)", Tether.ERR_MESSAGE,
+                () -> Tether.valueFromSfloat(0x0801));
+        expectThrows("SFLOAT 0x10000 (17 bits)", IllegalArgumentException.class,
+                () -> Tether.valueFromSfloat(0x10000));
+        expectThrows("shim: SFLOAT -1", IllegalArgumentException.class,
+                () -> rethrow(() -> callNative("nValueFromSfloat", -1)));
+        expectThrows("shim: decode null", NullPointerException.class,
+                () -> rethrow(() -> callNative("nVitalsDecode", (Object) null)));
+    }
+
+    private static String sfloat(int raw) throws TetherException {
+        Tether.Value v = Tether.valueFromSfloat(raw);
+        return v.text() + " {" + v.mantissa + ", " + v.exponent + "}"
+                + (v.special == Tether.VALUE_NUMBER ? "" : " special " + v.special);
+    }
+
     /** Calls a private native of Tether directly, as a buggy binding might. */
     private static Object callNative(String name, Object... args) throws Throwable {
         for (Method m : Tether.class.getDeclaredMethods()) {
@@ -550,7 +713,7 @@ public final class TetherTest {
         final String cloudKeyHex = cloudKey;
         final String cloud = address;
         Body[] parts = {() -> libraryChecks(headerPath, cloudKeyHex), TetherTest::shimChecks,
-            () -> device(cloud)};
+            TetherTest::messageChecks, () -> device(cloud)};
         for (Body part : parts) {
             try {
                 part.run();
