@@ -1722,9 +1722,8 @@ tether_status tether_image_chunk_decode(const uint8_t *msg,
 
 // Encodes a batch of vital signs as a whole message (`[1, body]`) into `out`, ready to seal.
 // Reading times are absolute (ms since the Unix epoch): each at or after `base_ms`, not
-// decreasing, and a whole number of `tick_ms` after `base_ms`. The readings are converted on
-// the stack: about 2.5 KiB for up to 64 readings, about 20 KiB for more (size firmware batches
-// and stacks accordingly).
+// decreasing, and a whole number of `tick_ms` after `base_ms`. The readings are read from
+// `readings` as they are encoded (no copy of the batch: the stack use does not grow with it).
 //
 // Returns `TETHER_OK` with the length in `*written`, or: `TETHER_ERR_BUFFER_TOO_SMALL` (the size
 // needed in `*written`, nothing written to `out`), `TETHER_ERR_BAD_CONFIG` (0 or more than
@@ -1771,6 +1770,20 @@ tether_status tether_vitals_decode(const uint8_t *msg,
                                    tether_vital_reading *readings_out,
                                    size_t readings_cap,
                                    size_t *n_readings);
+
+// The IEEE 11073-10101 observation and unit codes of tether's table code `table_code`
+// (spec/MESSAGES.md 4.3.1; 1 SpO2 ... 10 capillary glucose in mmol/L), for showing or
+// forwarding a channel that `tether_vitals_decode` gave in table form (`code` below
+// `TETHER_VITALS_MDC_MIN`). One table, the core's: bindings need no copy of it.
+//
+// Returns `TETHER_OK`, `TETHER_ERR_BAD_CONFIG` (not a table code; nothing written) or
+// `TETHER_ERR_NULL`, `TETHER_ERR_OVERLAP` (the two outputs overlap).
+//
+// # Safety
+// `mdc_code` and `unit_code` writable.
+tether_status tether_vital_table_codes(uint32_t table_code,
+                                       uint32_t *mdc_code,
+                                       uint32_t *unit_code);
 
 // Converts an ISO/IEEE 11073-20601 SFLOAT (16 bits: 4-bit exponent, 12-bit mantissa), the
 // format most personal-health sensors report in, exactly (precision kept, specials mapped).

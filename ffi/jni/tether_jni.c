@@ -1077,7 +1077,7 @@ JNIEXPORT jobject JNICALL Java_org_tether_Tether_nVitalsDecode(JNIEnv *env, jcla
     if (reading_cls == NULL) {
         goto done;
     }
-    jmethodID reading_ctor = (*env)->GetMethodID(env, reading_cls, "<init>", "(JIJJJII)V");
+    jmethodID reading_ctor = (*env)->GetMethodID(env, reading_cls, "<init>", "(JIIJJJII)V");
     if (reading_ctor == NULL) {
         goto done;
     }
@@ -1092,8 +1092,18 @@ JNIEXPORT jobject JNICALL Java_org_tether_Tether_nVitalsDecode(JNIEnv *env, jcla
             goto done;
         }
         const tether_vital_channel *c = &channels[r->channel];
+        /* A table channel: its 11073 codes from the library's own table. */
+        uint32_t table = 0, mdc = c->code, unit = c->unit;
+        if (c->code < TETHER_VITALS_MDC_MIN) {
+            table = c->code;
+            tether_status st = tether_vital_table_codes(table, &mdc, &unit);
+            if (st != TETHER_OK) {
+                throw_status(env, st);
+                goto done;
+            }
+        }
         jobject o = (*env)->NewObject(env, reading_cls, reading_ctor, (jlong)r->time_ms,
-                                      (jint)r->channel, (jlong)c->code, (jlong)c->unit,
+                                      (jint)r->channel, (jint)table, (jlong)mdc, (jlong)unit,
                                       (jlong)r->value.mantissa, (jint)r->value.exponent,
                                       (jint)r->value.special);
         if (o == NULL) {

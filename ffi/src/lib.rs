@@ -120,9 +120,10 @@ pub use update::{
 };
 pub use vitals::{
     tether_value_from_float, tether_value_from_sfloat, tether_vital_channel, tether_vital_reading,
-    tether_vital_value, tether_vitals_decode, tether_vitals_encode, TETHER_VALUE_NAN,
-    TETHER_VALUE_NEG_INF, TETHER_VALUE_NRES, TETHER_VALUE_NUMBER, TETHER_VALUE_POS_INF,
-    TETHER_VITALS_MAX_CHANNELS, TETHER_VITALS_MAX_READINGS, TETHER_VITALS_MDC_MIN,
+    tether_vital_table_codes, tether_vital_value, tether_vitals_decode, tether_vitals_encode,
+    TETHER_VALUE_NAN, TETHER_VALUE_NEG_INF, TETHER_VALUE_NRES, TETHER_VALUE_NUMBER,
+    TETHER_VALUE_POS_INF, TETHER_VITALS_MAX_CHANNELS, TETHER_VITALS_MAX_READINGS,
+    TETHER_VITALS_MDC_MIN,
 };
 
 use boundary::boundary_or;

@@ -374,6 +374,41 @@ unsafe fn store_value(out: *mut tether_vital_value, v: Result<Value, Error>) -> 
     }
 }
 
+/// The IEEE 11073-10101 observation and unit codes of tether's table code `table_code`
+/// (spec/MESSAGES.md 4.3.1; 1 SpO2 ... 10 capillary glucose in mmol/L), for showing or
+/// forwarding a channel that `tether_vitals_decode` gave in table form (`code` below
+/// `TETHER_VITALS_MDC_MIN`). One table, the core's: bindings need no copy of it.
+///
+/// Returns `TETHER_OK`, `TETHER_ERR_BAD_CONFIG` (not a table code; nothing written) or
+/// `TETHER_ERR_NULL`, `TETHER_ERR_OVERLAP` (the two outputs overlap).
+///
+/// # Safety
+/// `mdc_code` and `unit_code` writable.
+#[no_mangle]
+pub unsafe extern "C" fn tether_vital_table_codes(
+    table_code: u32,
+    mdc_code: *mut u32,
+    unit_code: *mut u32,
+) -> tether_status {
+    boundary(|| {
+        if mdc_code.is_null() || unit_code.is_null() {
+            return TETHER_ERR_NULL;
+        }
+        if let Err(e) = disjoint(&[Region::out(mdc_code), Region::out(unit_code)], &[]) {
+            return e;
+        }
+        let Some(code) = VitalCode::from_table_code(u64::from(table_code)) else {
+            return TETHER_ERR_BAD_CONFIG;
+        };
+        // SAFETY: checked non-NULL and not overlapping.
+        unsafe {
+            set(mdc_code, code.mdc());
+            set(unit_code, code.unit());
+        }
+        TETHER_OK
+    })
+}
+
 /// Converts an ISO/IEEE 11073-20601 SFLOAT (16 bits: 4-bit exponent, 12-bit mantissa), the
 /// format most personal-health sensors report in, exactly (precision kept, specials mapped).
 ///

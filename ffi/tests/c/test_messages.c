@@ -296,6 +296,18 @@ static void test_vitals_decode_vectors(void) {
     CHECK(tick == 1 && nc == 2 && nr == 4);
     CHECK(ch[0].code == 150017 && ch[0].unit == 266016 && ch[0].exponent == 0);
     CHECK(ch[1].code == 8);
+    /* A table channel's 11073 codes come from the library's table (spec/MESSAGES.md 4.3.1). */
+    uint32_t mdc = 0, unit = 0;
+    CHECK_OK(tether_vital_table_codes(ch[1].code, &mdc, &unit));
+    CHECK(mdc == 151562 && unit == 264928); /* MDC_RESP_RATE, MDC_DIM_RESP_PER_MIN */
+    CHECK_OK(tether_vital_table_codes(1, &mdc, &unit));
+    CHECK(mdc == 150456 && unit == 262688); /* MDC_PULS_OXIM_SAT_O2, MDC_DIM_PERCENT */
+    mdc = unit = 7;
+    CHECK(tether_vital_table_codes(11, &mdc, &unit) == TETHER_ERR_BAD_CONFIG);
+    CHECK(tether_vital_table_codes(0, &mdc, &unit) == TETHER_ERR_BAD_CONFIG);
+    CHECK(mdc == 7 && unit == 7);
+    CHECK(tether_vital_table_codes(1, NULL, &unit) == TETHER_ERR_NULL);
+    CHECK(tether_vital_table_codes(1, &mdc, &mdc) == TETHER_ERR_OVERLAP);
     CHECK(rd[0].time_ms == UINT64_C(1768465800250) && rd[0].value.mantissa == 118);
     CHECK(rd[1].value.special == TETHER_VALUE_POS_INF);
     CHECK(rd[2].value.special == TETHER_VALUE_NRES && rd[2].channel == 1);

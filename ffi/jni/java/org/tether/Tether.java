@@ -312,20 +312,6 @@ public final class Tether {
      * are unsigned 32-bit numbers, hence {@code long}.
      */
     public static final class Reading {
-        /** tether's table codes 1..10 as 11073-10101 {observation, unit} (MESSAGES.md 4.3.1). */
-        private static final long[][] TABLE = {
-            {150456, 262688}, // 1 SpO2, MDC_PULS_OXIM_SAT_O2 in MDC_DIM_PERCENT
-            {149530, 264864}, // 2 pulse rate, MDC_PULS_OXIM_PULS_RATE in MDC_DIM_BEAT_PER_MIN
-            {147842, 264864}, // 3 heart rate, MDC_ECG_HEART_RATE in MDC_DIM_BEAT_PER_MIN
-            {150021, 266016}, // 4 NIBP systolic, MDC_PRESS_BLD_NONINV_SYS in MDC_DIM_MMHG
-            {150022, 266016}, // 5 NIBP diastolic
-            {150023, 266016}, // 6 NIBP mean
-            {150364, 268192}, // 7 body temperature, MDC_TEMP_BODY in MDC_DIM_DEGC
-            {151562, 264928}, // 8 respiration rate, MDC_RESP_RATE in MDC_DIM_RESP_PER_MIN
-            {160184, 264274}, // 9 capillary glucose, MDC_DIM_MILLI_G_PER_DL
-            {160184, 266866}, // 10 capillary glucose, MDC_DIM_MILLI_MOLE_PER_L
-        };
-
         /** Milliseconds since the Unix epoch (UTC). */
         public final long timeMs;
         /** Index of the reading's channel in the batch. */
@@ -343,20 +329,17 @@ public final class Tether {
         /** {@link #VALUE_NUMBER} or a special ({@link Value#special}). */
         public final int special;
 
-        /** Called by the shim with a channel as tether_vitals_decode gives it. */
-        Reading(long timeMs, int channel, long code, long unit, long mantissa, int exponent,
-                int special) {
+        /**
+         * Called by the shim: a table channel's codes come from the library's table
+         * (tether_vital_table_codes), so Java holds no copy of it.
+         */
+        Reading(long timeMs, int channel, int tableCode, long mdcCode, long unitCode,
+                long mantissa, int exponent, int special) {
             this.timeMs = timeMs;
             this.channel = channel;
-            if (code >= 1 && code <= TABLE.length) {
-                this.tableCode = (int) code;
-                this.mdcCode = TABLE[(int) code - 1][0];
-                this.unitCode = TABLE[(int) code - 1][1];
-            } else {
-                this.tableCode = 0;
-                this.mdcCode = code;
-                this.unitCode = unit;
-            }
+            this.tableCode = tableCode;
+            this.mdcCode = mdcCode;
+            this.unitCode = unitCode;
             this.mantissa = mantissa;
             this.exponent = exponent;
             this.special = special;
