@@ -327,6 +327,34 @@ const PLACEHOLDER: Channel = Channel::Known {
     exponent: 0,
 };
 
+/// `n / d` and `n % d` for a non-zero `d`, without a 64-bit division: on 32-bit
+/// microcontrollers that is a library routine of about 900 bytes of flash that nothing else on
+/// the device path needs. Deltas between readings nearly always fit 32 bits (the hardware
+/// divides those); longer ones take a 32-step shift-and-subtract.
+fn div_rem(n: u64, d: u32) -> (u64, u32) {
+    if d == 0 {
+        return (0, 0);
+    }
+    if let Ok(n32) = u32::try_from(n) {
+        return (u64::from(n32 / d), n32 % d);
+    }
+    let (hi, lo) = ((n >> 32) as u32, n as u32);
+    let q_hi = hi / d;
+    // Long division of (hi % d) * 2^32 + lo, one bit of lo at a time; the running remainder
+    // stays below 2d, so it fits 33 bits of a u64 and never needs a division.
+    let d64 = u64::from(d);
+    let mut rem = u64::from(hi % d);
+    let mut q_lo = 0u32;
+    for bit in (0..32).rev() {
+        rem = (rem << 1) | u64::from((lo >> bit) & 1);
+        if rem >= d64 {
+            rem -= d64;
+            q_lo |= 1 << bit;
+        }
+    }
+    ((u64::from(q_hi) << 32) | u64::from(q_lo), rem as u32)
+}
+
 /// What [`VitalsBatch::encode_from`] writes for a reading its producer no longer gives.
 const ZERO_READING: Reading = Reading {
     time_ms: 0,
@@ -380,13 +408,14 @@ impl<'a> VitalsBatch<'a> {
         {
             return Err(Local::Config.into());
         }
-        let tick64 = u64::from(tick);
         let mut prev = base;
         for i in 0..count {
             let r = reading(i).ok_or(Local::Config)?;
+            // Each step from the previous reading (the first from base) a whole number of ticks,
+            // which is the same as every time a whole number of ticks after base.
             if usize::from(r.channel) >= channels.len()
                 || r.time_ms < prev
-                || (r.time_ms - base) % tick64 != 0
+                || div_rem(r.time_ms - prev, tick).1 != 0
             {
                 return Err(Local::Config.into());
             }
@@ -408,7 +437,7 @@ impl<'a> VitalsBatch<'a> {
                 let exponent = channels
                     .get(usize::from(r.channel))
                     .map_or(0, Channel::exponent);
-                e.u64(r.time_ms.saturating_sub(prev) / tick64)?
+                e.u64(div_rem(r.time_ms.saturating_sub(prev), tick).0)?
                     .u8(r.channel)?;
                 write_value(e, &r.value, exponent)?;
                 prev = r.time_ms;
@@ -612,6 +641,26 @@ impl ExactSizeIterator for Readings<'_> {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn div_rem_is_division(n in proptest::prelude::any::<u64>(), d in 1u32..) {
+            proptest::prop_assert_eq!(div_rem(n, d), (n / u64::from(d), (n % u64::from(d)) as u32));
+        }
+    }
+
+    #[test]
+    fn div_rem_edges() {
+        for (n, d) in [
+            (0u64, 1u32),
+            (u64::MAX, 1),
+            (u64::MAX, u32::MAX),
+            (1 << 32, 3),
+            (u64::from(u32::MAX), 7),
+        ] {
+            assert_eq!(div_rem(n, d), (n / u64::from(d), (n % u64::from(d)) as u32));
+        }
+    }
     use crate::message::decimal::test_support::{build, problem, strip_unknown_keys};
     use proptest::prelude::*;
     use std::vec::Vec;
