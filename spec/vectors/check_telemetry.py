@@ -635,18 +635,6 @@ def encode(typ, value):
     return enc_head(4, 2) + enc_uint(kind) + body_encoder(value)
 
 
-# Invalid vectors whose (field, kind) no table of sections 2-4 states explicitly; our
-# decoder derives them from a general rule we had to interpret.
-INFERRED = {
-    "value/truncated": "4.1 says input that ends early is Truncated but not at which field; "
-                       "we report the field being read (value.mantissa)",
-    "vitals/non-canonical-integer": "2/4.1 give kind NotCanonical, no table names the field "
-                                    "for a non-preferred head; we report the field being read",
-    "vitals/indefinite-length-array": "2/4.1 give kind NotCanonical, no table names the field; "
-                                      "we report the field being read (vitals.readings)",
-}
-
-
 def spec_examples():
     """A few byte examples quoted in the spec text itself (4.2 table, 4.3.2)."""
     out = []
@@ -720,10 +708,6 @@ def main():
         else:
             report(got == want, f"spec    {label}" + ("" if got == want else f": got {got}"))
 
-    print()
-    print("invalid vectors whose field/kind could not be derived from the spec text alone:")
-    for n, why in INFERRED.items():
-        print(f"  - {n}: {why}")
     print()
     print(f"summary: {ok} ok, {fail} FAIL "
           f"({len(vectors['valid'])} valid, {len(vectors['invalid'])} invalid vectors, "
