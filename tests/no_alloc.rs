@@ -1,7 +1,9 @@
 //! The record layer never allocates: once a session exists, sealing, opening, key updates
 //! (automatic and forced), the stream decoder, replay rejection and close all run without touching
-//! the heap. Checked with a counting global allocator; this file holds one test so that no other
-//! test allocates at the same time.
+//! the heap. Neither does the message layer or the delivery receiver: encoding and decoding vitals,
+//! verifying a signed command and a manifest, acknowledging, decoding delivery frames. Checked with
+//! a counting global allocator; this file holds one test so that no other test allocates at the
+//! same time.
 
 mod common;
 
@@ -134,8 +136,147 @@ fn exercise(
     delivered
 }
 
+/// Everything the device does with messages, on inputs and buffers made beforehand.
+fn messages_without_allocating() -> usize {
+    use tether::delivery::{Frame, Incoming, Receiver, ReceiverState, StreamId};
+    use tether::message::command::{
+        AckStatus, Command, CommandAck, CommandAuthority, CommandPolicy, CommandVerifier, Grant,
+        ParamRule, Params,
+    };
+    use tether::message::cose::Signer;
+    use tether::message::decimal::{Decimal, Value};
+    use tether::message::update::{FirmwareManifest, UpdatePolicy};
+    use tether::message::vitals::{Channel, Reading, VitalCode, VitalsBatch};
+
+    const NOW: u64 = 1_790_000_000_000;
+    // Inputs, made before counting starts.
+    let signer = Signer::from_seed(&[3; 32], b"clinic").unwrap();
+    let mut cmd = vec![0u8; 512];
+    let n = Command {
+        device_id: b"SN-1",
+        command_id: 9,
+        issued_ms: NOW,
+        expires_ms: NOW + 60_000,
+        operation: 1,
+        params: Params::new(&[(1, 100)]).unwrap(),
+    }
+    .encode(&signer, &mut cmd)
+    .unwrap();
+    cmd.truncate(n);
+    let mut manifest = vec![0u8; 512];
+    let n = FirmwareManifest {
+        vendor_id: [1; 16],
+        class_id: [2; 16],
+        version: "1.0",
+        sequence: 5,
+        image_size: 64,
+        digest: [7; 32],
+        uri: None,
+    }
+    .encode(&signer, &mut manifest)
+    .unwrap();
+    manifest.truncate(n);
+    let key = signer.authority_key();
+    let rules = [ParamRule {
+        id: 1,
+        min: 0,
+        max: 1000,
+        required: true,
+    }];
+    let grants = [Grant {
+        operation: 1,
+        params: &rules,
+    }];
+    let authorities = [CommandAuthority {
+        key: key.clone(),
+        grants: &grants,
+    }];
+    let policy = CommandPolicy {
+        device_id: b"SN-1",
+        authorities: &authorities,
+        max_clock_skew_ms: 0,
+    };
+    let update_keys = [key];
+    let update_policy = UpdatePolicy {
+        vendor_id: [1; 16],
+        class_id: [2; 16],
+        installed_sequence: 4,
+        max_image_size: 1024,
+        authorities: &update_keys,
+    };
+    let channels = [
+        Channel::Known {
+            code: VitalCode::SpO2,
+            exponent: 0,
+        },
+        Channel::Known {
+            code: VitalCode::BodyTemperature,
+            exponent: -1,
+        },
+    ];
+    let readings: Vec<Reading> = (0..100u64)
+        .map(|i| Reading {
+            time_ms: NOW + i * 1000,
+            channel: (i % 2) as u8,
+            value: Value::Number(Decimal::new(90 + (i % 7) as i64, -((i % 2) as i8))),
+        })
+        .collect();
+    let mut out = vec![0u8; 2048];
+    let mut frames = vec![0u8; 2048];
+    let hello = {
+        let n = Frame::Hello {
+            stream: StreamId([4; 8]),
+            first_seq: 1,
+        }
+        .encode(&mut frames)
+        .unwrap();
+        frames[..n].to_vec()
+    };
+
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let mut work = 0;
+    let n = VitalsBatch::encode(NOW, 1000, &channels, &readings, &mut out).unwrap();
+    let batch = VitalsBatch::decode(&out[..n]).unwrap();
+    work += batch.readings().filter(|r| r.channel == 1).count();
+    let mut verifier = CommandVerifier::new(0);
+    let id = verifier
+        .verify(&policy, &cmd, NOW)
+        .unwrap()
+        .command()
+        .command_id;
+    let ack = CommandAck {
+        command_id: id,
+        status: AckStatus::Executed,
+        time_ms: NOW,
+    };
+    work += ack.encode(&mut frames).unwrap();
+    work += FirmwareManifest::verify(&update_policy, &manifest)
+        .unwrap()
+        .image_size as usize;
+    let mut rx = Receiver::new(ReceiverState::NEW);
+    assert!(matches!(rx.handle(&hello), Ok(Incoming::NewStream { .. })));
+    let n = Frame::Data {
+        seq: 1,
+        message: &cmd,
+    }
+    .encode(&mut frames)
+    .unwrap();
+    if let Ok(Incoming::Message { seq, .. }) = rx.handle(&frames[..n]) {
+        work += rx.delivered(seq, &mut out).unwrap();
+    }
+    let after = ALLOCATIONS.load(Ordering::SeqCst);
+    assert_eq!(
+        after - before,
+        0,
+        "{} heap allocations in the message layer",
+        after - before
+    );
+    work
+}
+
 #[test]
-fn records_never_allocate() {
+fn records_and_messages_never_allocate() {
+    assert!(messages_without_allocating() > 0);
     for &suite in Suite::ENABLED {
         for framing in [Framing::Stream, Framing::Datagram] {
             let (mut a, mut b) = pair(suite, framing);
