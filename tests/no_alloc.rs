@@ -188,7 +188,7 @@ fn messages_without_allocating() -> usize {
         params: &rules,
     }];
     let authorities = [CommandAuthority {
-        key: key.clone(),
+        key,
         grants: &grants,
     }];
     let policy = CommandPolicy {
