@@ -202,6 +202,6 @@ fuzz_target!(|data: &[u8]| {
         1 => mutate(&cmd, input),
         _ => mutate(&manifest, input),
     };
-    commands(&bytes, &cmd, key.clone());
+    commands(&bytes, &cmd, key);
     updates(&bytes, &manifest, &[key], chunks);
 });
