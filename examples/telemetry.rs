@@ -31,6 +31,7 @@ use tether::message::command::{
 use tether::message::cose::Signer;
 use tether::message::decimal::{Decimal, Value};
 use tether::message::diagnostics::{DiagnosticsReport, ErrorCount, ErrorCounts};
+use tether::message::security_event::{SecurityEvent, SecurityEventBatch};
 use tether::message::usage::{UsageBatch, UsageEvent, UsageKind};
 use tether::message::vitals::{Channel, Reading, VitalCode, VitalsBatch};
 use tether::message::{Kind, Message};
@@ -226,12 +227,6 @@ fn serve(
                 store.device_stream = then;
                 let n = ep.delivered(seq, &mut out)?;
                 link.send(&out[..n])?;
-                if Message::parse(bytes)?.kind == Kind::CommandAck {
-                    let ack = CommandAck::decode(bytes)?;
-                    if ack.status == AckStatus::Executed {
-                        break;
-                    }
-                }
             }
             Incoming::Duplicate { ack } => {
                 println!(
@@ -304,6 +299,15 @@ fn describe_up(seq: u64, bytes: &[u8]) -> Res<()> {
         Kind::Usage => {
             let u = UsageBatch::decode(bytes)?;
             println!("[cloud]  <- message {seq}: usage, {} event(s)", u.len());
+        }
+        Kind::SecurityEvents => {
+            let b = SecurityEventBatch::decode(bytes)?;
+            for e in b.events() {
+                println!(
+                    "[cloud]  <- message {seq}: security event {:?} (detail {}) x{} at {} ms: into the audit trail",
+                    e.cause, e.detail, e.count, e.time_ms
+                );
+            }
         }
         Kind::CommandAck => {
             let a = CommandAck::decode(bytes)?;
@@ -575,9 +579,15 @@ fn device(addr: &str, outbox_dir: &std::path::Path) -> Res<()> {
                 let n = ack.encode(&mut msg)?;
                 let s = ep.push(&msg[..n])?;
                 println!("[device] -> message {s}: acknowledgement {status:?} of command {id}");
-                // The same command again (a relay replaying it) is refused and changes nothing.
+                // The same command again (a relay replaying it) is refused and changes nothing;
+                // the refusal goes into the audit trail as a security event.
                 if let Err(e) = verifier.verify(&policy, bytes, now) {
                     println!("[device]    the same command replayed: refused ({e})");
+                    if let Some(event) = SecurityEvent::from_error(&e, now) {
+                        let n = SecurityEventBatch::encode(now, &[event], &mut msg)?;
+                        let s = ep.push(&msg[..n])?;
+                        println!("[device] -> message {s}: security event for the audit trail");
+                    }
                 }
             }
             _ => {}

@@ -13,7 +13,7 @@
 //! below; those lists grow, so any detail value is accepted.
 
 use crate::cbor::Reader;
-use crate::error::{Error, Local, Problem, ProblemKind, StorageError};
+use crate::error::{Error, Local, Malformed, PeerError, Problem, ProblemKind, StorageError};
 use crate::handshake::policy::Rejection;
 use crate::message::envelope::{encode_message, open_message, Kind};
 use crate::message::rows::Rows;
@@ -162,6 +162,36 @@ pub struct SecurityEvent {
     pub count: u64,
 }
 
+impl SecurityEvent {
+    /// The audit-trail event for an error tether reported at `time_ms`, or `None` for errors
+    /// that are not security-relevant (a small buffer, a call in the wrong state, an I/O failure,
+    /// a full outbox). So an application logs what the library refused without mapping errors
+    /// itself: authentication failures, replays, decode errors, downgrades (a suite or pattern
+    /// not allowed), refused commands and updates, tampered storage, trust-policy refusals.
+    pub fn from_error(error: &Error, time_ms: u64) -> Option<SecurityEvent> {
+        let (cause, detail) = match *error {
+            Error::Peer(PeerError::Authentication) => (Cause::AuthenticationFailure, 0),
+            // A record older than the window is a replay the window can no longer name.
+            Error::Peer(PeerError::Replayed | PeerError::TooOld) => (Cause::ReplayedRecord, 0),
+            Error::Peer(_) => (Cause::DecodeError, 0),
+            Error::Malformed(Malformed::Message(p)) => (Cause::DecodeError, problem_code(p.kind)),
+            Error::Malformed(_) => (Cause::DecodeError, 0),
+            Error::Local(Local::NotAllowed) => (Cause::DowngradeAttempt, 0),
+            Error::Command(r) => (Cause::CommandRejected, r as u64),
+            Error::Update(r) => (Cause::UpdateRejected, r as u64),
+            Error::Storage(e) => (Cause::StorageTampered, storage_code(e)?),
+            Error::Policy(r) => (Cause::TrustPolicyRejection, rejection_code(r)),
+            _ => return None,
+        };
+        Some(SecurityEvent {
+            time_ms,
+            cause,
+            detail,
+            count: 1,
+        })
+    }
+}
+
 /// A decoded batch of security events, borrowed from the message bytes; validated once by
 /// [`SecurityEventBatch::decode`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -289,6 +319,56 @@ mod tests {
     use std::vec::Vec;
 
     const T0: u64 = 1_700_000_000_000;
+
+    #[test]
+    fn errors_become_audit_events() {
+        use crate::error::Problem;
+        let ev = |e: Error| SecurityEvent::from_error(&e, T0).map(|ev| (ev.cause, ev.detail));
+        assert_eq!(
+            ev(PeerError::Authentication.into()),
+            Some((Cause::AuthenticationFailure, 0))
+        );
+        assert_eq!(
+            ev(PeerError::Replayed.into()),
+            Some((Cause::ReplayedRecord, 0))
+        );
+        assert_eq!(
+            ev(Problem::new("vitals", ProblemKind::TooMany).into()),
+            Some((Cause::DecodeError, 5))
+        );
+        assert_eq!(
+            ev(Malformed::Truncated.into()),
+            Some((Cause::DecodeError, 0))
+        );
+        assert_eq!(
+            ev(Local::NotAllowed.into()),
+            Some((Cause::DowngradeAttempt, 0))
+        );
+        assert_eq!(
+            ev(CommandRejection::Replayed.into()),
+            Some((Cause::CommandRejected, 8))
+        );
+        assert_eq!(
+            ev(UpdateRejection::Rollback.into()),
+            Some((Cause::UpdateRejected, 4))
+        );
+        assert_eq!(
+            ev(StorageError::RolledBack.into()),
+            Some((Cause::StorageTampered, 3))
+        );
+        assert_eq!(
+            ev(Rejection::Revoked.into()),
+            Some((Cause::TrustPolicyRejection, 2))
+        );
+        assert_eq!(ev(StorageError::Io.into()), None);
+        assert_eq!(ev(Local::BufferTooSmall { needed: 3 }.into()), None);
+        assert_eq!(
+            SecurityEvent::from_error(&PeerError::Replayed.into(), T0)
+                .unwrap()
+                .count,
+            1
+        );
+    }
 
     fn ev(time_ms: u64, cause: Cause, detail: u64, count: u64) -> SecurityEvent {
         SecurityEvent {
