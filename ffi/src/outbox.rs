@@ -862,10 +862,21 @@ mod tests {
     }
 
     fn handle(st: &mut tether_receiver_state, frame: &[u8]) -> (tether_status, tether_incoming) {
-        let mut inc = core::mem::MaybeUninit::<tether_incoming>::zeroed();
-        let rc =
-            unsafe { tether_receiver_handle(st, frame.as_ptr(), frame.len(), inc.as_mut_ptr()) };
-        (rc, unsafe { inc.assume_init() })
+        // A valid value to start from (all zeroes is not: no kind is 0), which a refused frame
+        // leaves as it is.
+        let mut inc = tether_incoming {
+            kind: tether_incoming_kind::TETHER_INCOMING_GAP,
+            seq: u64::MAX,
+            expected: u64::MAX,
+            message: core::ptr::null(),
+            message_len: 0,
+            stream: [0; 8],
+            previous: [0; 8],
+            has_previous: false,
+            then: [0; 16],
+        };
+        let rc = unsafe { tether_receiver_handle(st, frame.as_ptr(), frame.len(), &mut inc) };
+        (rc, inc)
     }
 
     #[test]
