@@ -754,6 +754,31 @@ fn generate() -> Value {
     v["last_accepted_after"] = json!(after);
     vectors.push(v);
 
+    // The genuine signature with s replaced by s + L (the group order): the verification
+    // equation still holds, so a verifier that does not insist on a canonical s accepts it; a
+    // strict one (section 5.1) refuses it.
+    let mut t = basal_bytes.clone();
+    let n = t.len();
+    let l: [u8; 32] = [
+        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde,
+        0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+    ];
+    let mut carry = 0u16;
+    for (b, l) in t[n - 32..].iter_mut().zip(l) {
+        let v = u16::from(*b) + u16::from(l) + carry;
+        *b = v as u8;
+        carry = v >> 8;
+    }
+    assert_eq!(carry, 0, "s + L fits 256 bits");
+    let mut v = signed_vector("command_non_canonical_s", "command", "clinic", &t, false);
+    v["note"] = json!("command_basal_rate with its signature's s replaced by s + L: the equation holds, s is not canonical");
+    v["check"] = json!({"now_ms": NOW, "last_accepted": 5});
+    let (expect, after) = check_command(&file, &t, NOW, 5);
+    assert_eq!(expect["reason"], "bad_signature");
+    v["expect"] = expect;
+    v["last_accepted_after"] = json!(after);
+    vectors.push(v);
+
     // Acknowledgements.
     let mut ack = |name: &str, a: CommandAck| {
         let n = a.encode(&mut buf).unwrap();
@@ -1154,7 +1179,7 @@ fn vectors_decode_and_encode_both_ways() {
     }
     // Every kind of message is covered, with the rejected cases the spec lists.
     let want = [
-        ("command", 16),
+        ("command", 17),
         ("command_ack", 5),
         ("firmware_manifest", 7),
         ("image_chunk", 4),

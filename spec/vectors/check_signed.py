@@ -972,6 +972,11 @@ class Checker:
             if tampered["params"] != [[1, 1251]] or orig["value"]["params"] != [[1, 1250]]:
                 errs.append("tampered payload is not 1250 -> 1251")
             signature = sign(key["seed"], orig_payload)
+        elif name == "command_non_canonical_s":
+            # command_basal_rate's signature with s replaced by s + L (section 5.6).
+            good = sign(key["seed"], payload)
+            s_plus_l = int.from_bytes(good[32:], "little") + L
+            signature = good[:32] + s_plus_l.to_bytes(32, "little")
         else:
             signature = sign(key["seed"], payload)
         cose = build_cose(payload, key["kid"], signature, protected)
