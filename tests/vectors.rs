@@ -129,6 +129,19 @@ fn party_json(p: &Party, seed: u8, ephemeral: &[u8; 32], cred: Option<&Credentia
     })
 }
 
+/// The bytes of the vector `name` in the message-layer vector file `file` (under `list`).
+fn message_vector(file: &str, list: &str, name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("spec/vectors").join(file);
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let found = v[list]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == name)
+        .unwrap_or_else(|| panic!("{name} not in {file}"));
+    hex::decode(found["hex"].as_str().unwrap()).unwrap()
+}
+
 /// One record: seals on `from`, opens on `to`, checks the plaintext, and describes it.
 fn record(
     from_initiator: bool,
@@ -359,13 +372,21 @@ fn handshake_vector(case: &Case) -> Value {
         .collect();
     let (a, b) = (&mut i.session, &mut r.session);
     let mut records = Vec::new();
-    records.extend(record(true, a, b, "data", b"reading 1: SpO2 97 %"));
-    records.extend(record(false, b, a, "data", b"command 1"));
+    // The data records carry real application messages, the message layer's own vectors
+    // (spec/MESSAGES.md): a vitals batch up, a signed command down, its acknowledgement up, a
+    // signed firmware manifest down. A device replaying these records works its message layer
+    // on exactly what the session delivered.
+    let vitals = message_vector("messages_telemetry.json", "valid", "vitals/spo2-and-temperature");
+    let command = message_vector("messages_signed.json", "vectors", "command_basal_rate");
+    let ack = message_vector("messages_signed.json", "vectors", "ack_accepted");
+    let manifest = message_vector("messages_signed.json", "vectors", "firmware_manifest");
+    records.extend(record(true, a, b, "data", &vitals));
+    records.extend(record(false, b, a, "data", &command));
     records.extend(record(true, a, b, "data", b""));
     records.extend(record(true, a, b, "key_update", b""));
-    records.extend(record(true, a, b, "data", b"reading 2 after key update"));
+    records.extend(record(true, a, b, "data", &ack));
     records.extend(record(false, b, a, "key_update", b""));
-    records.extend(record(false, b, a, "data", b"ack"));
+    records.extend(record(false, b, a, "data", &manifest));
     records.extend(record(true, a, b, "close", b""));
     records.extend(record(false, b, a, "close", b""));
     let mut v = json!({

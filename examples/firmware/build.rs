@@ -248,10 +248,7 @@ fn generate_messages(telemetry: &Value, signed: &Value) -> String {
         number(ack, "value.command_id"),
         number(cmd, "last_accepted_after")
     );
-    line(format!(
-        "pub const ACK: &[u8] = &{};",
-        bytes_literal(&hex_field(ack, "hex"))
-    ));
+    // Its bytes are checked as the session replay's third device message (spec/vectors' records).
     line(format!(
         "pub const ACK_TIME_MS: u64 = {};",
         number(ack, "value.time_ms")
@@ -535,6 +532,30 @@ fn generate(v: &Value, path: &Path) -> String {
              plaintext: &{},\n        unit: &{},\n    }},",
             sender(string(r, "from")),
             bytes_literal(&unhex(string(r, "plaintext"), &format!("records[{i}].plaintext"))),
+            bytes_literal(&unhex(string(r, "unit"), &format!("records[{i}].unit"))),
+        )
+        .unwrap();
+    }
+    writeln!(s, "];").unwrap();
+
+    // The same records without their plaintexts, for the device-role binary: a product receives
+    // the units and knows nothing of what the reference run sealed.
+    writeln!(
+        s,
+        "#[allow(dead_code)] // the example uses RECORDS\npub const RECORD_UNITS: [(Sender, Kind, &[u8]); {}] = [",
+        records.len()
+    )
+    .unwrap();
+    for (i, r) in records.iter().enumerate() {
+        let kind = match string(r, "type") {
+            "data" => "Kind::Data",
+            "key_update" => "Kind::KeyUpdate",
+            _ => "Kind::Close",
+        };
+        writeln!(
+            s,
+            "    ({}, {kind}, &{}),",
+            sender(string(r, "from")),
             bytes_literal(&unhex(string(r, "unit"), &format!("records[{i}].unit"))),
         )
         .unwrap();

@@ -1,91 +1,200 @@
 //! The application layer: what the device says and what it understands.
 //!
 //! This is the only module that knows what the bytes inside records mean. The session code
-//! (`device.rs`) moves opaque plaintexts: it asks [`App::produce_reading`] for the next reading's
-//! bytes and hands every command record's bytes to [`App::interpret_command`]. When tether's typed
-//! CBOR messages arrive (readings and commands), these two functions change (encode a typed
-//! reading, decode a typed command) and nothing else does.
+//! (`device.rs`) moves opaque plaintexts: it asks [`App::next_message`] for the next message to
+//! seal and hands every data record from the cloud to [`App::receive`].
 //!
-//! Today a reading and a command are UTF-8 text. In this replay the "sensor" is the vector's
-//! script: the readings the reference implementation sent, in order (the second is empty, a
-//! keep-alive).
+//! The device speaks tether's messages (spec/MESSAGES.md): it sends a batch of vital signs,
+//! receives a therapy command signed by the clinic's command authority, checks it (signature,
+//! authority, its own id, validity, granted operation and range, order) and acknowledges it, then
+//! receives a firmware manifest signed by the vendor and checks it. What the "sensor" measured and
+//! what the authorities signed come from the message vectors (`messages.rs`); the session replay
+//! checks that every message it seals is the vector's byte for byte.
 
+use tether::message::command::{
+    AckStatus, CommandAck, CommandAuthority, CommandPolicy, CommandVerifier,
+};
+use tether::message::cose::AuthorityKey;
+use tether::message::update::{FirmwareManifest, UpdatePolicy};
+use tether::message::vitals::{Channel, VitalCode, VitalsBatch};
+use tether::message::{Kind, Message};
+use tether::Error;
+
+use crate::messages::vectors::*;
 use crate::say;
-use crate::vector::DEVICE_READINGS;
 
-/// What the cloud asked for.
+/// What the cloud sent, once checked.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Command<'a> {
-    /// The cloud acknowledged the readings so far.
-    Ack,
-    /// Any other command, as text (typed commands come with CBOR).
-    Text(&'a str),
+pub enum Received {
+    /// A therapy command that passed every check: act on it, then acknowledge it.
+    Command { id: u64, operation: u16 },
+    /// A firmware manifest that passed every check: its image may now be fetched.
+    Manifest { sequence: u64, image_size: u32 },
 }
 
-/// Why the application refused a reading or a command.
+/// Why the application refused to produce or accept a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AppError {
-    /// The sensor has nothing more to report.
+    /// Nothing more to send.
     NoReading,
-    /// The reading does not fit the record.
+    /// The message does not fit the buffer.
     TooLarge,
-    /// A command that is not valid UTF-8 text.
-    BadCommand,
+    /// A message tether refused (its error says why).
+    Refused(Error),
+    /// A message of a kind this device does not accept from the cloud.
+    Unexpected,
+}
+
+impl From<Error> for AppError {
+    fn from(e: Error) -> Self {
+        AppError::Refused(e)
+    }
 }
 
 /// The device's application state.
 pub struct App {
-    readings_sent: usize,
-    commands_received: usize,
+    sent: usize,
+    received: usize,
+    verifier: CommandVerifier,
+    /// The command to acknowledge next.
+    to_acknowledge: Option<u64>,
+    /// The newest manifest that passed its checks.
+    manifest: Option<(u64, u32)>,
 }
 
 impl App {
-    pub const fn new() -> Self {
+    pub fn new() -> Self {
         Self {
-            readings_sent: 0,
-            commands_received: 0,
+            sent: 0,
+            received: 0,
+            verifier: CommandVerifier::new(COMMAND_LAST_ACCEPTED),
+            to_acknowledge: None,
+            manifest: None,
         }
     }
 
-    /// Writes the plaintext of the next reading into `out` and returns it.
-    ///
-    /// With typed CBOR messages: take a measurement, encode it as a reading message.
-    pub fn produce_reading<'o>(&mut self, out: &'o mut [u8]) -> Result<&'o [u8], AppError> {
-        let reading = DEVICE_READINGS
-            .get(self.readings_sent)
-            .ok_or(AppError::NoReading)?;
-        let out = out.get_mut(..reading.len()).ok_or(AppError::TooLarge)?;
-        out.copy_from_slice(reading);
-        self.readings_sent += 1;
-        Ok(out)
-    }
-
-    /// Interprets the plaintext of a command record from the cloud and acts on it.
-    ///
-    /// With typed CBOR messages: decode a command message and dispatch on its type.
-    pub fn interpret_command<'p>(&mut self, plaintext: &'p [u8]) -> Result<Command<'p>, AppError> {
-        let text = core::str::from_utf8(plaintext).map_err(|_| AppError::BadCommand)?;
-        let command = match text {
-            "ack" => Command::Ack,
-            other => Command::Text(other),
+    /// Writes the next message into `out` and returns it: the vitals batch, then an empty record
+    /// (a keep-alive: the session alone proves the device is there), then the acknowledgement of
+    /// the command received meanwhile.
+    pub fn next_message<'o>(&mut self, out: &'o mut [u8]) -> Result<&'o [u8], AppError> {
+        let n = match self.sent {
+            0 => vitals(out)?,
+            1 => 0,
+            2 => {
+                let id = self.to_acknowledge.take().ok_or(AppError::NoReading)?;
+                let ack = CommandAck {
+                    command_id: id,
+                    status: AckStatus::Accepted,
+                    time_ms: ACK_TIME_MS,
+                };
+                ack.encode(out)?
+            }
+            _ => return Err(AppError::NoReading),
         };
-        self.commands_received += 1;
-        match &command {
-            Command::Ack => say!(
-                "[app] the cloud acknowledged ",
-                self.readings_sent,
-                " readings"
-            ),
-            Command::Text(t) => say!("[app] command from the cloud: \"", t, "\""),
-        }
-        Ok(command)
+        self.sent += 1;
+        out.get(..n).ok_or(AppError::TooLarge)
     }
 
-    pub fn readings_sent(&self) -> usize {
-        self.readings_sent
+    /// Checks a message from the cloud and says what it was. A message that fails any check is
+    /// refused and changes nothing.
+    pub fn receive(&mut self, plaintext: &[u8]) -> Result<Received, AppError> {
+        let received = match Message::parse(plaintext)?.kind {
+            Kind::Command => {
+                let key = AuthorityKey::from_bytes(CLINIC_KID, &CLINIC_PUBLIC)?;
+                let authorities = [CommandAuthority {
+                    key,
+                    grants: &GRANTS,
+                }];
+                let policy = CommandPolicy {
+                    device_id: DEVICE_ID,
+                    authorities: &authorities,
+                    max_clock_skew_ms: MAX_CLOCK_SKEW_MS,
+                };
+                let verified = self.verifier.verify(&policy, plaintext, COMMAND_NOW_MS)?;
+                let c = verified.command();
+                self.to_acknowledge = Some(c.command_id);
+                say!(
+                    "[app] therapy command ",
+                    c.command_id as u32,
+                    " (operation ",
+                    u32::from(c.operation),
+                    "): signature, authority, device id, validity, range and order check out"
+                );
+                Received::Command {
+                    id: c.command_id,
+                    operation: c.operation,
+                }
+            }
+            Kind::FirmwareManifest => {
+                let keys = [AuthorityKey::from_bytes(VENDOR_KID, &VENDOR_PUBLIC)?];
+                let m = FirmwareManifest::verify(&update_policy(&keys), plaintext)?;
+                self.manifest = Some((m.sequence, m.image_size));
+                say!(
+                    "[app] firmware manifest ",
+                    m.sequence as u32,
+                    " (",
+                    m.image_size,
+                    " bytes): vendor signature, class and anti-rollback check out"
+                );
+                Received::Manifest {
+                    sequence: m.sequence,
+                    image_size: m.image_size,
+                }
+            }
+            _ => return Err(AppError::Unexpected),
+        };
+        self.received += 1;
+        Ok(received)
     }
 
-    pub fn commands_received(&self) -> usize {
-        self.commands_received
+    pub fn sent(&self) -> usize {
+        self.sent
     }
+
+    pub fn received(&self) -> usize {
+        self.received
+    }
+
+    /// The last command id accepted (what a product persists across reboots).
+    pub fn last_command(&self) -> u64 {
+        self.verifier.last_accepted()
+    }
+
+    /// The newest verified manifest's sequence and image size.
+    pub fn manifest(&self) -> Option<(u64, u32)> {
+        self.manifest
+    }
+}
+
+/// The update policy this device was provisioned with.
+pub fn update_policy(keys: &[AuthorityKey]) -> UpdatePolicy<'_> {
+    UpdatePolicy {
+        vendor_id: VENDOR_ID,
+        class_id: CLASS_ID,
+        installed_sequence: INSTALLED_SEQUENCE,
+        max_image_size: MAX_IMAGE_SIZE,
+        authorities: keys,
+    }
+}
+
+/// The vitals batch, encoded from readings as a sensor task hands them over.
+#[inline(never)]
+fn vitals(out: &mut [u8]) -> Result<usize, AppError> {
+    let mut channels = [Channel::Known {
+        code: VitalCode::SpO2,
+        exponent: 0,
+    }; 2];
+    for (slot, &(table, exponent)) in channels.iter_mut().zip(VITALS_CHANNELS) {
+        let code = VitalCode::from_table_code(table).ok_or(AppError::Unexpected)?;
+        *slot = Channel::Known { code, exponent };
+    }
+    let n = VitalsBatch::encode(VITALS_BASE, VITALS_TICK, &channels, &VITALS_READINGS, out)?;
+    say!(
+        "[app] vitals batch: ",
+        VITALS_READINGS.len(),
+        " readings in ",
+        n,
+        " bytes"
+    );
+    Ok(n)
 }

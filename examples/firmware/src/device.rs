@@ -3,7 +3,7 @@
 //! The device runs `Provisioned` (Noise IK) to the cloud key it pins, over datagram framing, with
 //! the ChaChaPoly/BLAKE2s suite. Every byte it produces is compared with the vector; every byte
 //! it receives comes from the vector. Record payloads are opaque here: the application layer
-//! (`app.rs`) produces readings and interprets commands.
+//! (`app.rs`) produces messages and checks the ones the cloud sends.
 
 use tether::handshake::Established;
 use tether::policy::{PinnedKey, Rejection};
@@ -27,8 +27,9 @@ const NOW: UnixTime = UnixTime(1_790_000_000);
 const T0: Instant = Instant(0);
 
 /// Largest record plaintext this device sends or accepts. It bounds the buffers below; both
-/// sides must agree on it (the vector's records are far smaller).
-const MAX_PLAINTEXT: usize = 128;
+/// sides must agree on it (the largest of the vector's records, the firmware manifest, is 206
+/// bytes).
+const MAX_PLAINTEXT: usize = 256;
 /// Datagram overhead per record (flags, 64-bit counter, tag): spec/PROTOCOL.md section 5.2.
 const DATAGRAM_OVERHEAD: usize = 25;
 /// Room for a data record and an automatic key update record before it.
@@ -57,9 +58,10 @@ impl Show for Failure {
         line.push(b": ");
         let what = match &self.cause {
             Cause::Tether(e) => describe(e),
-            Cause::App(AppError::NoReading) => "application: no reading left",
-            Cause::App(AppError::TooLarge) => "application: reading too large",
-            Cause::App(AppError::BadCommand) => "application: command is not text",
+            Cause::App(AppError::NoReading) => "application: nothing left to send",
+            Cause::App(AppError::TooLarge) => "application: message too large",
+            Cause::App(AppError::Refused(e)) => describe(e),
+            Cause::App(AppError::Unexpected) => "application: unexpected message",
             Cause::Mismatch => "differs from the vector",
         };
         line.push(what.as_bytes());
@@ -360,8 +362,8 @@ fn records(session: &mut Session, app: &mut App) -> Result<(), Failure> {
             Sender::Device => {
                 let len = match rec.kind {
                     Kind::Data => {
-                        let reading = app.produce_reading(&mut plain).at("produce a reading")?;
-                        check(reading == rec.plaintext, "reading plaintext")?;
+                        let reading = app.next_message(&mut plain).at("produce a message")?;
+                        check(reading == rec.plaintext, "message plaintext")?;
                         let sealed = session.seal(T0, reading, &mut wire).at("seal a reading")?;
                         // No automatic key update is due: the vector's key updates are explicit.
                         check(sealed.key_update == 0, "no automatic key update")?;
@@ -402,7 +404,7 @@ fn records(session: &mut Session, app: &mut App) -> Result<(), Failure> {
                 match (rec.kind, event) {
                     (Kind::Data, Event::Data(p)) => {
                         check(p == rec.plaintext, "command plaintext")?;
-                        app.interpret_command(p).at("interpret a command")?;
+                        app.receive(p).at("receive a message")?;
                     }
                     (Kind::KeyUpdate, Event::KeyUpdate { epoch }) => {
                         check(epoch == rec.epoch, "key update epoch")?;
@@ -435,8 +437,8 @@ fn records(session: &mut Session, app: &mut App) -> Result<(), Failure> {
         .filter(|r| r.from == Sender::Cloud && r.kind == Kind::Data)
         .count();
     check(
-        app.readings_sent() == vector::DEVICE_READINGS.len() && app.commands_received() == commands,
-        "readings and commands",
+        app.sent() == vector::DEVICE_READINGS.len() && app.received() == commands,
+        "messages sent and received",
     )?;
     Ok(())
 }

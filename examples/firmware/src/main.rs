@@ -46,7 +46,7 @@ fn main() -> ! {
     );
 
     let mut app = app::App::new();
-    let status = match device::run(&mut app).and_then(|f| messages::run().map(|()| f)) {
+    let status = match device::run(&mut app).and_then(|f| messages::run(&app).map(|()| f)) {
         Ok(figures) => report(&figures),
         Err(failure) => {
             say!("tether-firmware: FAIL at ", failure);

@@ -1,26 +1,27 @@
-//! The message layer on the device, against the spec's message vectors: a vitals batch encoded
-//! byte for byte as `spec/vectors/messages_telemetry.json` has it, a signed therapy command
-//! verified (and a forged and a replayed copy refused) with its acknowledgement, and a signed
-//! firmware manifest verified (a forged one refused), its image received in chunks and checked
-//! by reading it back from storage.
+//! What the message layer must refuse, and the rest of a firmware update, after the session
+//! replay (in which the application sent a vitals batch, accepted and acknowledged a signed
+//! command and accepted a signed manifest, `app.rs`): a forged command and the replayed command
+//! are refused, a forged manifest is refused, the vitals batch decodes back to its readings, and
+//! the manifest's image arrives in chunks and is checked by reading it back from storage.
 //!
-//! Runs after the session replay, on the same stack and heap, so the footprint figures cover both.
-//! Nothing here allocates.
+//! Runs on the same stack and heap as the replay, so the footprint figures cover both. Nothing
+//! here allocates. The constants come from `spec/vectors/messages_*.json` (`build.rs`).
 
-use tether::message::command::{
-    AckStatus, CommandAck, CommandAuthority, CommandPolicy, CommandVerifier, Grant, ParamRule,
-};
+use tether::message::command::{CommandAck, CommandAuthority, CommandPolicy, CommandVerifier};
 use tether::message::cose::AuthorityKey;
-use tether::message::decimal::{Decimal, Value};
-use tether::message::update::{FirmwareManifest, ImageStore, Progress, Update, UpdatePolicy};
-use tether::message::vitals::{Channel, Reading, VitalCode, VitalsBatch};
+use tether::message::update::{FirmwareManifest, ImageStore, Progress, Update};
+use tether::message::vitals::VitalsBatch;
 use tether::{CommandRejection, Error, StorageError, UpdateRejection};
 
+use crate::app::{update_policy, App};
 use crate::device::{check, expect_err, At, Failure};
 use crate::say;
 
-mod vectors {
-    use super::*;
+/// The message vectors, as constants.
+pub mod vectors {
+    use tether::message::command::{Grant, ParamRule};
+    use tether::message::decimal::{Decimal, Value};
+    use tether::message::vitals::Reading;
     include!(concat!(env!("OUT_DIR"), "/messages.rs"));
 }
 use vectors::*;
@@ -28,57 +29,37 @@ use vectors::*;
 /// Room for any message this device builds or checks here.
 const MESSAGE: usize = 256;
 
-pub fn run() -> Result<(), Failure> {
+pub fn run(app: &App) -> Result<(), Failure> {
+    check(
+        app.received() == 2 && app.sent() == 3,
+        "the replay's messages",
+    )?;
     vitals()?;
-    command()?;
-    update()?;
+    command(app)?;
+    update(app)?;
     Ok(())
 }
 
-/// A vitals batch, encoded from readings as a sensor task would hand them over.
+/// The vitals batch the device sent decodes back to the readings it was made from.
 #[inline(never)]
 fn vitals() -> Result<(), Failure> {
-    let mut channels = [Channel::Known {
-        code: VitalCode::SpO2,
-        exponent: 0,
-    }; 2];
-    check(VITALS_CHANNELS.len() == channels.len(), "vitals channels")?;
-    for (slot, &(table, exponent)) in channels.iter_mut().zip(VITALS_CHANNELS) {
-        let code = VitalCode::from_table_code(table);
-        let Some(code) = code else {
-            return check(false, "vitals table code");
-        };
-        *slot = Channel::Known { code, exponent };
-    }
-    let mut out = [0u8; MESSAGE];
-    let n = VitalsBatch::encode(
-        VITALS_BASE,
-        VITALS_TICK,
-        &channels,
-        &VITALS_READINGS,
-        &mut out,
-    )
-    .at("encode a vitals batch")?;
-    check(out.get(..n) == Some(VITALS), "vitals batch bytes")?;
     let batch = VitalsBatch::decode(VITALS).at("decode the vitals batch")?;
     check(
         batch.readings().eq(VITALS_READINGS.iter().copied()),
         "vitals batch round trip",
     )?;
-    say!(
-        "[device] vitals batch: ",
-        VITALS_READINGS.len(),
-        " readings in ",
-        n,
-        " bytes: matches the vector"
-    );
+    say!("[device] the vitals batch decodes back to its readings");
     Ok(())
 }
 
-/// A therapy command from the clinic's authority: accepted once, acknowledged; forged and
-/// replayed copies refused without changing the verifier.
+/// After the replay the application has accepted command `COMMAND_ID`: a forged copy and the
+/// genuine command again are refused, and neither changes the verifier.
 #[inline(never)]
-fn command() -> Result<(), Failure> {
+fn command(app: &App) -> Result<(), Failure> {
+    check(
+        app.last_command() == COMMAND_ID,
+        "command accepted in the session",
+    )?;
     let key = AuthorityKey::from_bytes(CLINIC_KID, &CLINIC_PUBLIC).at("clinic key")?;
     let authorities = [CommandAuthority {
         key,
@@ -89,7 +70,7 @@ fn command() -> Result<(), Failure> {
         authorities: &authorities,
         max_clock_skew_ms: MAX_CLOCK_SKEW_MS,
     };
-    let mut verifier = CommandVerifier::new(COMMAND_LAST_ACCEPTED);
+    let mut verifier = CommandVerifier::new(app.last_command());
 
     // Forged: one bit of the signature (the last byte of the message) flipped.
     let mut forged = [0u8; MESSAGE];
@@ -105,39 +86,24 @@ fn command() -> Result<(), Failure> {
         Error::Command(CommandRejection::BadSignature),
         "a forged command is refused",
     )?;
-    check(
-        verifier.last_accepted() == COMMAND_LAST_ACCEPTED,
-        "a forged command changes nothing",
-    )?;
-
-    let verified = verifier
-        .verify(&policy, COMMAND, COMMAND_NOW_MS)
-        .at("verify the command")?;
-    let id = verified.command().command_id;
-    check(id == COMMAND_ID, "command id")?;
-    check(
-        verifier.last_accepted() == COMMAND_ID,
-        "command id recorded",
-    )?;
-    let ack = CommandAck {
-        command_id: id,
-        status: AckStatus::Accepted,
-        time_ms: ACK_TIME_MS,
-    };
-    let mut out = [0u8; MESSAGE];
-    let n = ack.encode(&mut out).at("encode the acknowledgement")?;
-    check(out.get(..n) == Some(ACK), "acknowledgement bytes")?;
-
     expect_err(
         verifier.verify(&policy, COMMAND, COMMAND_NOW_MS),
         Error::Command(CommandRejection::Replayed),
         "a replayed command is refused",
     )?;
-    say!(
-        "[device] command ",
-        id as u32,
-        ": verified and acknowledged; a forged and a replayed copy were refused"
-    );
+    check(
+        verifier.last_accepted() == COMMAND_ID,
+        "refused commands change nothing",
+    )?;
+    // The acknowledgement a refusal gets (reason 8, replayed).
+    let ack = CommandAck::rejected(COMMAND, CommandRejection::Replayed, ACK_TIME_MS);
+    let mut out = [0u8; MESSAGE];
+    let n = ack.encode(&mut out).at("encode the refusal")?;
+    check(
+        CommandAck::decode(out.get(..n).unwrap_or(&[])).map(|a| a.command_id) == Ok(COMMAND_ID),
+        "the refusal names the command",
+    )?;
+    say!("[device] a forged and a replayed copy of the command were refused");
     Ok(())
 }
 
@@ -165,19 +131,13 @@ impl ImageStore for Slot {
     }
 }
 
-/// A firmware update: the manifest verified (a forged one refused), the image received and
-/// checked as stored.
+/// The rest of the update the manifest announced: a forged manifest is refused; the image
+/// arrives in chunks and is checked as read back.
 #[inline(never)]
-fn update() -> Result<(), Failure> {
+fn update(app: &App) -> Result<(), Failure> {
     let keys = [AuthorityKey::from_bytes(VENDOR_KID, &VENDOR_PUBLIC).at("vendor key")?];
-    let policy = UpdatePolicy {
-        vendor_id: VENDOR_ID,
-        class_id: CLASS_ID,
-        installed_sequence: INSTALLED_SEQUENCE,
-        max_image_size: MAX_IMAGE_SIZE,
-        authorities: &keys,
-    };
-    // Forged: the image size inside the signed payload changed (a byte in the middle).
+    let policy = update_policy(&keys);
+    // Forged: a byte in the middle of the signed payload changed.
     let mut forged = [0u8; MESSAGE];
     let forged = forged
         .get_mut(..MANIFEST.len())
@@ -197,6 +157,10 @@ fn update() -> Result<(), Failure> {
     }
 
     let mut rx = Update::start(&policy, MANIFEST).at("verify the manifest")?;
+    check(
+        app.manifest() == Some((rx.sequence(), rx.image_size())),
+        "the manifest the session delivered",
+    )?;
     let mut slot = Slot([0u8; IMAGE.len()]);
     let mut complete = false;
     for chunk in CHUNKS {
@@ -216,11 +180,11 @@ fn update() -> Result<(), Failure> {
         "update status bytes",
     )?;
     say!(
-        "[device] firmware manifest ",
+        "[device] firmware ",
         sequence as u32,
-        ": verified, ",
+        ": ",
         IMAGE.len(),
-        " image bytes received and read back; a forged manifest was refused"
+        " image bytes received and read back, installable; a forged manifest was refused"
     );
     Ok(())
 }
