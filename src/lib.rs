@@ -8,7 +8,7 @@
 //! socket, reads a clock or calls an operating-system random number generator itself (the `std`
 //! feature adds [`OsEntropy`] as a convenience).
 //!
-//! ## The two layers
+//! ## The layers, bottom to top
 //! 1. A **handshake** ([`handshake`]) built on the Noise protocol framework (through `snow`), one
 //!    pattern per real situation ([`Pattern`]): a provisioned device calling the cloud (`IK`), first
 //!    contact and enrollment (`XX`), pairing with a phone through a QR code (`XXpsk0`), and reconnect
@@ -18,9 +18,16 @@
 //!    anti-replay window, key updates with epochs, hard usage limits, and two framings of the same
 //!    records: [`Framing::Stream`] for TCP or serial links and [`Framing::Datagram`] for BLE, UDP and
 //!    relays.
+//! 3. A **message layer** ([`message`]): what the bytes inside a record mean. Vital signs with IEEE
+//!    11073 codes and the device's own precision, device usage, diagnostics, security events for
+//!    the audit trail, and therapy commands and firmware manifests signed end to end (COSE_Sign1,
+//!    Ed25519) by authorities the device was provisioned with, which the device checks itself.
+//! 4. A **delivery layer** ([`delivery`]): every message numbered, acknowledged once the receiver
+//!    has stored it, resent after a reconnect and deduplicated, so each is applied exactly once;
+//!    on a device, unacknowledged messages wait in an outbox sealed with AES-256-GCM.
 //!
-//! The normative wire format is `spec/PROTOCOL.md` in the repository; every constant here is
-//! defined there too.
+//! The normative formats are `spec/PROTOCOL.md` (handshake and records) and `spec/MESSAGES.md`
+//! (messages and delivery) in the repository; every constant here is defined there too.
 //!
 //! ## Example: a device and its cloud service, in memory
 //!
