@@ -6,8 +6,87 @@
 
 use core::fmt;
 
-use crate::cbor::Reader;
-use crate::error::Problem;
+use crate::cbor::{Enc, EncResult, Reader};
+use crate::error::{Error, Problem, ProblemKind};
+use crate::message::envelope::{encode_message, open_message, Kind};
+
+/// Key of a batch's base time.
+const KEY_BASE: i64 = 0;
+/// Key of a batch's rows.
+const KEY_ROWS: i64 = 1;
+
+/// The names a batch's decoding errors carry.
+pub(crate) struct BatchFields {
+    /// The body map (`usage`).
+    pub body: &'static str,
+    /// The base time (`usage.base`).
+    pub base: &'static str,
+    /// The rows array (`usage.events`).
+    pub rows: &'static str,
+}
+
+/// What every decoded batch holds: its base time and its rows' validated bytes.
+pub(crate) struct BatchBody<'a> {
+    pub base: u64,
+    pub rows: &'a [u8],
+    pub count: u8,
+}
+
+/// Decodes `[kind, {0: base, 1: [row, ...]}]` strictly: 1..=`max` rows, each checked by `read`
+/// once here (so iterating later cannot fail), unknown keys by the usual rules.
+pub(crate) fn decode_batch<'a, T>(
+    bytes: &'a [u8],
+    kind: Kind,
+    names: &BatchFields,
+    max: usize,
+    max_entries: usize,
+    read: ReadRow<T>,
+) -> Result<BatchBody<'a>, Error> {
+    let mut r = open_message(bytes, kind)?;
+    let mut m = r.map(names.body, max_entries)?;
+    m.require(&mut r, KEY_BASE, names.base)?;
+    let base = r.uint(names.base)?;
+    m.require(&mut r, KEY_ROWS, names.rows)?;
+    let count = r.array_len(names.rows, max)?;
+    if count == 0 {
+        return Err(Problem::new(names.rows, ProblemKind::OutOfRange).into());
+    }
+    let start = r.position();
+    let mut time = base;
+    for _ in 0..count {
+        read(&mut r, &mut time)?;
+    }
+    let rows = r.since(start);
+    m.finish(&mut r)?;
+    r.finish("message")?;
+    let count = u8::try_from(count).map_err(|_| Problem::new(names.rows, ProblemKind::TooMany))?;
+    Ok(BatchBody { base, rows, count })
+}
+
+/// Writes `[kind, {0: base, 1: [row, ...]}]` with `count` rows, `write(e, i, prev)` writing row
+/// `i` given the previous row's time (`base` for the first). The caller has validated the rows.
+pub(crate) fn encode_batch(
+    kind: Kind,
+    base: u64,
+    count: usize,
+    out: &mut [u8],
+    write: impl Fn(
+        &mut Enc<'_>,
+        usize,
+        u64,
+    ) -> Result<u64, minicbor::encode::Error<crate::cbor::WriteFailed>>,
+) -> Result<usize, Error> {
+    encode_message(kind, out, |e| -> EncResult {
+        e.map(2)?;
+        e.i64(KEY_BASE)?.u64(base)?;
+        e.i64(KEY_ROWS)?.array(count as u64)?;
+        let mut prev = base;
+        for i in 0..count {
+            prev = write(e, i, prev)?;
+        }
+        Ok(())
+    })
+}
 
 /// Reads one row, advancing the running time.
 pub(crate) type ReadRow<T> = fn(&mut Reader<'_>, &mut u64) -> Result<T, Problem>;

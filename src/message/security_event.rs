@@ -15,8 +15,8 @@
 use crate::cbor::Reader;
 use crate::error::{Error, Local, Malformed, PeerError, Problem, ProblemKind, StorageError};
 use crate::handshake::policy::Rejection;
-use crate::message::envelope::{encode_message, open_message, Kind};
-use crate::message::rows::Rows;
+use crate::message::envelope::Kind;
+use crate::message::rows::{decode_batch, encode_batch, BatchFields, Rows};
 
 /// Most events one batch may carry.
 pub const MAX_EVENTS: usize = 32;
@@ -30,10 +30,12 @@ pub const AUTH_HANDSHAKE: u64 = 1;
 /// Detail of [`Cause::AuthenticationFailure`]: a record failed.
 pub const AUTH_RECORD: u64 = 2;
 
-const KEY_BASE: i64 = 0;
-const KEY_EVENTS: i64 = 1;
-
 const F_BODY: &str = "security_events";
+const FIELDS: BatchFields = BatchFields {
+    body: F_BODY,
+    base: F_BASE,
+    rows: F_EVENTS,
+};
 const F_BASE: &str = "security_events.base";
 const F_EVENTS: &str = "security_events.events";
 const F_DT: &str = "security_events.events.dt";
@@ -221,46 +223,39 @@ impl<'a> SecurityEventBatch<'a> {
             }
             prev = ev.time_ms;
         }
-        encode_message(Kind::SecurityEvents, out, |e| {
-            e.map(2)?;
-            e.i64(KEY_BASE)?.u64(base)?;
-            e.i64(KEY_EVENTS)?.array(events.len() as u64)?;
-            let mut prev = base;
-            for ev in events {
+        encode_batch(
+            Kind::SecurityEvents,
+            base,
+            events.len(),
+            out,
+            |e, i, prev| {
+                let Some(ev) = events.get(i) else {
+                    return Ok(prev);
+                };
                 e.array(4)?
                     .u64(ev.time_ms.saturating_sub(prev))?
                     .u64(ev.cause.to_u64())?
                     .u64(ev.detail)?
                     .u64(ev.count)?;
-                prev = ev.time_ms;
-            }
-            Ok(())
-        })
+                Ok(ev.time_ms)
+            },
+        )
     }
 
     /// Decodes a whole security-events message strictly (spec/MESSAGES.md section 4).
     pub fn decode(bytes: &'a [u8]) -> Result<Self, Error> {
-        let mut r = open_message(bytes, Kind::SecurityEvents)?;
-        let mut m = r.map(F_BODY, MAX_MAP_ENTRIES)?;
-        m.require(&mut r, KEY_BASE, F_BASE)?;
-        let base = r.uint(F_BASE)?;
-        m.require(&mut r, KEY_EVENTS, F_EVENTS)?;
-        let count = r.array_len(F_EVENTS, MAX_EVENTS)?;
-        if count == 0 {
-            return Err(Problem::new(F_EVENTS, ProblemKind::OutOfRange).into());
-        }
-        let start = r.position();
-        let mut time = base;
-        for _ in 0..count {
-            read_event(&mut r, &mut time)?;
-        }
-        let events = r.since(start);
-        m.finish(&mut r)?;
-        r.finish("message")?;
+        let body = decode_batch(
+            bytes,
+            Kind::SecurityEvents,
+            &FIELDS,
+            MAX_EVENTS,
+            MAX_MAP_ENTRIES,
+            read_event,
+        )?;
         Ok(SecurityEventBatch {
-            base,
-            events,
-            count: u8::try_from(count).map_err(|_| Problem::new(F_EVENTS, ProblemKind::TooMany))?,
+            base: body.base,
+            events: body.rows,
+            count: body.count,
         })
     }
 

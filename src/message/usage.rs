@@ -11,8 +11,8 @@
 
 use crate::cbor::Reader;
 use crate::error::{Error, Local, Problem, ProblemKind};
-use crate::message::envelope::{encode_message, open_message, Kind};
-use crate::message::rows::Rows;
+use crate::message::envelope::Kind;
+use crate::message::rows::{decode_batch, encode_batch, BatchFields, Rows};
 
 /// Most events one batch may carry.
 pub const MAX_EVENTS: usize = 64;
@@ -21,10 +21,12 @@ pub const MAX_MAP_ENTRIES: usize = 16;
 /// The first vendor-defined kind; kinds below it are this specification's.
 pub const VENDOR_MIN: u64 = 1024;
 
-const KEY_BASE: i64 = 0;
-const KEY_EVENTS: i64 = 1;
-
 const F_BODY: &str = "usage";
+const FIELDS: BatchFields = BatchFields {
+    body: F_BODY,
+    base: F_BASE,
+    rows: F_EVENTS,
+};
 const F_BASE: &str = "usage.base";
 const F_EVENTS: &str = "usage.events";
 const F_DT: &str = "usage.events.dt";
@@ -126,45 +128,32 @@ impl<'a> UsageBatch<'a> {
             }
             prev = ev.time_ms;
         }
-        encode_message(Kind::Usage, out, |e| {
-            e.map(2)?;
-            e.i64(KEY_BASE)?.u64(base)?;
-            e.i64(KEY_EVENTS)?.array(events.len() as u64)?;
-            let mut prev = base;
-            for ev in events {
-                e.array(3)?
-                    .u64(ev.time_ms.saturating_sub(prev))?
-                    .u64(ev.kind.to_u64())?
-                    .i64(ev.value)?;
-                prev = ev.time_ms;
-            }
-            Ok(())
+        encode_batch(Kind::Usage, base, events.len(), out, |e, i, prev| {
+            let Some(ev) = events.get(i) else {
+                return Ok(prev);
+            };
+            e.array(3)?
+                .u64(ev.time_ms.saturating_sub(prev))?
+                .u64(ev.kind.to_u64())?
+                .i64(ev.value)?;
+            Ok(ev.time_ms)
         })
     }
 
     /// Decodes a whole usage message strictly (spec/MESSAGES.md section 4).
     pub fn decode(bytes: &'a [u8]) -> Result<Self, Error> {
-        let mut r = open_message(bytes, Kind::Usage)?;
-        let mut m = r.map(F_BODY, MAX_MAP_ENTRIES)?;
-        m.require(&mut r, KEY_BASE, F_BASE)?;
-        let base = r.uint(F_BASE)?;
-        m.require(&mut r, KEY_EVENTS, F_EVENTS)?;
-        let count = r.array_len(F_EVENTS, MAX_EVENTS)?;
-        if count == 0 {
-            return Err(Problem::new(F_EVENTS, ProblemKind::OutOfRange).into());
-        }
-        let start = r.position();
-        let mut time = base;
-        for _ in 0..count {
-            read_event(&mut r, &mut time)?;
-        }
-        let events = r.since(start);
-        m.finish(&mut r)?;
-        r.finish("message")?;
+        let body = decode_batch(
+            bytes,
+            Kind::Usage,
+            &FIELDS,
+            MAX_EVENTS,
+            MAX_MAP_ENTRIES,
+            read_event,
+        )?;
         Ok(UsageBatch {
-            base,
-            events,
-            count: u8::try_from(count).map_err(|_| Problem::new(F_EVENTS, ProblemKind::TooMany))?,
+            base: body.base,
+            events: body.rows,
+            count: body.count,
         })
     }
 
