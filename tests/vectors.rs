@@ -131,7 +131,9 @@ fn party_json(p: &Party, seed: u8, ephemeral: &[u8; 32], cred: Option<&Credentia
 
 /// The bytes of the vector `name` in the message-layer vector file `file` (under `list`).
 fn message_vector(file: &str, list: &str, name: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("spec/vectors").join(file);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("spec/vectors")
+        .join(file);
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let found = v[list]
         .as_array()
@@ -376,7 +378,11 @@ fn handshake_vector(case: &Case) -> Value {
     // (spec/MESSAGES.md): a vitals batch up, a signed command down, its acknowledgement up, a
     // signed firmware manifest down. A device replaying these records works its message layer
     // on exactly what the session delivered.
-    let vitals = message_vector("messages_telemetry.json", "valid", "vitals/spo2-and-temperature");
+    let vitals = message_vector(
+        "messages_telemetry.json",
+        "valid",
+        "vitals/spo2-and-temperature",
+    );
     let command = message_vector("messages_signed.json", "vectors", "command_basal_rate");
     let ack = message_vector("messages_signed.json", "vectors", "ack_accepted");
     let manifest = message_vector("messages_signed.json", "vectors", "firmware_manifest");
