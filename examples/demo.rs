@@ -183,7 +183,7 @@ fn connection(
             readings += 1;
             println!(
                 "[cloud] <- record ({wire_len} bytes on the wire): {}",
-                String::from_utf8_lossy(&d)
+                describe(&d)
             );
             if readings == 2 {
                 let cmd = b"command: set-interval 60s";
@@ -203,6 +203,35 @@ fn connection(
             return Ok(());
         }
     }
+}
+
+/// A record's plaintext for the log: a vitals batch (spec/MESSAGES.md 4.3) decoded, anything
+/// else as text (the demo devices send plain text readings too).
+fn describe(plaintext: &[u8]) -> String {
+    use tether::message::decimal::Value;
+    use tether::message::vitals::{Channel, VitalsBatch};
+    let Ok(batch) = VitalsBatch::decode(plaintext) else {
+        return String::from_utf8_lossy(plaintext).into_owned();
+    };
+    let shown: Vec<String> = batch
+        .readings()
+        .map(|r| {
+            let unit = match batch.channels().get(usize::from(r.channel)) {
+                Some(Channel::Known { code, .. }) => code.ucum(),
+                _ => "",
+            };
+            match r.value {
+                Value::Number(d) => format!("{d} {unit}"),
+                other => format!("{other:?}"),
+            }
+        })
+        .collect();
+    format!(
+        "vitals batch, {} readings in {} bytes: {}",
+        batch.len(),
+        plaintext.len(),
+        shown.join(", ")
+    )
 }
 
 fn device(addr: &str) -> Result<(), Box<dyn std::error::Error>> {

@@ -2,7 +2,8 @@
  * A medical device written in C, talking to the tether demo cloud over loopback TCP.
  *
  * It runs the provisioned (Noise IK) handshake with the demo's fixed keys, sends five
- * pulse-oximeter readings (with an automatic key update after every three records), prints the
+ * pulse-oximeter readings, the last as a typed vitals batch built with tether_vitals_encode (with
+ * an automatic key update after every three records), prints the
  * command the cloud sends after the second reading, closes the session, waits for the cloud's
  * close, wipes everything and exits 0. Any failure prints tether_strerror() and exits 1.
  *
@@ -219,15 +220,16 @@ static int read_unit(conn *c, tether_decoder *dec, const uint8_t **unit, size_t 
         }                                                                                   \
     } while (0)
 
-/* Seals one reading and sends it (with the key-update record in front, if one was due). */
-static tether_status send_reading(conn *c, tether_session *s, unsigned index, const char *text) {
+/* Seals one record's plaintext and sends it (with the key-update record in front, if one was
+ * due); `what` describes it in the log. */
+static tether_status send_record(conn *c, tether_session *s, unsigned index, const uint8_t *plain,
+                                 size_t len, const char *what) {
     uint8_t wire[256];
-    size_t len = strlen(text), written = 0, key_update = 0;
+    size_t written = 0, key_update = 0;
     if (tether_session_seal_capacity(s, len) > sizeof wire) {
         return TETHER_ERR_BUFFER_TOO_SMALL;
     }
-    tether_status st = tether_session_seal(s, (const uint8_t *)text, len, wire, sizeof wire,
-                                           &written, &key_update);
+    tether_status st = tether_session_seal(s, plain, len, wire, sizeof wire, &written, &key_update);
     if (st != TETHER_OK) {
         return st;
     }
@@ -235,8 +237,45 @@ static tether_status send_reading(conn *c, tether_session *s, unsigned index, co
         printf("[device] -> key update record (%zu bytes)\n", key_update);
     }
     printf("[device] -> reading %u (%zu bytes on the wire): %s\n", index, written - key_update,
-           text);
+           what);
     return send_all(c, wire, written) == 0 ? TETHER_OK : TETHER_ERR_INTERNAL;
+}
+
+/* Seals one text reading and sends it. */
+static tether_status send_reading(conn *c, tether_session *s, unsigned index, const char *text) {
+    return send_record(c, s, index, (const uint8_t *)text, strlen(text), text);
+}
+
+/* Encodes three seconds of SpO2 and pulse rate as a vitals batch (spec/MESSAGES.md 4.3) with the
+ * C ABI and sends it: the typed form of the readings above, about 4 bytes a reading. */
+static tether_status send_vitals(conn *c, tether_session *s, unsigned index) {
+    const uint64_t base = UINT64_C(1768465800000); /* 2026-01-15T08:30:00Z, in ms */
+    const tether_vital_channel channels[2] = {
+        {.code = 1, .unit = 0, .exponent = 0}, /* table code 1: SpO2, % */
+        {.code = 2, .unit = 0, .exponent = 0}, /* table code 2: pulse rate, /min */
+    };
+    tether_vital_reading readings[6];
+    const int64_t spo2[3] = {97, 96, 97}, pulse[3] = {72, 75, 74};
+    for (unsigned i = 0; i < 3; i++) {
+        readings[2 * i] = (tether_vital_reading){
+            .time_ms = base + 1000u * i,
+            .channel = 0,
+            .value = {.mantissa = spo2[i], .exponent = 0, .special = TETHER_VALUE_NUMBER}};
+        readings[2 * i + 1] = (tether_vital_reading){
+            .time_ms = base + 1000u * i,
+            .channel = 1,
+            .value = {.mantissa = pulse[i], .exponent = 0, .special = TETHER_VALUE_NUMBER}};
+    }
+    uint8_t msg[128];
+    size_t len = 0;
+    tether_status st = tether_vitals_encode(base, 1000, channels, 2, readings, 6, msg, sizeof msg,
+                                            &len);
+    if (st != TETHER_OK) {
+        return st;
+    }
+    char what[64];
+    snprintf(what, sizeof what, "vitals batch, 6 readings in %zu bytes", len);
+    return send_record(c, s, index, msg, len, what);
 }
 
 int main(int argc, char **argv) {
@@ -250,8 +289,7 @@ int main(int argc, char **argv) {
         0xC1, 0xC1, 0xC1, 0xC1, 0xC1, 0xC1, 0xC1, 0xC1, 0xC1, 0xC1, 0xC1,
         0xC1, 0xC1, 0xC1, 0xC1, 0xC1, 0xC1, 0xC1, 0xC1, 0xC1, 0xC1,
     };
-    static const char *readings[] = {"SpO2 97 %", "pulse 72 /min", "SpO2 96 %", "pulse 75 /min",
-                                     "SpO2 97 %"};
+    static const char *readings[] = {"SpO2 97 %", "pulse 72 /min", "SpO2 96 %", "pulse 75 /min"};
     /* The tether objects: plain storage, set up by init calls, cleared by wipe calls. */
     static tether_handshake hs;
     static tether_session session;
@@ -354,6 +392,8 @@ int main(int argc, char **argv) {
             printf("\n");
         }
     }
+
+    TRY(send_vitals(&c, &session, sizeof readings / sizeof readings[0] + 1));
 
     TRY(tether_session_close(&session, buf, sizeof buf, &n));
     printf("[device] -> close\n");

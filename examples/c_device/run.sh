@@ -62,6 +62,8 @@ echo "== cloud log"
 cat "$server_log"
 grep -q '^\[cloud\] session up with SN-DEMO-0001' "$server_log" || fail "no session on the cloud"
 grep -q '^\[cloud\] <- key update' "$server_log" || fail "the cloud saw no key update"
+grep -q 'vitals batch, 6 readings in [0-9]* bytes: 97 %, 72 /min, 96 %, 75 /min, 97 %, 74 /min$' "$server_log" ||
+  fail "the cloud did not decode the device's vitals batch"
 grep -q '^\[cloud\] <- close; session done after 5 readings$' "$server_log" ||
   fail "the cloud did not finish the session cleanly"
 if grep -Eq 'refused|without close|Error' "$server_log"; then
