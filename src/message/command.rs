@@ -14,7 +14,7 @@
 
 use crate::cbor::{encode_into, Enc, EncResult, Reader};
 use crate::error::{CommandRejection, Error, Local, Problem, ProblemKind};
-use crate::message::cose::{open_signed, AuthorityKey, Signer, MAX_SIGNED_PAYLOAD};
+use crate::message::cose::{open_signed, AuthorityKey, Signer};
 use crate::message::envelope::{encode_message, open_message, Kind};
 
 /// Most parameters one command carries: enough for any real therapy setting, small enough to
@@ -156,10 +156,8 @@ impl<'a> Command<'a> {
     /// Signs the command with `signer` and writes the whole message `[16, COSE_Sign1]` into
     /// `out`; returns its length.
     pub fn encode(&self, signer: &Signer, out: &mut [u8]) -> Result<usize, Error> {
-        let mut payload = [0u8; MAX_SIGNED_PAYLOAD];
-        let n = self.encode_payload(&mut payload)?;
-        let payload = payload.get(..n).ok_or(Local::Config)?;
-        signer.sign_message(Kind::Command, payload, out)
+        self.check()?;
+        signer.sign_encoded(Kind::Command, out, |e| self.write_payload(e))
     }
 
     /// Decodes a payload map strictly. This checks the form only (an expiry not after issue is
@@ -513,6 +511,7 @@ mod tests {
     use crate::error::Malformed;
     use crate::message::cose::test_keys::{SEED1, SEED2};
     use crate::message::cose::MAX_SIGN1_LEN;
+    use crate::message::cose::MAX_SIGNED_PAYLOAD;
     use proptest::prelude::*;
     use std::vec::Vec;
 

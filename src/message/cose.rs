@@ -205,6 +205,20 @@ impl Signer {
         let sig = self.signature(payload)?;
         encode_message(kind, out, |e| write_sign1(e, self.kid(), payload, &sig))
     }
+
+    /// Writes a payload with `write` (into a stack buffer of [`MAX_SIGNED_PAYLOAD`] bytes),
+    /// signs it and writes the whole message `[kind, COSE_Sign1]`: every signed message's
+    /// `encode`.
+    pub(crate) fn sign_encoded(
+        &self,
+        kind: Kind,
+        out: &mut [u8],
+        write: impl Fn(&mut Enc<'_>) -> EncResult,
+    ) -> Result<usize, Error> {
+        let mut payload = [0u8; MAX_SIGNED_PAYLOAD];
+        let n = encode_into(&mut payload, write)?;
+        self.sign_message(kind, payload.get(..n).ok_or(Local::Config)?, out)
+    }
 }
 
 /// Writes `#6.18([h'a10127', {4: kid}, payload, signature])`.

@@ -18,9 +18,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::cbor::{encode_into, Enc, EncResult, Reader};
 use crate::error::{Error, Local, Problem, ProblemKind, StorageError, UpdateRejection};
-use crate::message::cose::{
-    authenticate, open_signed, AuthFailure, AuthorityKey, Signer, MAX_SIGNED_PAYLOAD,
-};
+use crate::message::cose::{authenticate, open_signed, AuthFailure, AuthorityKey, Signer};
 use crate::message::envelope::{encode_message, open_message, Kind};
 
 /// COSE algorithm identifier of SHA-256 (RFC 9054), the only image digest.
@@ -130,13 +128,8 @@ impl<'a> FirmwareManifest<'a> {
 
     /// Signs the manifest and writes the whole message `[32, COSE_Sign1]`.
     pub fn encode(&self, signer: &Signer, out: &mut [u8]) -> Result<usize, Error> {
-        let mut payload = [0u8; MAX_SIGNED_PAYLOAD];
-        let n = self.encode_payload(&mut payload)?;
-        signer.sign_message(
-            Kind::FirmwareManifest,
-            payload.get(..n).ok_or(Local::Config)?,
-            out,
-        )
+        self.check()?;
+        signer.sign_encoded(Kind::FirmwareManifest, out, |e| self.write_payload(e))
     }
 
     /// Decodes a payload map strictly (form only; for diagnostics, never to install).
@@ -663,13 +656,8 @@ impl<'a> AppUpdateNotice<'a> {
 
     /// Signs the notice and writes the whole message `[35, COSE_Sign1]`.
     pub fn encode(&self, signer: &Signer, out: &mut [u8]) -> Result<usize, Error> {
-        let mut payload = [0u8; MAX_SIGNED_PAYLOAD];
-        let n = self.encode_payload(&mut payload)?;
-        signer.sign_message(
-            Kind::AppUpdateNotice,
-            payload.get(..n).ok_or(Local::Config)?,
-            out,
-        )
+        self.check()?;
+        signer.sign_encoded(Kind::AppUpdateNotice, out, |e| self.write_payload(e))
     }
 
     /// Decodes a payload map strictly (form only).
@@ -745,6 +733,7 @@ mod tests {
     use crate::error::Malformed;
     use crate::message::cose::test_keys::{SEED1, SEED2};
     use crate::message::cose::MAX_SIGN1_LEN;
+    use crate::message::cose::MAX_SIGNED_PAYLOAD;
     use proptest::prelude::*;
     use std::vec::Vec;
 
