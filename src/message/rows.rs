@@ -5,6 +5,7 @@
 //! again, row by row, without allocating.
 
 use core::fmt;
+use core::marker::PhantomData;
 
 use crate::cbor::{Enc, EncResult, Reader};
 use crate::error::{Error, Problem, ProblemKind};
@@ -25,11 +26,37 @@ pub(crate) struct BatchFields {
     pub rows: &'static str,
 }
 
-/// What every decoded batch holds: its base time and its rows' validated bytes.
-pub(crate) struct BatchBody<'a> {
-    pub base: u64,
-    pub rows: &'a [u8],
-    pub count: u8,
+/// A decoded batch of delta-timed rows (usage events, security events), borrowed from the
+/// message bytes and validated once by its `decode`; its `events` walks the rows again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch<'a, T> {
+    base: u64,
+    /// The rows array's items, already validated.
+    rows: &'a [u8],
+    count: u8,
+    row: PhantomData<fn() -> T>,
+}
+
+impl<'a, T> Batch<'a, T> {
+    /// The reference time of the first delta, in milliseconds since the Unix epoch.
+    pub fn base(&self) -> u64 {
+        self.base
+    }
+
+    /// How many rows the batch holds.
+    pub fn len(&self) -> usize {
+        usize::from(self.count)
+    }
+
+    /// Always false for a decoded batch; here because `len` is.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The rows, in order, with absolute times, read again with `read`.
+    pub(crate) fn rows(&self, read: ReadRow<T>) -> Rows<'a, T> {
+        Rows::new(Reader::new(self.rows), self.count, self.base, read)
+    }
 }
 
 /// Decodes `[kind, {0: base, 1: [row, ...]}]` strictly: 1..=`max` rows, each checked by `read`
@@ -41,7 +68,7 @@ pub(crate) fn decode_batch<'a, T>(
     max: usize,
     max_entries: usize,
     read: ReadRow<T>,
-) -> Result<BatchBody<'a>, Error> {
+) -> Result<Batch<'a, T>, Error> {
     let mut r = open_message(bytes, kind)?;
     let mut m = r.map(names.body, max_entries)?;
     m.require(&mut r, KEY_BASE, names.base)?;
@@ -60,7 +87,12 @@ pub(crate) fn decode_batch<'a, T>(
     m.finish(&mut r)?;
     r.finish("message")?;
     let count = u8::try_from(count).map_err(|_| Problem::new(names.rows, ProblemKind::TooMany))?;
-    Ok(BatchBody { base, rows, count })
+    Ok(Batch {
+        base,
+        rows,
+        count,
+        row: PhantomData,
+    })
 }
 
 /// Writes `[kind, {0: base, 1: [row, ...]}]` with `count` rows, `write(e, i, prev)` writing row

@@ -16,7 +16,7 @@ use crate::cbor::Reader;
 use crate::error::{Error, Local, Malformed, PeerError, Problem, ProblemKind, StorageError};
 use crate::handshake::policy::Rejection;
 use crate::message::envelope::Kind;
-use crate::message::rows::{decode_batch, encode_batch, BatchFields, Rows};
+use crate::message::rows::{decode_batch, encode_batch, Batch, BatchFields, Rows};
 
 /// Most events one batch may carry.
 pub const MAX_EVENTS: usize = 32;
@@ -194,17 +194,11 @@ impl SecurityEvent {
     }
 }
 
-/// A decoded batch of security events, borrowed from the message bytes; validated once by
+/// A decoded security-events batch, borrowed from the message bytes; validated once by
 /// [`SecurityEventBatch::decode`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SecurityEventBatch<'a> {
-    base: u64,
-    /// The `events` array's items, already validated.
-    events: &'a [u8],
-    count: u8,
-}
+pub type SecurityEventBatch<'a> = Batch<'a, SecurityEvent>;
 
-impl<'a> SecurityEventBatch<'a> {
+impl<'a> Batch<'a, SecurityEvent> {
     /// Encodes a batch as a whole message (`[4, body]`) into `out` and returns its length.
     ///
     /// Events 1..=32, times at or after `base` and non-decreasing, counts at least 1, vendor
@@ -244,39 +238,19 @@ impl<'a> SecurityEventBatch<'a> {
 
     /// Decodes a whole security-events message strictly (spec/MESSAGES.md section 4).
     pub fn decode(bytes: &'a [u8]) -> Result<Self, Error> {
-        let body = decode_batch(
+        decode_batch(
             bytes,
             Kind::SecurityEvents,
             &FIELDS,
             MAX_EVENTS,
             MAX_MAP_ENTRIES,
             read_event,
-        )?;
-        Ok(SecurityEventBatch {
-            base: body.base,
-            events: body.rows,
-            count: body.count,
-        })
-    }
-
-    /// The reference time of the first delta, in milliseconds since the Unix epoch.
-    pub fn base(&self) -> u64 {
-        self.base
-    }
-
-    /// How many events the batch holds (1..=32).
-    pub fn len(&self) -> usize {
-        usize::from(self.count)
-    }
-
-    /// Always false for a decoded batch; here because `len` is.
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
+        )
     }
 
     /// The events, in order, with absolute times (re-walks the validated bytes).
     pub fn events(&self) -> SecurityEvents<'a> {
-        Rows::new(Reader::new(self.events), self.count, self.base, read_event)
+        self.rows(read_event)
     }
 }
 

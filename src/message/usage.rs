@@ -12,7 +12,7 @@
 use crate::cbor::Reader;
 use crate::error::{Error, Local, Problem, ProblemKind};
 use crate::message::envelope::Kind;
-use crate::message::rows::{decode_batch, encode_batch, BatchFields, Rows};
+use crate::message::rows::{decode_batch, encode_batch, Batch, BatchFields, Rows};
 
 /// Most events one batch may carry.
 pub const MAX_EVENTS: usize = 64;
@@ -104,15 +104,9 @@ pub struct UsageEvent {
 
 /// A decoded usage batch, borrowed from the message bytes; validated once by
 /// [`UsageBatch::decode`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UsageBatch<'a> {
-    base: u64,
-    /// The `events` array's items, already validated.
-    events: &'a [u8],
-    count: u8,
-}
+pub type UsageBatch<'a> = Batch<'a, UsageEvent>;
 
-impl<'a> UsageBatch<'a> {
+impl<'a> Batch<'a, UsageEvent> {
     /// Encodes a batch as a whole message (`[2, body]`) into `out` and returns its length.
     ///
     /// Events 1..=64, times at or after `base` and non-decreasing, vendor kinds at least
@@ -142,39 +136,19 @@ impl<'a> UsageBatch<'a> {
 
     /// Decodes a whole usage message strictly (spec/MESSAGES.md section 4).
     pub fn decode(bytes: &'a [u8]) -> Result<Self, Error> {
-        let body = decode_batch(
+        decode_batch(
             bytes,
             Kind::Usage,
             &FIELDS,
             MAX_EVENTS,
             MAX_MAP_ENTRIES,
             read_event,
-        )?;
-        Ok(UsageBatch {
-            base: body.base,
-            events: body.rows,
-            count: body.count,
-        })
-    }
-
-    /// The reference time of the first delta, in milliseconds since the Unix epoch.
-    pub fn base(&self) -> u64 {
-        self.base
-    }
-
-    /// How many events the batch holds (1..=64).
-    pub fn len(&self) -> usize {
-        usize::from(self.count)
-    }
-
-    /// Always false for a decoded batch; here because `len` is.
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
+        )
     }
 
     /// The events, in order, with absolute times (re-walks the validated bytes).
     pub fn events(&self) -> UsageEvents<'a> {
-        Rows::new(Reader::new(self.events), self.count, self.base, read_event)
+        self.rows(read_event)
     }
 }
 
