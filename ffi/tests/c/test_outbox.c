@@ -24,42 +24,9 @@ _Static_assert(sizeof(((tether_receiver_state *)0)->bytes) == TETHER_RECEIVER_ST
                "receiver state bytes");
 
 /* ------------------------------------------------------------------------------------------ */
-/* Harness (as in test_tether.c)                                                               */
+/* Harness (harness.h)                                                                         */
 
-static const char *current_test = "(none)";
-static int tests_passed;
-
-static void fail_exit(void) {
-    fflush(stdout);
-    fprintf(stderr, "FAILED in %s\n", current_test);
-    printf("%d passed, 1 failed\n", tests_passed);
-    fflush(stdout);
-    exit(1);
-}
-
-#define CHECK(cond)                                                                         \
-    do {                                                                                    \
-        if (!(cond)) {                                                                      \
-            fprintf(stderr, "%s:%d: [%s] CHECK failed: %s\n", __FILE__, __LINE__,           \
-                    current_test, #cond);                                                   \
-            fail_exit();                                                                    \
-        }                                                                                   \
-    } while (0)
-
-#define CHECK_ST(expr, expected)                                                            \
-    do {                                                                                    \
-        const tether_status st_ = (expr);                                                   \
-        const tether_status want_ = (expected);                                             \
-        if (st_ != want_) {                                                                 \
-            fprintf(stderr, "%s:%d: [%s] %s\n    returned %d (%s), expected %d (%s)\n",     \
-                    __FILE__, __LINE__, current_test, #expr, (int)st_, tether_strerror(st_), \
-                    (int)want_, tether_strerror(want_));                                    \
-            fail_exit();                                                                    \
-        }                                                                                   \
-        CHECK(strcmp(tether_strerror(st_), "unknown status") != 0);                         \
-    } while (0)
-
-#define CHECK_OK(expr) CHECK_ST(expr, TETHER_OK)
+#include "harness.h"
 
 static int all_zero(const void *p, size_t n) {
     const uint8_t *b = p;

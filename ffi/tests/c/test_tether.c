@@ -36,50 +36,9 @@ _Static_assert(sizeof(tether_status) == 4, "tether_status is 32 bits");
 _Static_assert(TETHER_PAIRING_CODE_LEN == 60, "pairing code text length");
 
 /* ------------------------------------------------------------------------------------------ */
-/* Harness                                                                                     */
+/* Harness (harness.h)                                                                         */
 
-static const char *current_test = "(none)";
-static int tests_passed;
-
-static void fail_exit(void) {
-    fflush(stdout);
-    fprintf(stderr, "FAILED in %s\n", current_test);
-    printf("%d passed, 1 failed\n", tests_passed);
-    fflush(stdout);
-    exit(1);
-}
-
-/* Every status any call returns must be a documented one (0 for success only). */
-static void check_known_status(const char *file, int line, tether_status st) {
-    if (strcmp(tether_strerror(st), "unknown status") == 0) {
-        fprintf(stderr, "%s:%d: [%s] undocumented status %d\n", file, line, current_test, (int)st);
-        fail_exit();
-    }
-}
-
-#define CHECK(cond)                                                                         \
-    do {                                                                                    \
-        if (!(cond)) {                                                                      \
-            fprintf(stderr, "%s:%d: [%s] CHECK failed: %s\n", __FILE__, __LINE__,           \
-                    current_test, #cond);                                                   \
-            fail_exit();                                                                    \
-        }                                                                                   \
-    } while (0)
-
-#define CHECK_ST(expr, expected)                                                            \
-    do {                                                                                    \
-        const tether_status st_ = (expr);                                                   \
-        const tether_status want_ = (expected);                                             \
-        if (st_ != want_) {                                                                 \
-            fprintf(stderr, "%s:%d: [%s] %s\n    returned %d (%s), expected %d (%s)\n",     \
-                    __FILE__, __LINE__, current_test, #expr, (int)st_, tether_strerror(st_), \
-                    (int)want_, tether_strerror(want_));                                    \
-            fail_exit();                                                                    \
-        }                                                                                   \
-        check_known_status(__FILE__, __LINE__, st_);                                        \
-    } while (0)
-
-#define CHECK_OK(expr) CHECK_ST(expr, TETHER_OK)
+#include "harness.h"
 
 /* Any failure, as long as it is a documented non-zero status. */
 #define CHECK_FAILS(expr)                                                                   \
