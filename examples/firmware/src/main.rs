@@ -21,6 +21,7 @@ mod layout;
 mod messages;
 #[macro_use]
 mod out;
+mod slot;
 mod stack;
 mod vector;
 

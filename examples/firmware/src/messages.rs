@@ -9,13 +9,14 @@
 
 use tether::message::command::{CommandAck, CommandAuthority, CommandPolicy, CommandVerifier};
 use tether::message::cose::AuthorityKey;
-use tether::message::update::{FirmwareManifest, ImageStore, Progress, Update};
+use tether::message::update::{FirmwareManifest, Progress, Update};
 use tether::message::vitals::VitalsBatch;
-use tether::{CommandRejection, Error, StorageError, UpdateRejection};
+use tether::{CommandRejection, Error, UpdateRejection};
 
 use crate::app::{update_policy, App};
 use crate::device::{check, expect_err, At, Failure};
 use crate::say;
+use crate::slot::Slot;
 
 /// The message vectors, as constants.
 pub mod vectors {
@@ -105,30 +106,6 @@ fn command(app: &App) -> Result<(), Failure> {
     )?;
     say!("[device] a forged and a replayed copy of the command were refused");
     Ok(())
-}
-
-/// The image in RAM, standing in for the firmware's update slot in flash.
-struct Slot([u8; IMAGE.len()]);
-
-impl ImageStore for Slot {
-    fn write(&mut self, offset: u32, data: &[u8]) -> Result<(), StorageError> {
-        let start = offset as usize;
-        let to = self
-            .0
-            .get_mut(start..start + data.len())
-            .ok_or(StorageError::Io)?;
-        to.copy_from_slice(data);
-        Ok(())
-    }
-    fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), StorageError> {
-        let start = offset as usize;
-        let from = self
-            .0
-            .get(start..start + buf.len())
-            .ok_or(StorageError::Io)?;
-        buf.copy_from_slice(from);
-        Ok(())
-    }
 }
 
 /// The rest of the update the manifest announced: a forged manifest is refused; the image

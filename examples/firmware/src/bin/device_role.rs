@@ -18,6 +18,8 @@ mod entropy;
 #[allow(dead_code)]
 #[path = "../heap.rs"]
 mod heap;
+#[path = "../slot.rs"]
+mod slot;
 #[allow(dead_code)]
 #[path = "../vector.rs"]
 mod vector;
@@ -32,6 +34,7 @@ use tether::{
     SessionConfig, StaticKeypair, Suite, UnixTime,
 };
 
+use slot::Slot;
 use tether::message::command::{
     AckStatus, CommandAck, CommandAuthority, CommandPolicy, CommandVerifier,
 };
@@ -41,7 +44,7 @@ use tether::message::update::{
 };
 use tether::message::vitals::{Channel, VitalCode, VitalsBatch};
 use tether::message::{Kind as MessageKind, Message};
-use tether::{Event, StorageError};
+use tether::Event;
 use vector::{Kind, Sender};
 
 // Shared with the example, which checks more of them.
@@ -225,30 +228,6 @@ fn update_policy(keys: &[AuthorityKey]) -> UpdatePolicy<'_> {
         installed_sequence: vectors::INSTALLED_SEQUENCE,
         max_image_size: vectors::MAX_IMAGE_SIZE,
         authorities: keys,
-    }
-}
-
-/// The update slot, in RAM here (flash in a product).
-struct Slot([u8; vectors::IMAGE.len()]);
-
-impl ImageStore for Slot {
-    fn write(&mut self, offset: u32, data: &[u8]) -> Result<(), StorageError> {
-        let start = offset as usize;
-        let to = self
-            .0
-            .get_mut(start..start + data.len())
-            .ok_or(StorageError::Io)?;
-        to.copy_from_slice(data);
-        Ok(())
-    }
-    fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), StorageError> {
-        let start = offset as usize;
-        let from = self
-            .0
-            .get(start..start + buf.len())
-            .ok_or(StorageError::Io)?;
-        buf.copy_from_slice(from);
-        Ok(())
     }
 }
 
