@@ -11,10 +11,10 @@ use tether::message::command::{
 };
 use tether::message::cose::{AuthorityKey, Sign1, MAX_KID};
 use tether::message::{Kind, Message};
-use tether::{CommandRejection, Error, Local};
+use tether::CommandRejection;
 
 use crate::boundary::{boundary, bytes, bytes_mut, disjoint, lengths, read, set, Region};
-use crate::message::{array_bytes, element, encode_whole, id_bytes};
+use crate::message::{array_bytes, element, encode_written, id_bytes};
 use crate::status::tether_status::{self, *};
 
 /// Most parameters one command carries.
@@ -418,19 +418,8 @@ unsafe fn write_ack(
         Ok(b) => b,
         Err(e) => return e,
     };
-    match encode_whole(buf, |b| ack.encode(b)) {
-        Ok(n) => {
-            // SAFETY: checked non-NULL.
-            unsafe { set(written, n) };
-            TETHER_OK
-        }
-        Err(e @ Error::Local(Local::BufferTooSmall { needed })) => {
-            // SAFETY: checked non-NULL.
-            unsafe { set(written, needed) };
-            e.into()
-        }
-        Err(e) => e.into(),
-    }
+    // SAFETY: `written` checked non-NULL.
+    unsafe { encode_written(buf, written, |b| ack.encode(b)) }
 }
 
 /// Encodes a command acknowledgement (`[17, ack]`) to send back in the session, so the authority

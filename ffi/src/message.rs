@@ -148,3 +148,30 @@ pub(crate) fn encode_whole(
         Err(e) => Err(e),
     }
 }
+
+/// [`encode_whole`], then the header's convention for an encoder's outputs: the length in
+/// `*written` on success, the size needed in `*written` on `TETHER_ERR_BUFFER_TOO_SMALL`, nothing
+/// on any other error.
+///
+/// # Safety
+/// `written` checked non-NULL and writable.
+pub(crate) unsafe fn encode_written(
+    out: &mut [u8],
+    written: *mut usize,
+    encode: impl Fn(&mut [u8]) -> Result<usize, tether::Error>,
+) -> tether_status {
+    use tether::{Error, Local};
+    match encode_whole(out, encode) {
+        Ok(n) => {
+            // SAFETY: the caller's contract.
+            unsafe { set(written, n) };
+            TETHER_OK
+        }
+        Err(e @ Error::Local(Local::BufferTooSmall { needed })) => {
+            // SAFETY: the caller's contract.
+            unsafe { set(written, needed) };
+            e.into()
+        }
+        Err(e) => e.into(),
+    }
+}

@@ -5,10 +5,10 @@ use tether::message::decimal::Value;
 use tether::message::vitals::{
     Channel, Reading, VitalCode, VitalsBatch, MAX_CHANNELS, MAX_READINGS, MDC_MIN,
 };
-use tether::{Error, Local};
+use tether::Error;
 
 use crate::boundary::{boundary, bytes, bytes_mut, disjoint, lengths, set, Region};
-use crate::message::{array_bytes, array_region, element, encode_whole, put};
+use crate::message::{array_bytes, array_region, element, encode_written, put};
 use crate::status::tether_status::{self, *};
 
 /// `tether_vital_value.special`: a number, `mantissa × 10^exponent`.
@@ -239,21 +239,11 @@ pub unsafe extern "C" fn tether_vitals_encode(
                 None
             }
         };
-        let result = encode_whole(out, |buf| {
-            VitalsBatch::encode_from(base_ms, tick_ms, chans, n_readings, at, buf)
-        });
-        match result {
-            Ok(n) => {
-                // SAFETY: checked non-NULL.
-                unsafe { set(written, n) };
-                TETHER_OK
-            }
-            Err(e @ Error::Local(Local::BufferTooSmall { needed })) => {
-                // SAFETY: checked non-NULL.
-                unsafe { set(written, needed) };
-                e.into()
-            }
-            Err(e) => e.into(),
+        // SAFETY: `written` checked non-NULL.
+        unsafe {
+            encode_written(out, written, |buf| {
+                VitalsBatch::encode_from(base_ms, tick_ms, chans, n_readings, at, buf)
+            })
         }
     })
 }
