@@ -6,12 +6,12 @@
 
 use core::fmt;
 
-use chacha20poly1305::aead::generic_array::GenericArray;
-use chacha20poly1305::aead::{AeadInPlace, KeyInit};
-use chacha20poly1305::ChaCha20Poly1305;
+#[cfg(feature = "aes-gcm")]
+use aead::{generic_array::GenericArray, AeadInPlace};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Local};
+use crate::record::chacha::ChaChaPoly1305;
 use crate::record::header::TAG_LEN;
 use crate::suite::Suite;
 
@@ -22,14 +22,14 @@ pub(crate) const KEY_LEN: usize = 32;
 const REKEY_NONCE: u64 = u64::MAX;
 
 /// One direction's AEAD for one epoch. Nothing of its key stays in memory once it is dropped:
-/// chacha20poly1305 zeroizes its key itself, and the AES-GCM variant is a
+/// [`ChaChaPoly1305`] keeps its key in `Zeroizing`, and the AES-GCM variant is a
 /// [`crate::hygiene::AesGcm`], which overwrites its round keys and GHASH key.
 // The AES variant holds expanded round keys; it lives inline (not boxed) so that a key update
 // allocates nothing.
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum RecordCipher {
     /// ChaCha20-Poly1305 (RFC 8439).
-    ChaCha(ChaCha20Poly1305),
+    ChaCha(ChaChaPoly1305),
     /// AES-256-GCM.
     #[cfg(feature = "aes-gcm")]
     Aes(crate::hygiene::AesGcm),
@@ -57,7 +57,7 @@ fn nonce(counter: u64) -> [u8; 12] {
 }
 
 /// Encryption only fails for inputs far beyond `MAX_PLAINTEXT`.
-fn seal_err(_: chacha20poly1305::aead::Error) -> Error {
+fn seal_err(_: aead::Error) -> Error {
     Error::Local(Local::PlaintextTooLarge)
 }
 
@@ -65,9 +65,7 @@ impl RecordCipher {
     /// Keys the suite's AEAD. A suite this build lacks is `Local::NotAllowed`.
     pub(crate) fn new(suite: Suite, key: &[u8; KEY_LEN]) -> Result<Self, Error> {
         match suite {
-            Suite::ChaChaPolyBlake2s => Ok(RecordCipher::ChaCha(ChaCha20Poly1305::new(
-                GenericArray::from_slice(key),
-            ))),
+            Suite::ChaChaPolyBlake2s => Ok(RecordCipher::ChaCha(ChaChaPoly1305::new(key))),
             #[cfg(feature = "aes-gcm")]
             Suite::AesGcmSha256 => Ok(RecordCipher::Aes(crate::hygiene::AesGcm::new(key))),
             #[cfg(not(feature = "aes-gcm"))]
@@ -83,18 +81,18 @@ impl RecordCipher {
         buf: &mut [u8],
     ) -> Result<[u8; TAG_LEN], Error> {
         let n = nonce(counter);
-        let n = GenericArray::from_slice(&n);
-        let tag = match self {
-            RecordCipher::ChaCha(c) => c.encrypt_in_place_detached(n, ad, buf),
+        match self {
+            RecordCipher::ChaCha(c) => c.seal_in_place_detached(&n, ad, buf),
             #[cfg(feature = "aes-gcm")]
-            RecordCipher::Aes(c) => c.encrypt_in_place_detached(n, ad, buf),
+            RecordCipher::Aes(c) => c
+                .encrypt_in_place_detached(GenericArray::from_slice(&n), ad, buf)
+                .map(Into::into),
         }
-        .map_err(seal_err)?;
-        Ok(tag.into())
+        .map_err(seal_err)
     }
 
     /// Decrypts `buf` in place if `tag` authenticates it. On failure `buf` is left as the
-    /// ciphertext (the AEAD crates check the tag before decrypting).
+    /// ciphertext (both AEADs check the tag before decrypting).
     pub(crate) fn open(
         &self,
         counter: u64,
@@ -103,12 +101,15 @@ impl RecordCipher {
         tag: &[u8; TAG_LEN],
     ) -> Result<(), ()> {
         let n = nonce(counter);
-        let n = GenericArray::from_slice(&n);
-        let tag = GenericArray::from_slice(tag);
         match self {
-            RecordCipher::ChaCha(c) => c.decrypt_in_place_detached(n, ad, buf, tag),
+            RecordCipher::ChaCha(c) => c.open_in_place_detached(&n, ad, buf, tag),
             #[cfg(feature = "aes-gcm")]
-            RecordCipher::Aes(c) => c.decrypt_in_place_detached(n, ad, buf, tag),
+            RecordCipher::Aes(c) => c.decrypt_in_place_detached(
+                GenericArray::from_slice(&n),
+                ad,
+                buf,
+                GenericArray::from_slice(tag),
+            ),
         }
         .map_err(|_| ())
     }
@@ -131,6 +132,8 @@ impl RecordCipher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chacha20poly1305::aead::generic_array::GenericArray;
+    use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 
     fn key(b: u8) -> [u8; 32] {
         [b; 32]
@@ -184,7 +187,7 @@ mod tests {
                 GenericArray::from([0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
             match suite {
                 Suite::ChaChaPolyBlake2s => {
-                    ChaCha20Poly1305::new(GenericArray::from_slice(&k))
+                    chacha20poly1305::ChaCha20Poly1305::new(GenericArray::from_slice(&k))
                         .encrypt_in_place_detached(&n, &[], &mut expect)
                         .unwrap();
                 }

@@ -7,6 +7,7 @@
 //! beyond the keys a finished one hands over.
 
 pub(crate) mod aead;
+pub(crate) mod chacha;
 pub mod config;
 pub mod framing;
 pub(crate) mod header;

@@ -12,28 +12,21 @@ use crate::error::PeerError;
 
 const BLOCK_BITS: u64 = 64;
 
-/// `x % n` for a ring of `n` blocks (at most 1025, so below 2^11) in 32-bit arithmetic: a 64-bit
-/// division would link compiler-builtins' software `u64` division (866 bytes on Cortex-M).
-fn ring_index(x: u64, n: u64) -> usize {
-    let n = n as u32;
-    let hi = ((x >> 32) as u32) % n;
-    let lo = (x as u32) % n;
-    // 2^32 mod n
-    let base = (u32::MAX % n + 1) % n;
-    // hi * base < n^2 < 2^22 and lo < n: no overflow.
-    ((hi * base + lo) % n) as usize
-}
-
 /// Which counters of the last `W` have been accepted.
+///
+/// The ring is indexed relative to the block of the highest accepted counter (`head`), so that
+/// no record pays a division: a block `d` blocks behind the highest is `head - d` around the ring.
 #[derive(Clone)]
 #[cfg_attr(test, derive(PartialEq, Eq))]
 pub(crate) struct ReplayWindow {
-    /// Bit `c % (64 * blocks.len())` is set when counter `c` was accepted.
+    /// Bit `c % 64` of the block for `c / 64` is set when counter `c` was accepted.
     blocks: Vec<u64>,
     /// Window size in records: a multiple of 64.
     window: u64,
     /// The highest accepted counter, `None` before the first.
     max_seen: Option<u64>,
+    /// Index in `blocks` of the block holding `max_seen`.
+    head: usize,
 }
 
 /// A short view: the bitmap would flood a log.
@@ -57,6 +50,7 @@ impl ReplayWindow {
             blocks: vec![0; len],
             window,
             max_seen: None,
+            head: 0,
         }
     }
 
@@ -70,14 +64,24 @@ impl ReplayWindow {
         self.max_seen
     }
 
-    fn locate(&self, counter: u64) -> (usize, u64) {
-        let n = self.blocks.len() as u64;
-        // The remainder is below `blocks.len()`, so it fits in usize.
-        let block = ring_index(counter / BLOCK_BITS, n);
-        (block, 1u64 << (counter % BLOCK_BITS))
+    /// The ring index and bit of `counter`, which is at most `max` and within the window.
+    #[inline]
+    fn locate(&self, counter: u64, max: u64) -> Option<(usize, u64)> {
+        let behind = usize::try_from(max / BLOCK_BITS - counter / BLOCK_BITS).ok()?;
+        let n = self.blocks.len();
+        if behind >= n {
+            return None;
+        }
+        let block = if self.head >= behind {
+            self.head - behind
+        } else {
+            self.head + n - behind
+        };
+        Some((block, 1u64 << (counter % BLOCK_BITS)))
     }
 
     /// Whether `counter` may still be accepted; changes nothing.
+    #[inline]
     pub(crate) fn check(&self, counter: u64) -> Result<(), PeerError> {
         let Some(max) = self.max_seen else {
             return Ok(());
@@ -88,35 +92,52 @@ impl ReplayWindow {
         if max - counter >= self.window {
             return Err(PeerError::TooOld);
         }
-        let (block, bit) = self.locate(counter);
-        match self.blocks.get(block) {
-            Some(b) if b & bit != 0 => Err(PeerError::Replayed),
+        match self
+            .locate(counter, max)
+            .and_then(|(block, bit)| Some((self.blocks.get(block)?, bit)))
+        {
+            Some((b, bit)) if b & bit != 0 => Err(PeerError::Replayed),
             _ => Ok(()),
         }
     }
 
     /// Records `counter` as accepted. Call only after `check` passed and the record authenticated.
+    #[inline]
     pub(crate) fn mark(&mut self, counter: u64) {
-        match self.max_seen {
-            Some(max) if counter <= max => {}
+        let n = self.blocks.len();
+        let max = match self.max_seen {
+            Some(max) if counter <= max => max,
             Some(max) => {
-                // Clear the blocks the window slides into (all of them for a large jump).
-                let n = self.blocks.len() as u64;
-                let from = max / BLOCK_BITS;
-                let steps = (counter / BLOCK_BITS - from).min(n);
-                for i in 1..=steps {
-                    let idx = ring_index(from + i, n);
-                    if let Some(b) = self.blocks.get_mut(idx) {
-                        *b = 0;
+                // Step the head to the counter's block, clearing the blocks the window slides
+                // into (all of them for a large jump).
+                let steps = counter / BLOCK_BITS - max / BLOCK_BITS;
+                match usize::try_from(steps) {
+                    Ok(steps) if steps < n => {
+                        for _ in 0..steps {
+                            self.head = if self.head + 1 >= n { 0 } else { self.head + 1 };
+                            if let Some(b) = self.blocks.get_mut(self.head) {
+                                *b = 0;
+                            }
+                        }
+                    }
+                    _ => {
+                        self.blocks.fill(0);
+                        self.head = 0;
                     }
                 }
                 self.max_seen = Some(counter);
+                counter
             }
-            None => self.max_seen = Some(counter),
-        }
-        let (block, bit) = self.locate(counter);
-        if let Some(b) = self.blocks.get_mut(block) {
-            *b |= bit;
+            None => {
+                self.head = 0;
+                self.max_seen = Some(counter);
+                counter
+            }
+        };
+        if let Some((block, bit)) = self.locate(counter, max) {
+            if let Some(b) = self.blocks.get_mut(block) {
+                *b |= bit;
+            }
         }
     }
 }
@@ -125,12 +146,6 @@ impl ReplayWindow {
 mod tests {
     use super::*;
 
-    proptest::proptest! {
-        #[test]
-        fn ring_index_is_the_remainder(x in proptest::prelude::any::<u64>(), n in 1u64..=1025) {
-            proptest::prop_assert_eq!(ring_index(x, n), (x % n) as usize);
-        }
-    }
     use proptest::prelude::*;
     use std::collections::BTreeSet;
 

@@ -13,7 +13,7 @@ use core::fmt;
 
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::error::{Error, Local, PeerError};
+use crate::error::{Error, Local, Malformed, PeerError};
 use crate::record::aead::{RecordCipher, KEY_LEN};
 use crate::record::config::{self, SessionConfig};
 use crate::record::framing::Framing;
@@ -22,15 +22,17 @@ use crate::record::replay::ReplayWindow;
 use crate::suite::Suite;
 use crate::time::Instant;
 
-/// What [`Session::seal`] wrote at the start of its output buffer: an optional key update record
-/// (`out[..key_update]`, when a key-update limit was reached), then the data record
-/// (`out[key_update..total()]`).
+/// What [`Session::seal`] or [`Session::seal_in_place`] wrote, from `start` on in its buffer:
+/// an optional key update record (`key_update` bytes, when a key-update limit was reached), then
+/// the data record (`record` bytes). [`Session::seal`] always starts at 0.
 ///
-/// On a stream, write `out[..total()]` as it is. On datagrams, send each of [`Sealed::units`] as
-/// its own datagram.
+/// On a stream, write [`Sealed::bytes`] as they are. On datagrams, send each of
+/// [`Sealed::units`] as its own datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sealed {
-    /// Bytes of the key update record at the start of the output, 0 if none was due.
+    /// Where the first unit starts in the buffer.
+    pub start: usize,
+    /// Bytes of the key update record at `start`, 0 if none was due.
     pub key_update: usize,
     /// Bytes of the data record that follows.
     pub record: usize,
@@ -42,11 +44,20 @@ impl Sealed {
         self.key_update + self.record
     }
 
-    /// The one or two units written into `out` (the buffer passed to `seal`), in sending order.
-    pub fn units<'a>(&self, out: &'a [u8]) -> impl Iterator<Item = &'a [u8]> {
-        let key_update = out.get(..self.key_update).filter(|u| !u.is_empty());
-        let record = out.get(self.key_update..self.total());
-        key_update.into_iter().chain(record)
+    /// Everything written, in sending order (the buffer passed to `seal` or `seal_in_place`).
+    pub fn bytes<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
+        buf.get(self.start..self.start + self.total())
+            .unwrap_or_default()
+    }
+
+    /// The one or two units written into `buf` (the buffer passed to `seal` or
+    /// `seal_in_place`), in sending order.
+    pub fn units<'a>(&self, buf: &'a [u8]) -> impl Iterator<Item = &'a [u8]> {
+        let (key_update, record) = self.bytes(buf).split_at(self.key_update.min(self.total()));
+        Some(key_update)
+            .filter(|u| !u.is_empty())
+            .into_iter()
+            .chain(Some(record).filter(|r| !r.is_empty()))
     }
 }
 
@@ -65,6 +76,20 @@ pub enum Event<'a> {
     /// The peer will send nothing more. Records it sent before the close may still arrive on
     /// datagrams; anything with a later counter is refused.
     Close,
+}
+
+/// What the next sealed record will be, decided before anything is written.
+struct SealPlan {
+    /// A key update record goes first.
+    update: bool,
+    /// The data record's counter.
+    counter: u64,
+    /// The epoch both records are sealed in.
+    epoch: u32,
+    /// Bytes of the key update record (0 if none).
+    key_update: usize,
+    /// Bytes of the data record.
+    record: usize,
 }
 
 /// The sending direction.
@@ -189,37 +214,81 @@ impl fmt::Debug for Session {
     }
 }
 
-/// Seals one record into the front of `out` and returns its length. On error nothing readable is
-/// left in `out`.
-fn write_record(
+/// Seals one record in place: `rec` is exactly the record (header, plaintext, tag), with the
+/// plaintext already at `rec[header_len..len - TAG_LEN]`. Writes the header and the tag and
+/// encrypts the plaintext where it lies. On error the plaintext is wiped.
+#[inline]
+fn seal_record(
     framing: Framing,
     cipher: &RecordCipher,
     ty: RecordType,
     epoch: u32,
     counter: u64,
-    plaintext: &[u8],
-    out: &mut [u8],
-) -> Result<usize, Error> {
+    rec: &mut [u8],
+) -> Result<(), Error> {
+    let needed = rec.len();
+    let too_small = Error::Local(Local::BufferTooSmall { needed });
     let head = header::header_len(framing);
-    let len = head + plaintext.len() + TAG_LEN;
-    let too_small = Error::Local(Local::BufferTooSmall { needed: len });
-    let out = out.get_mut(..len).ok_or(too_small)?;
+    let (hdr, body) = rec.split_at_mut_checked(head).ok_or(too_small)?;
+    let (ct, tag_out) = body.split_last_chunk_mut::<TAG_LEN>().ok_or(too_small)?;
     let flags = header::record_flags(ty, epoch);
-    header::write_header(framing, flags, counter, plaintext.len(), out)?;
-    let (_, body) = out.split_at_mut_checked(head).ok_or(too_small)?;
-    let (ct, tag_out) = body
-        .split_at_mut_checked(plaintext.len())
-        .ok_or(too_small)?;
-    ct.copy_from_slice(plaintext);
+    header::write_header(framing, flags, counter, ct.len(), hdr)?;
     let ad = header::associated_data(flags, counter);
     match cipher.seal(counter, &ad, ct) {
         Ok(tag) => {
-            tag_out.copy_from_slice(&tag);
-            Ok(len)
+            *tag_out = tag;
+            Ok(())
         }
         Err(e) => {
             ct.zeroize();
             Err(e)
+        }
+    }
+}
+
+/// Seals an empty control record into the front of `out` and returns its length.
+fn seal_control(
+    framing: Framing,
+    cipher: &RecordCipher,
+    ty: RecordType,
+    epoch: u32,
+    counter: u64,
+    out: &mut [u8],
+) -> Result<usize, Error> {
+    let len = header::overhead(framing);
+    let rec = out
+        .get_mut(..len)
+        .ok_or(Local::BufferTooSmall { needed: len })?;
+    seal_record(framing, cipher, ty, epoch, counter, rec)?;
+    Ok(len)
+}
+
+/// The event of an opened record of type `ty`, from `epoch`, whose plaintext is `buf`.
+fn event(ty: RecordType, epoch: u32, buf: &[u8]) -> Event<'_> {
+    match ty {
+        RecordType::Data => Event::Data(buf),
+        RecordType::KeyUpdate => Event::KeyUpdate { epoch },
+        RecordType::Close => Event::Close,
+    }
+}
+
+/// What `open` needs of a record's header once its bytes are borrowed again for decryption.
+struct Head {
+    flags: u8,
+    ty: RecordType,
+    epoch_bits: u8,
+    counter: WireCounter,
+    tag: [u8; TAG_LEN],
+}
+
+impl Head {
+    fn of(rec: &header::RecordView<'_>) -> Head {
+        Head {
+            flags: rec.flags,
+            ty: rec.ty,
+            epoch_bits: rec.epoch_bits,
+            counter: rec.counter,
+            tag: *rec.tag,
         }
     }
 }
@@ -315,6 +384,7 @@ impl Session {
     /// Whether a policy or hard limit asks for a key update before sealing `len` more bytes.
     /// Policy limits only count once the current key has protected data, so a plaintext larger
     /// than `bytes`, or an idle key, does not trigger one update after another.
+    #[inline]
     fn key_update_due(&self, now: Instant, len: usize) -> bool {
         let s = &self.send;
         if s.epoch_records >= config::max_records_per_epoch(self.suite) {
@@ -332,6 +402,7 @@ impl Session {
 
     /// Seals `plaintext` as one data record at the start of `out`, preceded by a key update record
     /// when a limit of [`SessionConfig::key_update`] (or the suite's hard limit) is reached.
+    /// A copy of the plaintext into `out`, then [`Session::seal_in_place`]'s work.
     ///
     /// Errors, with nothing written and nothing changed: [`Local::WrongState`] after
     /// [`Session::close`], [`Local::PlaintextTooLarge`] above `max_plaintext`,
@@ -344,13 +415,76 @@ impl Session {
         plaintext: &[u8],
         out: &mut [u8],
     ) -> Result<Sealed, Error> {
+        let plan = self.plan_seal(now, plaintext.len())?;
+        let needed = plan.key_update + plan.record;
+        let region = out
+            .get_mut(..needed)
+            .ok_or(Local::BufferTooSmall { needed })?;
+        let at = plan.key_update + header::header_len(self.framing);
+        let pt = region
+            .get_mut(at..at + plaintext.len())
+            .ok_or(Local::BufferTooSmall { needed })?;
+        pt.copy_from_slice(plaintext);
+        let sealed = self.seal_planned(now, &plan, region, 0);
+        if sealed.is_err() {
+            // Nothing readable stays in `out`.
+            region.zeroize();
+        }
+        sealed
+    }
+
+    /// Where [`Session::seal_in_place`] expects the plaintext in its buffer: the bytes before it
+    /// are room for the record header and for a key update record that may go first (26 bytes
+    /// on a stream, 34 on datagrams).
+    pub fn seal_headroom(&self) -> usize {
+        header::overhead(self.framing) + header::header_len(self.framing)
+    }
+
+    /// The buffer [`Session::seal_in_place`] needs for `plaintext_len` bytes: headroom,
+    /// plaintext, tag.
+    pub fn seal_in_place_len(&self, plaintext_len: usize) -> usize {
+        self.seal_headroom()
+            .saturating_add(plaintext_len)
+            .saturating_add(TAG_LEN)
+    }
+
+    /// Seals the `plaintext_len` bytes at `buf[seal_headroom()..]` where they lie, with no copy:
+    /// the header is written just before them and the tag just after, and a key update record,
+    /// when one is due, before the header. The units are [`Sealed::units`] of `buf` (they start
+    /// at [`Sealed::start`], not at 0).
+    ///
+    /// Errors as for [`Session::seal`], with nothing changed; [`Local::BufferTooSmall`] when `buf`
+    /// is shorter than [`Session::seal_in_place_len`].
+    pub fn seal_in_place(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        plaintext_len: usize,
+    ) -> Result<Sealed, Error> {
+        let plan = self.plan_seal(now, plaintext_len)?;
+        let needed = self.seal_in_place_len(plaintext_len);
+        if buf.len() < needed {
+            return Err(Local::BufferTooSmall { needed }.into());
+        }
+        let start = header::overhead(self.framing) - plan.key_update;
+        let region = buf
+            .get_mut(start..needed)
+            .ok_or(Local::BufferTooSmall { needed })?;
+        let mut sealed = self.seal_planned(now, &plan, region, 0)?;
+        sealed.start = start;
+        Ok(sealed)
+    }
+
+    /// Every check of a seal, before anything is written: what the next record will be.
+    #[inline]
+    fn plan_seal(&self, now: Instant, len: usize) -> Result<SealPlan, Error> {
         if self.closed {
             return Err(Local::WrongState.into());
         }
-        if plaintext.len() > self.config.max_plaintext {
+        if len > self.config.max_plaintext {
             return Err(Local::PlaintextTooLarge.into());
         }
-        let update = self.key_update_due(now, plaintext.len());
+        let update = self.key_update_due(now, len);
         let counter = if update {
             self.send.counter.checked_add(1)
         } else {
@@ -359,65 +493,81 @@ impl Session {
         let counter = counter
             .filter(|&c| c <= config::MAX_COUNTER)
             .ok_or(Local::LimitReached)?;
-        let new_epoch = if update {
+        let epoch = if update {
             self.send.epoch.checked_add(1).ok_or(Local::LimitReached)?
         } else {
             self.send.epoch
         };
-        let key_update = if update { self.record_len(0) } else { 0 };
-        let record = self.record_len(plaintext.len());
-        let needed = key_update + record;
-        if out.len() < needed {
-            return Err(Local::BufferTooSmall { needed }.into());
-        }
-        let (ku_out, data_out) = out
-            .split_at_mut_checked(key_update)
+        Ok(SealPlan {
+            update,
+            counter,
+            epoch,
+            key_update: if update { self.record_len(0) } else { 0 },
+            record: self.record_len(len),
+        })
+    }
+
+    /// Seals as planned into `region` (exactly the key update record, if any, then the data
+    /// record, whose plaintext is already in place) and commits.
+    #[inline]
+    fn seal_planned(
+        &mut self,
+        now: Instant,
+        plan: &SealPlan,
+        region: &mut [u8],
+        start: usize,
+    ) -> Result<Sealed, Error> {
+        let needed = plan.key_update + plan.record;
+        let (ku_out, data_out) = region
+            .split_at_mut_checked(plan.key_update)
             .ok_or(Local::BufferTooSmall { needed })?;
-        let len = u64::try_from(plaintext.len()).unwrap_or(u64::MAX);
-        if update {
+        let pt_len = plan.record.saturating_sub(header::overhead(self.framing));
+        let len = u64::try_from(pt_len).unwrap_or(u64::MAX);
+        if plan.update {
             let next = self.send.cipher.next(self.suite)?;
             let ku_counter = self.send.counter;
-            write_record(
+            seal_record(
                 self.framing,
                 &next,
                 RecordType::KeyUpdate,
-                new_epoch,
+                plan.epoch,
                 ku_counter,
-                &[],
                 ku_out,
             )?;
-            write_record(
+            seal_record(
                 self.framing,
                 &next,
                 RecordType::Data,
-                new_epoch,
-                counter,
-                plaintext,
+                plan.epoch,
+                plan.counter,
                 data_out,
             )?;
             // Commit; the old key is zeroized as it drops.
             self.send.cipher = next;
-            self.send.epoch = new_epoch;
+            self.send.epoch = plan.epoch;
             self.send.epoch_records = 2;
             self.send.epoch_data_records = 1;
             self.send.epoch_bytes = len;
             self.send.epoch_start = now;
         } else {
-            write_record(
+            seal_record(
                 self.framing,
                 &self.send.cipher,
                 RecordType::Data,
-                new_epoch,
-                counter,
-                plaintext,
+                plan.epoch,
+                plan.counter,
                 data_out,
             )?;
             self.send.epoch_records += 1;
             self.send.epoch_data_records += 1;
             self.send.epoch_bytes = self.send.epoch_bytes.saturating_add(len);
         }
-        self.send.counter = counter + 1;
-        Ok(Sealed { key_update, record })
+        self.send.counter = plan.counter + 1;
+        Ok(Sealed {
+            start,
+            key_update: plan.key_update,
+            record: plan.record,
+        })
     }
 
     /// Moves to a new sending key now (for example after a security event) and writes the key
@@ -437,13 +587,12 @@ impl Session {
             return Err(Local::BufferTooSmall { needed }.into());
         }
         let next = self.send.cipher.next(self.suite)?;
-        let len = write_record(
+        let len = seal_control(
             self.framing,
             &next,
             RecordType::KeyUpdate,
             epoch,
             counter,
-            &[],
             out,
         )?;
         self.send.cipher = next;
@@ -471,13 +620,12 @@ impl Session {
         if out.len() < needed {
             return Err(Local::BufferTooSmall { needed }.into());
         }
-        let len = write_record(
+        let len = seal_control(
             self.framing,
             &self.send.cipher,
             RecordType::Close,
             self.send.epoch,
             counter,
-            &[],
             out,
         )?;
         self.send.counter = counter + 1;
@@ -525,6 +673,7 @@ impl Session {
     }
 
     /// Picks the key for a record from its type and epoch bits.
+    #[inline]
     fn plan_key(&self, now: Instant, ty: RecordType, bits: u8) -> Result<Plan, Error> {
         let e = self.recv.epoch;
         let ahead = |steps: u32| e.checked_add(steps).map(low_bits) == Some(bits);
@@ -580,7 +729,8 @@ impl Session {
 
     /// Opens one complete unit: a datagram, or one stream unit with its length prefix (as
     /// [`crate::StreamDecoder`] returns it). Data is decrypted into `out`, which needs as many
-    /// bytes as the plaintext (at most `max_plaintext`).
+    /// bytes as the plaintext (at most `max_plaintext`). A copy of the ciphertext into `out`,
+    /// then [`Session::open_in_place`]'s work.
     ///
     /// Any error leaves the session unchanged, so the caller may drop the unit and go on (on a
     /// stream, only [`Error::Local`] errors are recoverable: anything else means the stream is
@@ -592,10 +742,48 @@ impl Session {
         unit: &[u8],
         out: &'o mut [u8],
     ) -> Result<Event<'o>, Error> {
-        // Parse, kind, version, type, size.
         let rec = header::parse_record(self.framing, unit, self.config.max_plaintext)?;
-        // Counter bounds and stream order.
-        let counter = match rec.counter {
+        let head = Head::of(&rec);
+        let (counter, plan) = self.check_open(now, &head)?;
+        let len = rec.ciphertext.len();
+        let buf = out
+            .get_mut(..len)
+            .ok_or(Local::BufferTooSmall { needed: len })?;
+        buf.copy_from_slice(rec.ciphertext);
+        let opened = self.decrypt_and_commit(now, &head, counter, plan, buf);
+        if opened.is_err() {
+            buf.zeroize();
+        }
+        opened.map(|(ty, epoch)| event(ty, epoch, buf))
+    }
+
+    /// Opens one complete unit (as for [`Session::open`]) where it lies: the plaintext is
+    /// decrypted over the ciphertext, and a data event borrows it from `unit` (it starts 5 bytes
+    /// in on a stream, 9 on datagrams). No copy.
+    ///
+    /// Errors as for [`Session::open`], with the session unchanged. A unit that fails to
+    /// authenticate is left as it was; only an authentic control record that carries bytes (a
+    /// peer error) has them wiped.
+    pub fn open_in_place<'u>(
+        &mut self,
+        now: Instant,
+        unit: &'u mut [u8],
+    ) -> Result<Event<'u>, Error> {
+        let (head, len) = {
+            let rec = header::parse_record(self.framing, unit, self.config.max_plaintext)?;
+            (Head::of(&rec), rec.ciphertext.len())
+        };
+        let (counter, plan) = self.check_open(now, &head)?;
+        let at = header::header_len(self.framing);
+        let buf = unit.get_mut(at..at + len).ok_or(Malformed::Truncated)?;
+        let (ty, epoch) = self.decrypt_and_commit(now, &head, counter, plan, buf)?;
+        Ok(event(ty, epoch, buf))
+    }
+
+    /// Every check of an open that needs no key: the record's counter and the key to use.
+    #[inline]
+    fn check_open(&self, now: Instant, head: &Head) -> Result<(u64, Plan), Error> {
+        let counter = match head.counter {
             WireCounter::Full(c) => {
                 if c > config::MAX_COUNTER {
                     return Err(PeerError::CounterExhausted.into());
@@ -620,54 +808,55 @@ impl Session {
         if let Some(w) = &self.recv.window {
             w.check(counter)?;
         }
-        let plan = self.plan_key(now, rec.ty, rec.epoch_bits)?;
+        let plan = self.plan_key(now, head.ty, head.epoch_bits)?;
+        Ok((counter, plan))
+    }
+
+    /// Decrypts `buf` in place with the planned key and, once it authenticates, commits the
+    /// record to the receive state. On error nothing is committed (`buf` may hold plaintext of an
+    /// authentic but invalid control record: the callers wipe or leave it).
+    #[inline]
+    fn decrypt_and_commit(
+        &mut self,
+        now: Instant,
+        head: &Head,
+        counter: u64,
+        plan: Plan,
+        buf: &mut [u8],
+    ) -> Result<(RecordType, u32), Error> {
+        // Later-epoch keys live on this frame only, and only when the epoch changes.
         let mut ahead = match plan {
             Plan::Ahead(steps) => Some(self.derive_ahead(steps)?),
             Plan::Current | Plan::Previous => None,
         };
-        let len = rec.ciphertext.len();
-        let buf = out
-            .get_mut(..len)
-            .ok_or(Local::BufferTooSmall { needed: len })?;
-        buf.copy_from_slice(rec.ciphertext);
-        let ad = header::associated_data(rec.flags, counter);
+        let ad = header::associated_data(head.flags, counter);
         let cipher = match (plan, &ahead) {
             (Plan::Current, _) => &self.recv.cipher,
             (Plan::Previous, _) => match self.recv.previous.get() {
                 Some(p) if self.previous_usable(now) => &p.cipher,
-                _ => {
-                    buf.zeroize();
-                    return Err(PeerError::TooOld.into());
-                }
+                _ => return Err(PeerError::TooOld.into()),
             },
             (Plan::Ahead(_), Some(a)) => &a.new,
-            (Plan::Ahead(_), None) => {
-                buf.zeroize();
-                return Err(PeerError::Epoch.into());
-            }
+            (Plan::Ahead(_), None) => return Err(PeerError::Epoch.into()),
         };
-        if cipher.open(counter, &ad, buf, rec.tag).is_err() {
-            buf.zeroize();
+        if cipher.open(counter, &ad, buf, &head.tag).is_err() {
             return Err(PeerError::Authentication.into());
         }
         // Authentic, so the peer's own doing: a control record that carries bytes breaks the
         // protocol (spec 5.1) and is a peer error, like a payload where none belongs in a
         // handshake.
-        if rec.ty != RecordType::Data && !buf.is_empty() {
+        if head.ty != RecordType::Data && !buf.is_empty() {
             buf.zeroize();
             return Err(PeerError::UnexpectedMessage.into());
         }
-        let epoch = self.commit(now, counter, plan, &mut ahead, rec.ty);
-        Ok(match rec.ty {
-            RecordType::Data => Event::Data(buf),
-            RecordType::KeyUpdate => Event::KeyUpdate { epoch },
-            RecordType::Close => Event::Close,
-        })
+        let epoch = self.commit(now, counter, plan, &mut ahead, head.ty);
+        Ok((head.ty, epoch))
     }
 
     /// Applies an authenticated record to the receive state; returns the record's epoch.
     /// `ahead` holds the derived keys when `plan` is [`Plan::Ahead`]; it is taken by reference so
     /// that the common case moves nothing large.
+    #[inline]
     fn commit(
         &mut self,
         now: Instant,
@@ -934,7 +1123,9 @@ mod tests {
         pt: &[u8],
     ) -> Vec<u8> {
         let mut out = vec![0u8; s.record_len(pt.len())];
-        write_record(s.framing, cipher, ty, epoch, counter, pt, &mut out).unwrap();
+        let at = header::header_len(s.framing);
+        out[at..at + pt.len()].copy_from_slice(pt);
+        seal_record(s.framing, cipher, ty, epoch, counter, &mut out).unwrap();
         out
     }
 
@@ -1151,6 +1342,88 @@ mod tests {
             let (mut x, _) = pair(a.suite(), a.framing(), cfg(), 1234);
             let r = seal1(&mut x, T0, b"secret");
             assert_eq!(open_err(&mut b, T0, &r), PeerError::Authentication.into());
+        }
+    }
+
+    /// In-place sealing writes the same units as copying sealing, key updates included, and
+    /// in-place opening gives the same events; both directions interleave freely.
+    #[test]
+    fn in_place_matches_copying() {
+        let mut c = cfg();
+        c.key_update.records = 3;
+        for (i, &suite) in Suite::ENABLED.iter().enumerate() {
+            for &framing in &FRAMINGS {
+                // Two identical senders: one seals by copy, one in place.
+                let (mut a, mut b) = pair(suite, framing, c, 40 + i as u64);
+                let (mut a2, _) = pair(suite, framing, c, 40 + i as u64);
+                for n in 0..9usize {
+                    let pt: Vec<u8> = (0..n * 31).map(|k| (k + n) as u8).collect();
+                    let copied = seal(&mut a, T0, &pt);
+                    let mut buf = vec![0xa5u8; a2.seal_in_place_len(pt.len())];
+                    let at = a2.seal_headroom();
+                    buf[at..at + pt.len()].copy_from_slice(&pt);
+                    let sealed = a2.seal_in_place(T0, &mut buf, pt.len()).unwrap();
+                    let units: Vec<Vec<u8>> = sealed.units(&buf).map(|u| u.to_vec()).collect();
+                    assert_eq!(units, copied, "{suite:?} {framing:?} record {n}");
+                    assert_eq!(sealed.bytes(&buf), copied.concat().as_slice());
+                    assert_eq!(sealed.start + sealed.total(), buf.len());
+                    for mut unit in units {
+                        let ev = Ev::from(b.open_in_place(T0, &mut unit).unwrap());
+                        if let Ev::Data(d) = ev {
+                            assert_eq!(d, pt);
+                        }
+                    }
+                }
+                assert_eq!(a.snapshot(), a2.snapshot());
+                assert!(a.send_epoch() >= 2);
+            }
+        }
+    }
+
+    /// A short buffer, or a failing open, leaves the session and the caller's bytes unchanged.
+    #[test]
+    fn in_place_errors_change_nothing() {
+        for (mut a, mut b) in all_pairs(cfg()) {
+            let need = a.seal_in_place_len(10);
+            assert_eq!(need, a.seal_headroom() + 10 + 16);
+            let mut short = vec![7u8; need - 1];
+            let before = a.snapshot();
+            assert_eq!(
+                a.seal_in_place(T0, &mut short, 10),
+                Err(Local::BufferTooSmall { needed: need }.into())
+            );
+            assert_eq!(short, vec![7u8; need - 1]);
+            let mut big = vec![0u8; a.seal_in_place_len(301)];
+            assert_eq!(
+                a.seal_in_place(T0, &mut big, 301),
+                Err(Local::PlaintextTooLarge.into())
+            );
+            assert_eq!(before, a.snapshot());
+
+            let mut r = seal1(&mut a, T0, b"secret");
+            let n = r.len();
+            r[n - 1] ^= 0x80;
+            let tampered = r.clone();
+            let before = b.snapshot();
+            assert_eq!(
+                b.open_in_place(T0, &mut r),
+                Err(PeerError::Authentication.into())
+            );
+            assert_eq!(r, tampered);
+            assert_eq!(before, b.snapshot());
+            r[n - 1] ^= 0x80;
+            assert_eq!(
+                Ev::from(b.open_in_place(T0, &mut r).unwrap()),
+                Ev::Data(b"secret".to_vec())
+            );
+            // A replay, opened in place, is refused and leaves the unit as it was.
+            let mut again = seal1(&mut a, T0, b"x");
+            let copy = again.clone();
+            b.open(T0, &copy, &mut [0u8; 8]).unwrap();
+            let before = b.snapshot();
+            assert!(b.open_in_place(T0, &mut again).is_err());
+            assert_eq!(again, copy);
+            assert_eq!(before, b.snapshot());
         }
     }
 
