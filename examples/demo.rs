@@ -99,6 +99,7 @@ fn serve(listener: TcpListener, connections: usize) -> Result<(), Box<dyn std::e
         known_initiator: None,
         pairing: None,
         allow_without_code: false,
+        dh_cache: None,
     };
     let start = std::time::Instant::now();
     println!(
@@ -249,6 +250,7 @@ fn device(addr: &str) -> Result<(), Box<dyn std::error::Error>> {
         identity: &identity,
         static_key: &key,
         session: session_config,
+        dh_cache: None,
     };
     let start = std::time::Instant::now();
     let mut sock = TcpStream::connect(addr)?;

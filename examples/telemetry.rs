@@ -136,6 +136,7 @@ fn cloud(listener: TcpListener, done: mpsc::Sender<String>) -> Res<()> {
         known_initiator: None,
         pairing: None,
         allow_without_code: false,
+        dh_cache: None,
     };
     let registry = [(DEVICE_ID, device_key)];
     let outbox = Outbox::open(
@@ -349,6 +350,7 @@ fn connect(addr: &str) -> Res<Link> {
         identity: &identity,
         static_key: &key,
         session: session_config(),
+        dh_cache: None,
     };
     let mut sock = TcpStream::connect(addr)?;
     sock.set_read_timeout(Some(Duration::from_secs(10)))?;

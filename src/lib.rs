@@ -54,6 +54,7 @@
 //!     identity: &device_id,
 //!     static_key: &device_key,
 //!     session: SessionConfig::default(),
+//!     dh_cache: None,
 //! };
 //! let mut device = Initiator::provisioned(&device_cfg, &cloud_key.public(), &mut rng)?;
 //! let mut msg = [0u8; 1024];
@@ -73,6 +74,7 @@
 //!     known_initiator: None,
 //!     pairing: None,
 //!     allow_without_code: false,
+//!     dh_cache: None,
 //! };
 //! let mut cloud =
 //!     Responder::accept(&cloud_cfg, &msg[..n], &mut AllowList::new(&registry), now, &mut rng)?;
@@ -153,6 +155,7 @@ pub use error::{
     UpdateRejection,
 };
 pub use framing::{Framing, StreamDecoder};
+pub use handshake::dh_cache::DhCache;
 pub use handshake::pattern::{ChannelKind, Pattern};
 pub use handshake::{Handshake, HandshakeConfig, Initiator, Responder, ResponderConfig};
 pub use identity::Identity;

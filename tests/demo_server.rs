@@ -227,6 +227,7 @@ impl Device {
             identity: &self.identity,
             static_key: &self.key,
             session: SessionConfig::default(),
+            dh_cache: None,
         };
         let mut hs = Initiator::provisioned(&config, &self.cloud_key, &mut OsEntropy)
             .expect("start the handshake");

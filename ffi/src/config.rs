@@ -313,6 +313,7 @@ impl OwnedConfig {
             identity: &self.identity,
             static_key: &self.key,
             session: self.session,
+            dh_cache: None,
         }
     }
 
@@ -329,6 +330,7 @@ impl OwnedConfig {
             known_initiator: self.peer,
             pairing: self.pairing.as_ref(),
             allow_without_code: self.allow_without_code,
+            dh_cache: None,
         }
     }
 }

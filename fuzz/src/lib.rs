@@ -90,6 +90,7 @@ impl Parties {
             identity: &self.init_id,
             static_key: &self.init_key,
             session: SessionConfig::default(),
+            dh_cache: None,
         }
     }
 
@@ -107,6 +108,7 @@ impl Parties {
             pairing: Some(&self.code),
             // One configuration answers every pattern, so that the fuzzer reaches them all.
             allow_without_code: true,
+            dh_cache: None,
         }
     }
 

@@ -22,6 +22,18 @@
 //! but is refused by the [`TrustPolicy`], or that sends a malformed identity, ends the handshake.
 
 pub mod credential;
+#[cfg(feature = "std")]
+pub mod dh_cache;
+/// Without `std` there is no cache: the type exists so that configurations are written the same
+/// way in every build (`dh_cache: None`), but it cannot be made.
+#[cfg(not(feature = "std"))]
+pub mod dh_cache {
+    /// Hosted builds only; see the `std` build's documentation.
+    #[derive(Debug)]
+    pub struct DhCache {
+        _none: core::convert::Infallible,
+    }
+}
 pub mod identity;
 pub(crate) mod noise_crypto;
 pub mod pairing;
@@ -74,6 +86,10 @@ pub struct HandshakeConfig<'a> {
     pub static_key: &'a StaticKeypair,
     /// Record-layer settings for the session that follows.
     pub session: SessionConfig,
+    /// Remembers the static-static X25519 result per peer, so that a repeat `IK` or `KK`
+    /// handshake with the same peer skips it (see [`dh_cache`]; hosted builds only). `None`:
+    /// compute it every time.
+    pub dh_cache: Option<&'a dh_cache::DhCache>,
 }
 
 /// What a responder accepts and brings.
@@ -105,6 +121,9 @@ pub struct ResponderConfig<'a> {
     /// answer only the phone that scanned it (and [`Pattern::Reconnect`] from its known peer),
     /// otherwise anyone in radio range can enroll through `XX` and read the identity it sends.
     pub allow_without_code: bool,
+    /// As [`HandshakeConfig::dh_cache`]: a server answering many devices keeps one cache for all
+    /// of them.
+    pub dh_cache: Option<&'a dh_cache::DhCache>,
 }
 
 /// The authenticated peer.
@@ -227,6 +246,7 @@ impl Responder {
             identity: config.identity,
             static_key: config.static_key,
             session: config.session,
+            dh_cache: config.dh_cache,
         };
         let mut hs = Handshake::build(&common, false, remote, code, rng)?;
         hs.read_message(unit, policy, now)?;
@@ -244,6 +264,9 @@ struct Common<'a> {
     identity: &'a Identity,
     static_key: &'a StaticKeypair,
     session: SessionConfig,
+    // Read only where a cache can exist.
+    #[cfg_attr(not(feature = "std"), allow(dead_code))]
+    dh_cache: Option<&'a dh_cache::DhCache>,
 }
 
 /// A handshake in progress, for either role.
@@ -296,6 +319,10 @@ struct Inputs {
     prologue: Prologue,
     first: [u8; FIRST_CACHE],
     first_len: usize,
+    /// The link to the static-static cache, when the configuration gave one.
+    #[cfg(feature = "std")]
+    #[zeroize(skip)]
+    memo: Option<alloc::sync::Arc<dh_cache::Memo>>,
 }
 
 impl Handshake {
@@ -315,6 +342,7 @@ impl Handshake {
             identity: config.identity,
             static_key: config.static_key,
             session: config.session,
+            dh_cache: config.dh_cache,
         };
         Handshake::build(&common, true, remote, code, rng)
     }
@@ -344,6 +372,10 @@ impl Handshake {
             prologue,
             first: [0; FIRST_CACHE],
             first_len: 0,
+            #[cfg(feature = "std")]
+            memo: c
+                .dh_cache
+                .map(|cache| dh_cache::Memo::new(cache, c.static_key.public().as_bytes())),
         };
         let noise = new_noise(c.pattern, c.suite, initiator, &inputs)?;
         Ok(Handshake {
@@ -613,6 +645,10 @@ impl Handshake {
             return Err(Local::WrongState.into());
         }
         let peer = *self.peer.take().ok_or(Local::WrongState)?;
+        #[cfg(feature = "std")]
+        if let Some(memo) = &self.inputs.memo {
+            memo.commit(&peer.static_key);
+        }
         let mut handshake_hash = [0u8; 32];
         handshake_hash.copy_from_slice(
             self.noise
@@ -659,12 +695,13 @@ fn new_noise(
     inputs: &Inputs,
 ) -> Result<NoiseState, Error> {
     let params = noise_params(pattern, suite);
-    let resolver = Box::new(
-        TetherResolver::new(Zeroizing::new(inputs.entropy)).with_known_pair(KnownPair {
-            secret: inputs.static_secret,
-            public: inputs.static_public,
-        }),
-    );
+    let resolver = TetherResolver::new(Zeroizing::new(inputs.entropy)).with_known_pair(KnownPair {
+        secret: inputs.static_secret,
+        public: inputs.static_public,
+    });
+    #[cfg(feature = "std")]
+    let resolver = resolver.with_memo(inputs.memo.clone());
+    let resolver = Box::new(resolver);
     let mut builder = snow::Builder::with_resolver(params, resolver)
         .prologue(inputs.prologue.as_bytes())
         .map_err(map_noise)?

@@ -8,7 +8,7 @@
 //! | Noise name   | Implementation                                   | Build             |
 //! |--------------|--------------------------------------------------|-------------------|
 //! | `25519`      | x25519-dalek `StaticSecret`                      | always            |
-//! | `ChaChaPoly` | chacha20poly1305 `ChaCha20Poly1305`              | always            |
+//! | `ChaChaPoly` | chacha20 + poly1305 (`record::chacha`)           | always            |
 //! | `BLAKE2s`    | blake2 `Blake2s256`                              | always            |
 //! | `AESGCM`     | aes-gcm `Aes256Gcm`                              | feature `aes-gcm` |
 //! | `SHA256`     | sha2 `Sha256`                                    | feature `aes-gcm` |
@@ -29,16 +29,18 @@ use alloc::boxed::Box;
 use core::cell::RefCell;
 use core::fmt;
 
+use aead::consts::{U12, U16};
+use aead::AeadInPlace;
 use blake2::digest::{core_api::BlockSizeUser, FixedOutputReset};
 use blake2::{Blake2s256, Digest};
-use chacha20poly1305::aead::consts::{U12, U16};
-use chacha20poly1305::aead::{AeadInPlace, KeyInit};
-use chacha20poly1305::ChaCha20Poly1305;
 use snow::params::{CipherChoice, DHChoice, HashChoice};
 use snow::resolvers::CryptoResolver;
 use snow::types::{Cipher, Dh, Hash, Random};
 use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+#[cfg(feature = "std")]
+use crate::handshake::dh_cache::Memo;
 
 /// Length of an X25519 key (private, public and shared secret) and of a Noise cipher key.
 const KEY_LEN: usize = 32;
@@ -68,6 +70,9 @@ pub(crate) struct TetherResolver {
     /// builder does not recompute it (a scalar multiplication, and the deepest stack of the
     /// handshake on Cortex-M).
     known: Option<KnownPair>,
+    /// The static-static result cache of this handshake, if it has one.
+    #[cfg(feature = "std")]
+    memo: Option<alloc::sync::Arc<Memo>>,
 }
 
 /// A static key pair whose public half is known.
@@ -84,7 +89,17 @@ impl TetherResolver {
         TetherResolver {
             entropy: RefCell::new(Some(entropy)),
             known: None,
+            #[cfg(feature = "std")]
+            memo: None,
         }
+    }
+
+    /// Also hands `memo` to the static key's DH object, which looks up and notes its results
+    /// there.
+    #[cfg(feature = "std")]
+    pub(crate) fn with_memo(mut self, memo: Option<alloc::sync::Arc<Memo>>) -> Self {
+        self.memo = memo;
+        self
     }
 
     /// Also hands `known` to the DH objects it resolves.
@@ -132,6 +147,10 @@ impl CryptoResolver for TetherResolver {
             DHChoice::Curve25519 => {
                 let mut dh = Box::<Dh25519>::default();
                 dh.known = self.known.clone();
+                #[cfg(feature = "std")]
+                {
+                    dh.memo = self.memo.clone();
+                }
                 Some(dh)
             }
             _ => None,
@@ -210,6 +229,13 @@ struct Dh25519 {
     public: [u8; KEY_LEN],
     /// A pair whose public half need not be computed.
     known: Option<KnownPair>,
+    /// Whether the installed key is `known`: the static key (snow resolves one object for the
+    /// static key and one for the ephemeral key).
+    is_static: bool,
+    /// Where the static key's results are looked up and noted (hosted builds, with a cache).
+    #[cfg(feature = "std")]
+    #[zeroize(skip)]
+    memo: Option<alloc::sync::Arc<Memo>>,
 }
 
 impl Dh25519 {
@@ -225,6 +251,7 @@ impl Dh25519 {
             {
                 self.public = known.public;
                 self.secret = Some(secret);
+                self.is_static = true;
                 return;
             }
         }
@@ -260,6 +287,7 @@ impl Dh for Dh25519 {
     fn set(&mut self, privkey: &[u8]) {
         let known = self.known.take();
         self.zeroize();
+        self.is_static = false;
         self.known = known;
         if let Ok(private) = <&[u8; KEY_LEN]>::try_from(privkey) {
             self.install(private);
@@ -268,6 +296,7 @@ impl Dh for Dh25519 {
 
     fn generate(&mut self, rng: &mut dyn Random) -> Result<(), snow::Error> {
         self.zeroize();
+        self.is_static = false;
         let mut private = Zeroizing::new([0u8; KEY_LEN]);
         rng.try_fill_bytes(private.as_mut_slice())?;
         self.install(&private);
@@ -300,11 +329,22 @@ impl Dh for Dh25519 {
             .and_then(|bytes| <[u8; KEY_LEN]>::try_from(bytes).ok())
             .ok_or(snow::Error::Dh)?;
         let out = out.get_mut(..KEY_LEN).ok_or(snow::Error::Dh)?;
+        #[cfg(feature = "std")]
+        let memo = self.memo.as_ref().filter(|_| self.is_static);
+        #[cfg(feature = "std")]
+        if let Some(cached) = memo.and_then(|m| m.lookup(&peer)) {
+            out.copy_from_slice(cached.as_slice());
+            return Ok(());
+        }
         let shared = secret.diffie_hellman(&PublicKey::from(peer));
         if !shared.was_contributory() {
             return Err(snow::Error::Dh);
         }
         out.copy_from_slice(shared.as_bytes());
+        #[cfg(feature = "std")]
+        if let Some(m) = memo {
+            m.computed(&peer, shared.as_bytes());
+        }
         Ok(())
     }
 }
@@ -409,7 +449,7 @@ impl Cipher for ChaChaPoly {
 
     fn encrypt(&self, nonce: u64, authtext: &[u8], plaintext: &[u8], out: &mut [u8]) -> usize {
         // The cipher instance wipes its copy of the key when dropped.
-        let aead = ChaCha20Poly1305::new((&self.key).into());
+        let aead = crate::record::chacha::ChaChaPoly1305::new(&self.key);
         seal(&aead, &nonce_le(nonce), authtext, plaintext, out)
     }
 
@@ -420,7 +460,7 @@ impl Cipher for ChaChaPoly {
         ciphertext: &[u8],
         out: &mut [u8],
     ) -> Result<usize, snow::Error> {
-        let aead = ChaCha20Poly1305::new((&self.key).into());
+        let aead = crate::record::chacha::ChaChaPoly1305::new(&self.key);
         open(&aead, &nonce_le(nonce), authtext, ciphertext, out)
     }
 }

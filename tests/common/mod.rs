@@ -94,6 +94,7 @@ pub fn config<'a>(
         identity: &party.identity,
         static_key: &party.key,
         session: SessionConfig::default(),
+        dh_cache: None,
     }
 }
 
@@ -114,6 +115,7 @@ pub fn responder_config<'a>(
         known_initiator: None,
         pairing: None,
         allow_without_code: false,
+        dh_cache: None,
     }
 }
 
