@@ -5,6 +5,7 @@
 //! ```text
 //! cargo bench --bench profile --no-run      # prints the binary's path (target/release/deps/profile-*)
 //! valgrind --tool=callgrind --toggle-collect='*tether_seal_open*' BINARY record aesgcm datagram 64 10000
+//! valgrind --tool=callgrind --toggle-collect='*seal_open_in_place*' BINARY record aesgcm datagram-in-place 64 10000
 //! valgrind --tool=callgrind --toggle-collect='*seal_open*' BINARY record aesgcm aead 64 10000
 //! callgrind_annotate --inclusive=yes callgrind.out.PID | head -40
 //! ```
@@ -25,7 +26,7 @@ use tether::*;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: profile record SUITE stream|datagram|aead|snow SIZE N\n       \
+        "usage: profile record SUITE stream|datagram|stream-in-place|datagram-in-place|aead|snow SIZE N\n       \
          profile handshake SUITE provisioned|enrollment|pairing|reconnect tether|snow N\n       \
          profile floor dh|keygen N\n(SUITE: chachapoly | aesgcm)"
     );
@@ -85,6 +86,19 @@ fn main() {
                             &mut wire,
                             &mut out,
                         );
+                    }
+                }
+                "stream-in-place" | "datagram-in-place" => {
+                    let framing = if kind.starts_with("stream") {
+                        Framing::Stream
+                    } else {
+                        Framing::Datagram
+                    };
+                    let (mut tx, mut rx) = session_pair(&parties, suite, framing);
+                    let mut buf = vec![0x5au8; tx.seal_in_place_len(size)];
+                    for _ in 0..n {
+                        sum +=
+                            tether_seal_open_in_place(&mut tx, &mut rx, size, black_box(&mut buf));
                     }
                 }
                 "aead" => {

@@ -272,14 +272,19 @@ fn records(c: &mut Criterion, parties: &Parties) {
 
             for framing in FRAMINGS {
                 let (mut tx, mut rx) = session_pair(parties, suite, framing);
-                let mut wire = vec![0u8; tx.seal_capacity(size)];
-                let mut out = vec![0u8; size];
+                let mut buf = vec![0x5au8; tx.seal_in_place_len(size)];
                 g.bench_function(format!("tether-{}", framing_name(framing)), |b| {
                     b.iter(|| {
-                        tether_seal_open(&mut tx, &mut rx, black_box(&msg), &mut wire, &mut out)
+                        tether_seal_open_in_place(&mut tx, &mut rx, size, black_box(&mut buf))
                     })
                 });
             }
+            let (mut tx, mut rx) = session_pair(parties, suite, Framing::Datagram);
+            let mut wire = vec![0u8; tx.seal_capacity(size)];
+            let mut out = vec![0u8; size];
+            g.bench_function("tether-datagram-copy", |b| {
+                b.iter(|| tether_seal_open(&mut tx, &mut rx, black_box(&msg), &mut wire, &mut out))
+            });
 
             let (mut stx, mut srx) = snow_transport_pair(parties, suite);
             let mut wire = vec![0u8; size + 16];
@@ -290,6 +295,11 @@ fn records(c: &mut Criterion, parties: &Parties) {
             g.finish();
         }
     }
+}
+
+/// Patterns with a static-static DH, which a [`DhCache`] saves on a repeat handshake.
+fn cached_pattern(pattern: Pattern) -> bool {
+    matches!(pattern, Pattern::Provisioned | Pattern::Reconnect)
 }
 
 fn handshakes(c: &mut Criterion, parties: &Parties) {
@@ -318,6 +328,23 @@ fn handshakes(c: &mut Criterion, parties: &Parties) {
             g.bench_function("tether", |b| {
                 b.iter(|| tether_handshake(parties, pattern, suite, Framing::Datagram, &mut rng))
             });
+            if cached_pattern(pattern) {
+                let caches = (DhCache::new(16), DhCache::new(16));
+                let c = Some((&caches.0, &caches.1));
+                tether_handshake_cached(parties, pattern, suite, Framing::Datagram, &mut rng, c);
+                g.bench_function("tether-cached", |b| {
+                    b.iter(|| {
+                        tether_handshake_cached(
+                            parties,
+                            pattern,
+                            suite,
+                            Framing::Datagram,
+                            &mut rng,
+                            c,
+                        )
+                    })
+                });
+            }
             let case = SnowCase::new(parties, pattern, suite, Framing::Datagram);
             let mut seed = 0u64;
             g.bench_function("snow", |b| {
@@ -465,10 +492,12 @@ fn interleaved(parties: &Parties) -> String {
             let mut raw2 = RawPair::new(suite);
             let mut buf2 = msg.clone();
             let (mut ntx, mut nrx) = snow_transport_pair(parties, suite);
-            let mut swire = vec![0u8; stx.seal_capacity(size)];
-            let mut dwire = vec![0u8; dtx.seal_capacity(size)];
+            let (mut ctx, mut crx) = session_pair(parties, suite, Framing::Datagram);
+            let mut sbuf = vec![0x5au8; stx.seal_in_place_len(size)];
+            let mut dbuf = vec![0x5au8; dtx.seal_in_place_len(size)];
+            let mut cwire = vec![0u8; ctx.seal_capacity(size)];
             let mut nwire = vec![0u8; size + 16];
-            let (mut o1, mut o2, mut o3) = (vec![0u8; size], vec![0u8; size], vec![0u8; size + 16]);
+            let (mut o2, mut o3) = (vec![0u8; size], vec![0u8; size + 16]);
             let m = &msg;
             let mut ops: Vec<Op<'_>> = vec![
                 ("aead", Box::new(|| raw.seal_open(black_box(&mut buf)))),
@@ -479,23 +508,33 @@ fn interleaved(parties: &Parties) -> String {
                 (
                     "tether-stream",
                     Box::new(|| {
-                        black_box(tether_seal_open(
+                        black_box(tether_seal_open_in_place(
                             &mut stx,
                             &mut srx,
-                            black_box(m),
-                            &mut swire,
-                            &mut o1,
+                            size,
+                            black_box(&mut sbuf),
                         ));
                     }),
                 ),
                 (
                     "tether-datagram",
                     Box::new(|| {
-                        black_box(tether_seal_open(
+                        black_box(tether_seal_open_in_place(
                             &mut dtx,
                             &mut drx,
+                            size,
+                            black_box(&mut dbuf),
+                        ));
+                    }),
+                ),
+                (
+                    "tether-datagram-copy",
+                    Box::new(|| {
+                        black_box(tether_seal_open(
+                            &mut ctx,
+                            &mut crx,
                             black_box(m),
-                            &mut dwire,
+                            &mut cwire,
                             &mut o2,
                         ));
                     }),
@@ -536,6 +575,10 @@ fn interleaved(parties: &Parties) -> String {
             let mut frng = BenchRng(11);
             let tls = &tls;
             let tls_buf = &mut tls_buf;
+            let caches = (DhCache::new(16), DhCache::new(16));
+            let warm = Some((&caches.0, &caches.1));
+            let mut crng = BenchRng(6);
+            tether_handshake_cached(parties, pattern, suite, Framing::Datagram, &mut crng, warm);
             let mut ops: Vec<Op<'_>> = vec![
                 (
                     "tether",
@@ -581,6 +624,21 @@ fn interleaved(parties: &Parties) -> String {
                     }),
                 ),
             ];
+            if cached_pattern(pattern) {
+                ops.push((
+                    "tether-cached",
+                    Box::new(|| {
+                        black_box(tether_handshake_cached(
+                            parties,
+                            pattern,
+                            suite,
+                            Framing::Datagram,
+                            &mut crng,
+                            warm,
+                        ));
+                    }),
+                ));
+            }
             let times = interleave(&mut ops, Duration::from_millis(2), Duration::from_secs(3));
             out.push(json_series(
                 &format!("handshake-{}-{}", suite_name(suite), pattern_name(pattern)),

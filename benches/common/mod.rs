@@ -228,6 +228,19 @@ pub fn tether_handshake(
     framing: Framing,
     rng: &mut BenchRng,
 ) -> (Established, Established, [usize; 3]) {
+    tether_handshake_cached(parties, pattern, suite, framing, rng, None)
+}
+
+/// The same with a static-static DH cache on each side (initiator's, responder's): a repeat
+/// handshake between peers that know each other once the caches are warm.
+pub fn tether_handshake_cached(
+    parties: &Parties,
+    pattern: Pattern,
+    suite: Suite,
+    framing: Framing,
+    rng: &mut BenchRng,
+    caches: Option<(&DhCache, &DhCache)>,
+) -> (Established, Established, [usize; 3]) {
     let (ikey, iid, rkey, rid, channel) = parties.roles(pattern);
     let icfg = HandshakeConfig {
         suite,
@@ -237,6 +250,7 @@ pub fn tether_handshake(
         identity: iid,
         static_key: ikey,
         session: SessionConfig::default(),
+        dh_cache: caches.map(|c| c.0),
     };
     let rcfg = ResponderConfig {
         suites: Suite::ENABLED,
@@ -250,6 +264,7 @@ pub fn tether_handshake(
         known_initiator: (pattern == Pattern::Reconnect).then(|| ikey.public()),
         pairing: (pattern == Pattern::Pairing).then_some(&parties.code),
         allow_without_code: false,
+        dh_cache: caches.map(|c| c.1),
     };
     // Who trusts whom: the cloud keeps a registry, a device pins its cloud or its bonded phone,
     // a phone pins its bonded device; in pairing the code (and its fingerprint) decides.
@@ -430,6 +445,28 @@ pub fn tether_seal_open(
         }
     }
     got
+}
+
+/// The same with the in-place API: the plaintext lies at `buf[tx.seal_headroom()..][..len]`,
+/// is sealed where it lies, and each unit is opened where it is, which puts the plaintext back at
+/// the same place for the next iteration.
+#[inline(never)]
+pub fn tether_seal_open_in_place(
+    tx: &mut Session,
+    rx: &mut Session,
+    len: usize,
+    buf: &mut [u8],
+) -> usize {
+    let sealed = tx.seal_in_place(T0, buf, len).unwrap();
+    let (key_update, record) =
+        buf[sealed.start..sealed.start + sealed.total()].split_at_mut(sealed.key_update);
+    if !key_update.is_empty() {
+        rx.open_in_place(T0, key_update).unwrap();
+    }
+    match rx.open_in_place(T0, record).unwrap() {
+        Event::Data(d) => d.len(),
+        _ => 0,
+    }
 }
 
 /// The raw AEAD of a suite, keyed once.
