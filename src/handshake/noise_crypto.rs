@@ -36,7 +36,7 @@ use blake2::{Blake2s256, Digest};
 use snow::params::{CipherChoice, DHChoice, HashChoice};
 use snow::resolvers::CryptoResolver;
 use snow::types::{Cipher, Dh, Hash, Random};
-use x25519_dalek::{PublicKey, StaticSecret};
+use x25519_dalek::StaticSecret;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 #[cfg(feature = "std")]
@@ -336,14 +336,15 @@ impl Dh for Dh25519 {
             out.copy_from_slice(cached.as_slice());
             return Ok(());
         }
-        let shared = secret.diffie_hellman(&PublicKey::from(peer));
-        if !shared.was_contributory() {
+        let shared = crate::keys::x25519(secret.as_bytes(), &peer);
+        // All zero: a low-order peer key (RFC 7748 section 6.1's check, in constant time).
+        if shared.iter().fold(0u8, |acc, b| acc | b) == 0 {
             return Err(snow::Error::Dh);
         }
-        out.copy_from_slice(shared.as_bytes());
+        out.copy_from_slice(shared.as_slice());
         #[cfg(feature = "std")]
         if let Some(m) = memo {
-            m.computed(&peer, shared.as_bytes());
+            m.computed(&peer, &shared);
         }
         Ok(())
     }
