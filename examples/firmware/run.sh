@@ -40,7 +40,7 @@ static_ram - .data + .bss of the example (heap arena and stack not counted)
 heap_peak 2048 heap in use at the peak of the handshake (requested bytes)
 heap_peak_arena - the same peak as the allocator counts it (with its rounding)
 heap_allocations - allocations during the handshake
-stack_peak 8192 deepest stack of the whole run (painted, high-water mark)
+stack_peak 6144 deepest stack of the whole run (painted, high-water mark)
 session_size - size_of::<tether::Session>()
 session_heap - heap the established session holds (its replay window)
 session_ram 512 RAM per established session: session_size + session_heap

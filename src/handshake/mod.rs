@@ -358,9 +358,17 @@ impl Handshake {
         if !c.suite.is_enabled() {
             return Err(Local::NotAllowed.into());
         }
-        let mut identity = [0u8; MAX_IDENTITY_LEN];
-        let identity_len = c.identity.encode(&mut identity)?;
-        let identity: Box<[u8]> = identity.get(..identity_len).ok_or(Local::Config)?.into();
+        /// Our identity, encoded and boxed at its exact length. Not inlined: the encoding buffer
+        /// is gone from the stack before snow builds its state (the deepest point of a firmware's
+        /// handshake).
+        #[inline(never)]
+        fn encode(identity: &Identity) -> Result<(Box<[u8]>, usize), Error> {
+            let mut buf = [0u8; MAX_IDENTITY_LEN];
+            let len = identity.encode(&mut buf)?;
+            Ok((buf.get(..len).ok_or(Local::Config)?.into(), len))
+        }
+
+        let (identity, identity_len) = encode(c.identity)?;
         let prologue = Prologue::new(c.suite, c.pattern, c.channel, c.framing, c.context)?;
         let entropy = draw::<32>(rng)?;
         let inputs = Inputs {
@@ -688,33 +696,49 @@ impl fmt::Debug for Handshake {
 }
 
 /// A fresh Noise state from `inputs`.
+///
+/// Its frame holds only snow's `Builder` and the state `Builder::build` returns by value (744
+/// bytes on Cortex-M), which is boxed at once; the builder is assembled in `builder`, whose frame
+/// (the resolver and each `Result<Builder>` on the way) is gone before snow's build runs, the
+/// deepest point of a firmware's handshake.
 fn new_noise(
     pattern: Pattern,
     suite: Suite,
     initiator: bool,
     inputs: &Inputs,
 ) -> Result<NoiseState, Error> {
-    let params = noise_params(pattern, suite);
-    let resolver = TetherResolver::new(Zeroizing::new(inputs.entropy)).with_known_pair(KnownPair {
-        secret: inputs.static_secret,
-        public: inputs.static_public,
-    });
-    #[cfg(feature = "std")]
-    let resolver = resolver.with_memo(inputs.memo.clone());
-    let resolver = Box::new(resolver);
-    let mut builder = snow::Builder::with_resolver(params, resolver)
-        .prologue(inputs.prologue.as_bytes())
-        .map_err(map_noise)?
-        .local_private_key(&inputs.static_secret)
-        .map_err(map_noise)?;
-    if let Some(key) = &inputs.remote {
-        builder = builder
-            .remote_public_key(key.as_bytes())
-            .map_err(map_noise)?;
+    #[inline(never)]
+    fn builder<'a>(
+        pattern: Pattern,
+        suite: Suite,
+        inputs: &'a Inputs,
+    ) -> Result<snow::Builder<'a>, Error> {
+        let params = noise_params(pattern, suite);
+        let resolver =
+            TetherResolver::new(Zeroizing::new(inputs.entropy)).with_known_pair(KnownPair {
+                secret: inputs.static_secret,
+                public: inputs.static_public,
+            });
+        #[cfg(feature = "std")]
+        let resolver = resolver.with_memo(inputs.memo.clone());
+        let resolver = Box::new(resolver);
+        // One error conversion for the whole chain.
+        let chain = || -> Result<snow::Builder<'a>, snow::Error> {
+            let mut builder = snow::Builder::with_resolver(params, resolver)
+                .prologue(inputs.prologue.as_bytes())?
+                .local_private_key(&inputs.static_secret)?;
+            if let Some(key) = &inputs.remote {
+                builder = builder.remote_public_key(key.as_bytes())?;
+            }
+            if let Some(psk) = &inputs.psk {
+                builder = builder.psk(0, psk)?;
+            }
+            Ok(builder)
+        };
+        chain().map_err(map_noise)
     }
-    if let Some(psk) = &inputs.psk {
-        builder = builder.psk(0, psk).map_err(map_noise)?;
-    }
+
+    let builder = builder(pattern, suite, inputs)?;
     let state = if initiator {
         builder.build_initiator()
     } else {
@@ -769,7 +793,7 @@ fn noise_params(pattern: Pattern, suite: Suite) -> snow::params::NoiseParams {
         Suite::AesGcmSha256 => (CipherChoice::AESGCM, HashChoice::SHA256),
     };
     NoiseParams {
-        name: noise_name(pattern, suite).into(),
+        name: noise_name(pattern, suite),
         base: BaseChoice::Noise,
         handshake: HandshakeChoice {
             pattern: base,
@@ -781,18 +805,15 @@ fn noise_params(pattern: Pattern, suite: Suite) -> snow::params::NoiseParams {
     }
 }
 
-/// The full Noise protocol name.
-fn noise_name(pattern: Pattern, suite: Suite) -> &'static str {
-    match (pattern, suite) {
-        (Pattern::Provisioned, Suite::ChaChaPolyBlake2s) => "Noise_IK_25519_ChaChaPoly_BLAKE2s",
-        (Pattern::Enrollment, Suite::ChaChaPolyBlake2s) => "Noise_XX_25519_ChaChaPoly_BLAKE2s",
-        (Pattern::Pairing, Suite::ChaChaPolyBlake2s) => "Noise_XXpsk0_25519_ChaChaPoly_BLAKE2s",
-        (Pattern::Reconnect, Suite::ChaChaPolyBlake2s) => "Noise_KK_25519_ChaChaPoly_BLAKE2s",
-        (Pattern::Provisioned, Suite::AesGcmSha256) => "Noise_IK_25519_AESGCM_SHA256",
-        (Pattern::Enrollment, Suite::AesGcmSha256) => "Noise_XX_25519_AESGCM_SHA256",
-        (Pattern::Pairing, Suite::AesGcmSha256) => "Noise_XXpsk0_25519_AESGCM_SHA256",
-        (Pattern::Reconnect, Suite::AesGcmSha256) => "Noise_KK_25519_AESGCM_SHA256",
+/// The Noise protocol name, as in `Noise_IK_25519_ChaChaPoly_BLAKE2s`, put together from its
+/// parts (eight whole names would cost a quarter kilobyte of firmware flash).
+fn noise_name(pattern: Pattern, suite: Suite) -> alloc::string::String {
+    let parts = ["Noise_", pattern.noise_name(), "_", suite.noise_suffix()];
+    let mut name = alloc::string::String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for part in parts {
+        name.push_str(part);
     }
+    name
 }
 
 /// Bytes the Noise message adds to its payload, per pattern and message index (Noise rev 34:

@@ -230,7 +230,8 @@ struct Dh25519 {
     /// A pair whose public half need not be computed.
     known: Option<KnownPair>,
     /// Whether the installed key is `known`: the static key (snow resolves one object for the
-    /// static key and one for the ephemeral key).
+    /// static key and one for the ephemeral key). Only a cache needs to know.
+    #[cfg(feature = "std")]
     is_static: bool,
     /// Where the static key's results are looked up and noted (hosted builds, with a cache).
     #[cfg(feature = "std")]
@@ -251,7 +252,10 @@ impl Dh25519 {
             {
                 self.public = known.public;
                 self.secret = Some(secret);
-                self.is_static = true;
+                #[cfg(feature = "std")]
+                {
+                    self.is_static = true;
+                }
                 return;
             }
         }
@@ -287,7 +291,6 @@ impl Dh for Dh25519 {
     fn set(&mut self, privkey: &[u8]) {
         let known = self.known.take();
         self.zeroize();
-        self.is_static = false;
         self.known = known;
         if let Ok(private) = <&[u8; KEY_LEN]>::try_from(privkey) {
             self.install(private);
@@ -296,7 +299,6 @@ impl Dh for Dh25519 {
 
     fn generate(&mut self, rng: &mut dyn Random) -> Result<(), snow::Error> {
         self.zeroize();
-        self.is_static = false;
         let mut private = Zeroizing::new([0u8; KEY_LEN]);
         rng.try_fill_bytes(private.as_mut_slice())?;
         self.install(&private);

@@ -156,7 +156,6 @@ pub(crate) const fn overhead(framing: Framing) -> usize {
 /// Writes a record's header into `out[..header_len(framing)]` for a ciphertext of `ct_len`
 /// bytes. The caller has checked that `out` is large enough and that the stream body fits in
 /// 16 bits (it does: `MAX_PLAINTEXT` is far below).
-#[inline]
 pub(crate) fn write_header(
     framing: Framing,
     flags: u8,
@@ -215,7 +214,6 @@ pub(crate) struct RecordView<'a> {
 }
 
 /// A unit split by framing, before its first byte is interpreted.
-#[inline]
 pub(crate) fn unit_body(framing: Framing, unit: &[u8]) -> Result<&[u8], Error> {
     let body = match framing {
         Framing::Datagram => unit,
@@ -238,7 +236,6 @@ pub(crate) fn unit_body(framing: Framing, unit: &[u8]) -> Result<&[u8], Error> {
 /// Parses a record unit (framing included) up to the size checks: kind, version and type, then
 /// length. `max_plaintext` bounds the ciphertext. A handshake unit gives
 /// `PeerError::UnexpectedMessage`.
-#[inline]
 pub(crate) fn parse_record(
     framing: Framing,
     unit: &[u8],

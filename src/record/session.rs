@@ -217,7 +217,6 @@ impl fmt::Debug for Session {
 /// Seals one record in place: `rec` is exactly the record (header, plaintext, tag), with the
 /// plaintext already at `rec[header_len..len - TAG_LEN]`. Writes the header and the tag and
 /// encrypts the plaintext where it lies. On error the plaintext is wiped.
-#[inline]
 fn seal_record(
     framing: Framing,
     cipher: &RecordCipher,
@@ -246,23 +245,6 @@ fn seal_record(
     }
 }
 
-/// Seals an empty control record into the front of `out` and returns its length.
-fn seal_control(
-    framing: Framing,
-    cipher: &RecordCipher,
-    ty: RecordType,
-    epoch: u32,
-    counter: u64,
-    out: &mut [u8],
-) -> Result<usize, Error> {
-    let len = header::overhead(framing);
-    let rec = out
-        .get_mut(..len)
-        .ok_or(Local::BufferTooSmall { needed: len })?;
-    seal_record(framing, cipher, ty, epoch, counter, rec)?;
-    Ok(len)
-}
-
 /// The event of an opened record of type `ty`, from `epoch`, whose plaintext is `buf`.
 fn event(ty: RecordType, epoch: u32, buf: &[u8]) -> Event<'_> {
     match ty {
@@ -273,12 +255,12 @@ fn event(ty: RecordType, epoch: u32, buf: &[u8]) -> Event<'_> {
 }
 
 /// What `open` needs of a record's header once its bytes are borrowed again for decryption.
+#[derive(Clone, Copy)]
 struct Head {
     flags: u8,
     ty: RecordType,
     epoch_bits: u8,
     counter: WireCounter,
-    tag: [u8; TAG_LEN],
 }
 
 impl Head {
@@ -288,7 +270,6 @@ impl Head {
             ty: rec.ty,
             epoch_bits: rec.epoch_bits,
             counter: rec.counter,
-            tag: *rec.tag,
         }
     }
 }
@@ -384,7 +365,6 @@ impl Session {
     /// Whether a policy or hard limit asks for a key update before sealing `len` more bytes.
     /// Policy limits only count once the current key has protected data, so a plaintext larger
     /// than `bytes`, or an idle key, does not trigger one update after another.
-    #[inline]
     fn key_update_due(&self, now: Instant, len: usize) -> bool {
         let s = &self.send;
         if s.epoch_records >= config::max_records_per_epoch(self.suite) {
@@ -476,7 +456,6 @@ impl Session {
     }
 
     /// Every check of a seal, before anything is written: what the next record will be.
-    #[inline]
     fn plan_seal(&self, now: Instant, len: usize) -> Result<SealPlan, Error> {
         if self.closed {
             return Err(Local::WrongState.into());
@@ -509,7 +488,6 @@ impl Session {
 
     /// Seals as planned into `region` (exactly the key update record, if any, then the data
     /// record, whose plaintext is already in place) and commits.
-    #[inline]
     fn seal_planned(
         &mut self,
         now: Instant,
@@ -583,17 +561,17 @@ impl Session {
         }
         let epoch = self.send.epoch.checked_add(1).ok_or(Local::LimitReached)?;
         let needed = self.record_len(0);
-        if out.len() < needed {
-            return Err(Local::BufferTooSmall { needed }.into());
-        }
+        let rec = out
+            .get_mut(..needed)
+            .ok_or(Local::BufferTooSmall { needed })?;
         let next = self.send.cipher.next(self.suite)?;
-        let len = seal_control(
+        seal_record(
             self.framing,
             &next,
             RecordType::KeyUpdate,
             epoch,
             counter,
-            out,
+            rec,
         )?;
         self.send.cipher = next;
         self.send.epoch = epoch;
@@ -602,7 +580,7 @@ impl Session {
         self.send.epoch_data_records = 0;
         self.send.epoch_bytes = 0;
         self.send.epoch_start = now;
-        Ok(len)
+        Ok(needed)
     }
 
     /// Writes a close record and stops sending: later [`Session::seal`], [`Session::update_key`]
@@ -617,21 +595,21 @@ impl Session {
             return Err(Local::LimitReached.into());
         }
         let needed = self.record_len(0);
-        if out.len() < needed {
-            return Err(Local::BufferTooSmall { needed }.into());
-        }
-        let len = seal_control(
+        let rec = out
+            .get_mut(..needed)
+            .ok_or(Local::BufferTooSmall { needed })?;
+        seal_record(
             self.framing,
             &self.send.cipher,
             RecordType::Close,
             self.send.epoch,
             counter,
-            out,
+            rec,
         )?;
         self.send.counter = counter + 1;
         self.send.epoch_records += 1;
         self.closed = true;
-        Ok(len)
+        Ok(needed)
     }
 
     /// Whether this side has sent its close record.
@@ -673,7 +651,6 @@ impl Session {
     }
 
     /// Picks the key for a record from its type and epoch bits.
-    #[inline]
     fn plan_key(&self, now: Instant, ty: RecordType, bits: u8) -> Result<Plan, Error> {
         let e = self.recv.epoch;
         let ahead = |steps: u32| e.checked_add(steps).map(low_bits) == Some(bits);
@@ -750,7 +727,7 @@ impl Session {
             .get_mut(..len)
             .ok_or(Local::BufferTooSmall { needed: len })?;
         buf.copy_from_slice(rec.ciphertext);
-        let opened = self.decrypt_and_commit(now, &head, counter, plan, buf);
+        let opened = self.decrypt_and_commit(now, head, rec.tag, counter, plan, buf);
         if opened.is_err() {
             buf.zeroize();
         }
@@ -775,13 +752,16 @@ impl Session {
         };
         let (counter, plan) = self.check_open(now, &head)?;
         let at = header::header_len(self.framing);
-        let buf = unit.get_mut(at..at + len).ok_or(Malformed::Truncated)?;
-        let (ty, epoch) = self.decrypt_and_commit(now, &head, counter, plan, buf)?;
+        let (body, tag) = unit
+            .get_mut(..at + len + TAG_LEN)
+            .and_then(|r| r.split_last_chunk_mut::<TAG_LEN>())
+            .ok_or(Malformed::Truncated)?;
+        let buf = body.get_mut(at..).ok_or(Malformed::Truncated)?;
+        let (ty, epoch) = self.decrypt_and_commit(now, head, tag, counter, plan, buf)?;
         Ok(event(ty, epoch, buf))
     }
 
     /// Every check of an open that needs no key: the record's counter and the key to use.
-    #[inline]
     fn check_open(&self, now: Instant, head: &Head) -> Result<(u64, Plan), Error> {
         let counter = match head.counter {
             WireCounter::Full(c) => {
@@ -815,11 +795,11 @@ impl Session {
     /// Decrypts `buf` in place with the planned key and, once it authenticates, commits the
     /// record to the receive state. On error nothing is committed (`buf` may hold plaintext of an
     /// authentic but invalid control record: the callers wipe or leave it).
-    #[inline]
     fn decrypt_and_commit(
         &mut self,
         now: Instant,
-        head: &Head,
+        head: Head,
+        tag: &[u8; TAG_LEN],
         counter: u64,
         plan: Plan,
         buf: &mut [u8],
@@ -839,7 +819,7 @@ impl Session {
             (Plan::Ahead(_), Some(a)) => &a.new,
             (Plan::Ahead(_), None) => return Err(PeerError::Epoch.into()),
         };
-        if cipher.open(counter, &ad, buf, &head.tag).is_err() {
+        if cipher.open(counter, &ad, buf, tag).is_err() {
             return Err(PeerError::Authentication.into());
         }
         // Authentic, so the peer's own doing: a control record that carries bytes breaks the
@@ -856,7 +836,6 @@ impl Session {
     /// Applies an authenticated record to the receive state; returns the record's epoch.
     /// `ahead` holds the derived keys when `plan` is [`Plan::Ahead`]; it is taken by reference so
     /// that the common case moves nothing large.
-    #[inline]
     fn commit(
         &mut self,
         now: Instant,

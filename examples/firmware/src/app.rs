@@ -60,17 +60,38 @@ pub struct App {
     to_acknowledge: Option<u64>,
     /// The newest manifest that passed its checks.
     manifest: Option<(u64, u32)>,
+    /// Provisioned with the device: who may command it (the clinic's authority)...
+    authorities: [CommandAuthority<'static>; 1],
+    /// ...and who signs its firmware (the vendor).
+    vendor: [AuthorityKey; 1],
 }
 
 impl App {
-    pub fn new() -> Self {
-        Self {
+    /// The application as provisioned: its authorities' keys are checked (decompressed) once,
+    /// here, not for every message.
+    pub fn new() -> Result<Self, Error> {
+        Ok(Self {
             sent: 0,
             received: 0,
             verifier: CommandVerifier::new(COMMAND_LAST_ACCEPTED),
             to_acknowledge: None,
             manifest: None,
-        }
+            authorities: [CommandAuthority {
+                key: AuthorityKey::from_bytes(CLINIC_KID, &CLINIC_PUBLIC)?,
+                grants: &GRANTS,
+            }],
+            vendor: [AuthorityKey::from_bytes(VENDOR_KID, &VENDOR_PUBLIC)?],
+        })
+    }
+
+    /// The application, in a static as firmware keeps it (about 500 bytes with its authorities'
+    /// keys): not on the stack under the signature checks, the deepest chain after the
+    /// handshake. `None` if it was already taken, or its keys were refused. Not inlined: the
+    /// value is built in this frame, not in the caller's.
+    #[inline(never)]
+    pub fn provisioned() -> Option<&'static mut App> {
+        let app = App::new().ok()?;
+        cortex_m::singleton!(: App = app)
     }
 
     /// Writes the next message into `out` and returns it: the vitals batch, then an empty record
@@ -97,54 +118,59 @@ impl App {
 
     /// Checks a message from the cloud and says what it was. A message that fails any check is
     /// refused and changes nothing.
+    ///
+    /// Each kind is checked in its own function (not inlined), so that one kind's policy and
+    /// verified result are not on the stack while the other kind's signature is verified.
     pub fn receive(&mut self, plaintext: &[u8]) -> Result<Received, AppError> {
         let received = match Message::parse(plaintext)?.kind {
-            Kind::Command => {
-                let key = AuthorityKey::from_bytes(CLINIC_KID, &CLINIC_PUBLIC)?;
-                let authorities = [CommandAuthority {
-                    key,
-                    grants: &GRANTS,
-                }];
-                let policy = CommandPolicy {
-                    device_id: DEVICE_ID,
-                    authorities: &authorities,
-                    max_clock_skew_ms: MAX_CLOCK_SKEW_MS,
-                };
-                let verified = self.verifier.verify(&policy, plaintext, COMMAND_NOW_MS)?;
-                let c = verified.command();
-                self.to_acknowledge = Some(c.command_id);
-                say!(
-                    "[app] therapy command ",
-                    c.command_id as u32,
-                    " (operation ",
-                    u32::from(c.operation),
-                    "): signature, authority, device id, validity, range and order check out"
-                );
-                Received::Command {
-                    id: c.command_id,
-                    operation: c.operation,
-                }
-            }
-            Kind::FirmwareManifest => {
-                let keys = [AuthorityKey::from_bytes(VENDOR_KID, &VENDOR_PUBLIC)?];
-                let m = FirmwareManifest::verify(&update_policy(&keys), plaintext)?;
-                self.manifest = Some((m.sequence, m.image_size));
-                say!(
-                    "[app] firmware manifest ",
-                    m.sequence as u32,
-                    " (",
-                    m.image_size,
-                    " bytes): vendor signature, class and anti-rollback check out"
-                );
-                Received::Manifest {
-                    sequence: m.sequence,
-                    image_size: m.image_size,
-                }
-            }
+            Kind::Command => self.receive_command(plaintext)?,
+            Kind::FirmwareManifest => self.receive_manifest(plaintext)?,
             _ => return Err(AppError::Unexpected),
         };
         self.received += 1;
         Ok(received)
+    }
+
+    /// A therapy command: signature, authority, device id, validity, range and order.
+    #[inline(never)]
+    fn receive_command(&mut self, plaintext: &[u8]) -> Result<Received, AppError> {
+        let policy = CommandPolicy {
+            device_id: DEVICE_ID,
+            authorities: &self.authorities,
+            max_clock_skew_ms: MAX_CLOCK_SKEW_MS,
+        };
+        let verified = self.verifier.verify(&policy, plaintext, COMMAND_NOW_MS)?;
+        let c = verified.command();
+        self.to_acknowledge = Some(c.command_id);
+        say!(
+            "[app] therapy command ",
+            c.command_id as u32,
+            " (operation ",
+            u32::from(c.operation),
+            "): signature, authority, device id, validity, range and order check out"
+        );
+        Ok(Received::Command {
+            id: c.command_id,
+            operation: c.operation,
+        })
+    }
+
+    /// A firmware manifest: vendor signature, class and anti-rollback.
+    #[inline(never)]
+    fn receive_manifest(&mut self, plaintext: &[u8]) -> Result<Received, AppError> {
+        let m = FirmwareManifest::verify(&update_policy(&self.vendor), plaintext)?;
+        self.manifest = Some((m.sequence, m.image_size));
+        say!(
+            "[app] firmware manifest ",
+            m.sequence as u32,
+            " (",
+            m.image_size,
+            " bytes): vendor signature, class and anti-rollback check out"
+        );
+        Ok(Received::Manifest {
+            sequence: m.sequence,
+            image_size: m.image_size,
+        })
     }
 
     pub fn sent(&self) -> usize {
@@ -158,6 +184,16 @@ impl App {
     /// The last command id accepted (what a product persists across reboots).
     pub fn last_command(&self) -> u64 {
         self.verifier.last_accepted()
+    }
+
+    /// Who may command this device.
+    pub fn authorities(&self) -> &[CommandAuthority<'static>] {
+        &self.authorities
+    }
+
+    /// Who signs this device's firmware.
+    pub fn vendor_keys(&self) -> &[AuthorityKey] {
+        &self.vendor
     }
 
     /// The newest verified manifest's sequence and image size.

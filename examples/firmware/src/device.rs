@@ -5,7 +5,6 @@
 //! it receives comes from the vector. Record payloads are opaque here: the application layer
 //! (`app.rs`) produces messages and checks the ones the cloud sends.
 
-use tether::handshake::Established;
 use tether::policy::{PinnedKey, Rejection};
 use tether::{
     ChannelKind, Error, Event, Framing, Handshake, HandshakeConfig, Identity, Initiator, Instant,
@@ -172,25 +171,28 @@ pub struct Figures {
 
 /// Runs the device role against the vector.
 pub fn run(app: &mut App) -> Result<Figures, Failure> {
+    // The established session lives in a static, as firmware would keep it: not on the stack,
+    // under the application's checks of the messages it delivers (an Ed25519 verification, the
+    // deepest chain after the handshake). `singleton!` hands out the one `&'static mut` to it.
+    let session = cortex_m::singleton!(: Option<Session> = None).ok_or(Failure {
+        step: "session slot",
+        cause: Cause::Mismatch,
+    })?;
     let before = HEAP.mark();
-    let (handshake_heap, session_heap) = {
-        // Filled in place by the handshake: the session lives here, in `run`'s frame, while
-        // records flow (a real firmware might keep it in a static).
-        let mut established = None;
-        let handshake_heap = handshake(&mut established)?;
-        let Some(Established { session, .. }) = established.as_mut() else {
-            return Err(Failure {
-                step: "handshake result",
-                cause: Cause::Mismatch,
-            });
-        };
-        // The session holds its keys inline and its replay window on the heap.
-        let session_heap = HEAP.usage(before).in_use;
-        records(session, app)?;
-        (handshake_heap, session_heap)
-        // The session ends here: its keys are zeroized, its window freed (and wiped by the
-        // allocator).
+    let handshake_heap = handshake(session)?;
+    let Some(established) = session.as_mut() else {
+        return Err(Failure {
+            step: "handshake result",
+            cause: Cause::Mismatch,
+        });
     };
+    // The session holds its keys inline and its replay window on the heap.
+    let session_heap = HEAP.usage(before).in_use;
+    let replay = records(established, app);
+    // The session ends here: its keys are zeroized, its window freed (and wiped by the
+    // allocator).
+    *session = None;
+    replay?;
     Ok(Figures {
         handshake_heap,
         session_size: core::mem::size_of::<Session>(),
@@ -212,14 +214,39 @@ fn check_identity(identity: &Identity) -> Result<(), Failure> {
 }
 
 /// IK as the initiator: message 0 out (checked against the vector), message 1 in (from the
-/// vector), trust decision by the pinned key, then `finish`. The result goes to `out`; the heap
+/// vector), trust decision by the pinned key, then `finish`. The session goes to `out`; the heap
 /// the handshake used is returned.
 ///
-/// Split into steps that are not inlined (`start`, `exchange`, `finish`): a handshake state is
-/// 864 bytes and an established session 576 on Cortex-M, and in one function every copy of them
-/// (each `Result` on the way) would be live in the same stack frame.
+/// The handshake (400 bytes on Cortex-M) is returned by `Initiator::provisioned` straight into
+/// this frame and never moved on the stack again: `exchange` and `finish` (not inlined) take it
+/// by reference, and only `finish` moves it out, in its own frame, after the deepest point
+/// (snow's build, under `Initiator::provisioned`) has passed.
 #[inline(never)]
-fn handshake(out: &mut Option<Established>) -> Result<Usage, Failure> {
+fn handshake(out: &mut Option<Session>) -> Result<Usage, Failure> {
+    say!(
+        "[device] ",
+        vector::NOISE_PROTOCOL,
+        " over datagrams to the pinned cloud key, prologue ",
+        vector::PROLOGUE.len(),
+        " bytes"
+    );
+    // The heap is measured from `Initiator::provisioned` to `finish`.
+    let mark = HEAP.mark();
+    // Returned straight into this frame, and never moved on the stack until `finish`.
+    let mut hs = start();
+    if let Err(failure) = hs {
+        return Err(failure);
+    }
+    let cloud_key = PublicKey(vector::CLOUD_STATIC_PUBLIC);
+    exchange(&mut hs, &cloud_key)?;
+    finish(&mut hs, &cloud_key, out)?;
+    Ok(HEAP.usage(mark))
+}
+
+/// Starts IK with the vector's ephemeral entropy. Not inlined: the identity, key pair and
+/// configuration the handshake was built from are gone from the stack when it goes on.
+#[inline(never)]
+fn start() -> Result<Handshake, Failure> {
     // Provisioned at manufacture: the device's key, identity and the cloud key it pins.
     let identity = Identity::new(
         vector::DEVICE_ID,
@@ -234,7 +261,6 @@ fn handshake(out: &mut Option<Established>) -> Result<Usage, Failure> {
         key.public().as_bytes() == &vector::DEVICE_STATIC_PUBLIC,
         "device static public key",
     )?;
-    let cloud_key = PublicKey(vector::CLOUD_STATIC_PUBLIC);
     let config = HandshakeConfig {
         suite: Suite::ChaChaPolyBlake2s,
         channel: ChannelKind::DeviceCloud,
@@ -246,69 +272,26 @@ fn handshake(out: &mut Option<Established>) -> Result<Usage, Failure> {
             max_plaintext: MAX_PLAINTEXT,
             ..SessionConfig::default()
         },
+        dh_cache: None,
     };
-    say!(
-        "[device] ",
-        vector::NOISE_PROTOCOL,
-        " over datagrams to the pinned cloud key, prologue ",
-        vector::PROLOGUE.len(),
-        " bytes"
-    );
-
-    // The heap is measured from `Initiator::provisioned` to `finish`.
-    let mark = HEAP.mark();
-    let mut hs = None;
-    start(&config, &cloud_key, &mut hs)?;
-    exchange(&mut hs, &cloud_key)?;
-    finish(&mut hs, out)?;
-    let heap = HEAP.usage(mark);
-
-    let Some(established) = out.as_ref() else {
-        return check(false, "finished").map(|()| heap);
-    };
-    check(
-        established.handshake_hash == vector::HANDSHAKE_HASH,
-        "handshake hash",
-    )?;
-    let peer = &established.peer;
-    check(
-        peer.static_key == cloud_key
-            && peer.identity.id() == vector::CLOUD_ID
-            && peer.identity.model() == vector::CLOUD_MODEL
-            && peer.identity.version() == vector::CLOUD_VERSION
-            && peer.identity.key_id() == vector::CLOUD_KEY_ID
-            && peer.identity.credential().is_none(),
-        "cloud identity",
-    )?;
-    say!(
-        "[device] session up with ",
-        core::str::from_utf8(peer.identity.id()).unwrap_or("?"),
-        " (",
-        peer.identity.model(),
-        " ",
-        peer.identity.version(),
-        "), handshake hash matches the vector"
-    );
-    Ok(heap)
-}
-
-/// Starts IK with the vector's ephemeral entropy, into `hs`.
-#[inline(never)]
-fn start(
-    config: &HandshakeConfig<'_>,
-    cloud_key: &PublicKey,
-    hs: &mut Option<Handshake>,
-) -> Result<(), Failure> {
     let mut entropy = VectorEntropy::new(vector::DEVICE_EPHEMERAL);
-    *hs = Some(Initiator::provisioned(config, cloud_key, &mut entropy).at("start IK")?);
-    check(entropy.is_spent(), "the ephemeral key was drawn")
+    let hs = Initiator::provisioned(
+        &config,
+        &PublicKey(vector::CLOUD_STATIC_PUBLIC),
+        &mut entropy,
+    )
+    .at("start IK");
+    if hs.is_ok() {
+        check(entropy.is_spent(), "the ephemeral key was drawn")?;
+    }
+    hs
 }
 
 /// Writes message 0 (it must be the vector's, byte for byte) and reads the cloud's message 1
 /// from the vector, pinning the cloud's key.
 #[inline(never)]
-fn exchange(hs: &mut Option<Handshake>, cloud_key: &PublicKey) -> Result<(), Failure> {
-    let Some(hs) = hs.as_mut() else {
+fn exchange(hs: &mut Result<Handshake, Failure>, cloud_key: &PublicKey) -> Result<(), Failure> {
+    let Ok(hs) = hs.as_mut() else {
         return check(false, "handshake started");
     };
     let [msg0, msg1] = &vector::HANDSHAKE;
@@ -340,98 +323,96 @@ fn exchange(hs: &mut Option<Handshake>, cloud_key: &PublicKey) -> Result<(), Fai
     Ok(())
 }
 
-/// Turns the finished handshake into the session, into `out`.
+/// Turns the finished handshake into the session, into `out`, after checking the handshake hash
+/// and the cloud's identity.
 #[inline(never)]
-fn finish(hs: &mut Option<Handshake>, out: &mut Option<Established>) -> Result<(), Failure> {
-    let Some(hs) = hs.take() else {
-        return check(false, "handshake started");
-    };
-    *out = Some(hs.finish(T0).at("finish")?);
+fn finish(
+    hs: &mut Result<Handshake, Failure>,
+    cloud_key: &PublicKey,
+    out: &mut Option<Session>,
+) -> Result<(), Failure> {
+    let gone = Err(Failure {
+        step: "handshake finished twice",
+        cause: Cause::Mismatch,
+    });
+    let hs = core::mem::replace(hs, gone)?;
+    let established = hs.finish(T0).at("finish")?;
+    check(
+        established.handshake_hash == vector::HANDSHAKE_HASH,
+        "handshake hash",
+    )?;
+    let peer = &established.peer;
+    check(
+        peer.static_key == *cloud_key
+            && peer.identity.id() == vector::CLOUD_ID
+            && peer.identity.model() == vector::CLOUD_MODEL
+            && peer.identity.version() == vector::CLOUD_VERSION
+            && peer.identity.key_id() == vector::CLOUD_KEY_ID
+            && peer.identity.credential().is_none(),
+        "cloud identity",
+    )?;
+    say!(
+        "[device] session up with ",
+        core::str::from_utf8(peer.identity.id()).unwrap_or("?"),
+        " (",
+        peer.identity.model(),
+        " ",
+        peer.identity.version(),
+        "), handshake hash matches the vector"
+    );
+    *out = Some(established.session);
     Ok(())
 }
 
 /// Replays the record sequence: seals the device's records (byte for byte as in the vector) and
 /// opens the cloud's.
+///
+/// Its frame holds only the plaintext buffer: the application's checks of a cloud message (an
+/// Ed25519 verification, the deepest chain after the handshake) run from here, so the buffer for
+/// sealed records lives in `send` and `closed` instead.
 #[inline(never)]
 fn records(session: &mut Session, app: &mut App) -> Result<(), Failure> {
-    let mut wire = [0u8; WIRE];
     let mut plain = [0u8; MAX_PLAINTEXT];
     let mut forgeries_checked = false;
     for (i, rec) in vector::RECORDS.iter().enumerate() {
-        match rec.from {
-            Sender::Device => {
-                let len = match rec.kind {
-                    Kind::Data => {
-                        let reading = app.next_message(&mut plain).at("produce a message")?;
-                        check(reading == rec.plaintext, "message plaintext")?;
-                        let sealed = session.seal(T0, reading, &mut wire).at("seal a reading")?;
-                        // No automatic key update is due: the vector's key updates are explicit.
-                        check(sealed.key_update == 0, "no automatic key update")?;
-                        sealed.total()
-                    }
-                    Kind::KeyUpdate => session.update_key(T0, &mut wire).at("update the key")?,
-                    Kind::Close => session.close(&mut wire).at("close")?,
-                };
-                check(wire.get(..len) == Some(rec.unit), "sealed record")?;
-                check(session.send_epoch() == rec.epoch, "send epoch")?;
-                say!(
-                    "[device] -> record ",
-                    i,
-                    ": ",
-                    rec.kind.name(),
-                    ", epoch ",
-                    rec.epoch,
-                    ", ",
-                    len,
-                    " bytes: matches the vector"
-                );
+        if rec.from == Sender::Device {
+            send(session, app, rec, i, &mut plain)?;
+            continue;
+        }
+        let event = session
+            .open(T0, rec.unit, &mut plain)
+            .at("open a cloud record")?;
+        say!(
+            "[device] <- record ",
+            i,
+            ": ",
+            rec.kind.name(),
+            ", epoch ",
+            rec.epoch,
+            ", ",
+            rec.unit.len(),
+            " bytes: opened"
+        );
+        match (rec.kind, event) {
+            (Kind::Data, Event::Data(p)) => {
+                check(p == rec.plaintext, "command plaintext")?;
+                app.receive(p).at("receive a message")?;
             }
-            Sender::Cloud => {
-                let event = session
-                    .open(T0, rec.unit, &mut plain)
-                    .at("open a cloud record")?;
-                say!(
-                    "[device] <- record ",
-                    i,
-                    ": ",
-                    rec.kind.name(),
-                    ", epoch ",
-                    rec.epoch,
-                    ", ",
-                    rec.unit.len(),
-                    " bytes: opened"
-                );
-                match (rec.kind, event) {
-                    (Kind::Data, Event::Data(p)) => {
-                        check(p == rec.plaintext, "command plaintext")?;
-                        app.receive(p).at("receive a message")?;
-                    }
-                    (Kind::KeyUpdate, Event::KeyUpdate { epoch }) => {
-                        check(epoch == rec.epoch, "key update epoch")?;
-                    }
-                    (Kind::Close, Event::Close) => {
-                        check(session.peer_closed(), "peer closed")?;
-                    }
-                    _ => return check(false, "event of a cloud record"),
-                }
-                check(session.recv_epoch() == rec.epoch, "receive epoch")?;
-                if !forgeries_checked {
-                    forgeries_checked = true;
-                    rejects_forgeries(session, rec.unit, &mut plain)?;
-                }
+            (Kind::KeyUpdate, Event::KeyUpdate { epoch }) => {
+                check(epoch == rec.epoch, "key update epoch")?;
             }
+            (Kind::Close, Event::Close) => {
+                check(session.peer_closed(), "peer closed")?;
+            }
+            _ => return check(false, "event of a cloud record"),
+        }
+        check(session.recv_epoch() == rec.epoch, "receive epoch")?;
+        if !forgeries_checked {
+            forgeries_checked = true;
+            rejects_forgeries(session, rec.unit, &mut plain)?;
         }
     }
-    // After our close, nothing more may be sealed.
-    expect_err(
-        session.seal(T0, b"late", &mut wire),
-        Error::Local(Local::WrongState),
-        "seal after close",
-    )?;
-    check(
-        session.is_closed() && session.peer_closed(),
-        "both sides closed",
-    )?;
+    closed(session)?;
     let commands = vector::RECORDS
         .iter()
         .filter(|r| r.from == Sender::Cloud && r.kind == Kind::Data)
@@ -441,6 +422,60 @@ fn records(session: &mut Session, app: &mut App) -> Result<(), Failure> {
         "messages sent and received",
     )?;
     Ok(())
+}
+
+/// Seals the device's record `rec` (record `i` of the sequence), which must be the vector's byte
+/// for byte.
+#[inline(never)]
+fn send(
+    session: &mut Session,
+    app: &mut App,
+    rec: &vector::Record,
+    i: usize,
+    plain: &mut [u8],
+) -> Result<(), Failure> {
+    let mut wire = [0u8; WIRE];
+    let len = match rec.kind {
+        Kind::Data => {
+            let reading = app.next_message(plain).at("produce a message")?;
+            check(reading == rec.plaintext, "message plaintext")?;
+            let sealed = session.seal(T0, reading, &mut wire).at("seal a reading")?;
+            // No automatic key update is due: the vector's key updates are explicit.
+            check(sealed.key_update == 0, "no automatic key update")?;
+            sealed.total()
+        }
+        Kind::KeyUpdate => session.update_key(T0, &mut wire).at("update the key")?,
+        Kind::Close => session.close(&mut wire).at("close")?,
+    };
+    check(wire.get(..len) == Some(rec.unit), "sealed record")?;
+    check(session.send_epoch() == rec.epoch, "send epoch")?;
+    say!(
+        "[device] -> record ",
+        i,
+        ": ",
+        rec.kind.name(),
+        ", epoch ",
+        rec.epoch,
+        ", ",
+        len,
+        " bytes: matches the vector"
+    );
+    Ok(())
+}
+
+/// After our close, nothing more may be sealed; both sides have closed.
+#[inline(never)]
+fn closed(session: &mut Session) -> Result<(), Failure> {
+    let mut wire = [0u8; WIRE];
+    expect_err(
+        session.seal(T0, b"late", &mut wire),
+        Error::Local(Local::WrongState),
+        "seal after close",
+    )?;
+    check(
+        session.is_closed() && session.peer_closed(),
+        "both sides closed",
+    )
 }
 
 /// A replayed and a tampered copy of a record the session just accepted are refused; the rest

@@ -46,8 +46,13 @@ fn main() -> ! {
         ": device role, replaying the IK vector"
     );
 
-    let mut app = app::App::new();
-    let status = match device::run(&mut app).and_then(|f| messages::run(&app).map(|()| f)) {
+    let Some(app) = app::App::provisioned() else {
+        say!("tether-firmware: FAIL at provisioning: the authorities' keys");
+        debug::exit(EXIT_FAILURE);
+        #[allow(clippy::empty_loop)]
+        loop {}
+    };
+    let status = match device::run(app).and_then(|f| messages::run(app).map(|()| f)) {
         Ok(figures) => report(&figures),
         Err(failure) => {
             say!("tether-firmware: FAIL at ", failure);

@@ -7,9 +7,8 @@
 //! Runs on the same stack and heap as the replay, so the footprint figures cover both. Nothing
 //! here allocates. The constants come from `spec/vectors/messages_*.json` (`build.rs`).
 
-use tether::message::command::{CommandAck, CommandAuthority, CommandPolicy, CommandVerifier};
-use tether::message::cose::AuthorityKey;
-use tether::message::update::{FirmwareManifest, Progress, Update};
+use tether::message::command::{CommandAck, CommandPolicy, CommandVerifier};
+use tether::message::update::{FirmwareManifest, Progress, Receiving, Update, UpdatePolicy};
 use tether::message::vitals::VitalsBatch;
 use tether::{CommandRejection, Error, UpdateRejection};
 
@@ -61,29 +60,21 @@ fn command(app: &App) -> Result<(), Failure> {
         app.last_command() == COMMAND_ID,
         "command accepted in the session",
     )?;
-    let key = AuthorityKey::from_bytes(CLINIC_KID, &CLINIC_PUBLIC).at("clinic key")?;
-    let authorities = [CommandAuthority {
-        key,
-        grants: &GRANTS,
-    }];
     let policy = CommandPolicy {
         device_id: DEVICE_ID,
-        authorities: &authorities,
+        authorities: app.authorities(),
         max_clock_skew_ms: MAX_CLOCK_SKEW_MS,
     };
     let mut verifier = CommandVerifier::new(app.last_command());
 
     // Forged: one bit of the signature (the last byte of the message) flipped.
-    let mut forged = [0u8; MESSAGE];
-    let forged = forged
-        .get_mut(..COMMAND.len())
-        .ok_or(fail("command buffer"))?;
+    let mut forged = [0u8; COMMAND.len()];
     forged.copy_from_slice(COMMAND);
     if let Some(last) = forged.last_mut() {
         *last ^= 1;
     }
     expect_err(
-        verifier.verify(&policy, forged, COMMAND_NOW_MS),
+        verifier.verify(&policy, &forged, COMMAND_NOW_MS),
         Error::Command(CommandRejection::BadSignature),
         "a forged command is refused",
     )?;
@@ -96,48 +87,57 @@ fn command(app: &App) -> Result<(), Failure> {
         verifier.last_accepted() == COMMAND_ID,
         "refused commands change nothing",
     )?;
-    // The acknowledgement a refusal gets (reason 8, replayed).
+    refusal()?;
+    say!("[device] a forged and a replayed copy of the command were refused");
+    Ok(())
+}
+
+/// The acknowledgement a refusal gets (reason 8, replayed) names the command.
+#[inline(never)]
+fn refusal() -> Result<(), Failure> {
     let ack = CommandAck::rejected(COMMAND, CommandRejection::Replayed, ACK_TIME_MS);
     let mut out = [0u8; MESSAGE];
     let n = ack.encode(&mut out).at("encode the refusal")?;
     check(
         CommandAck::decode(out.get(..n).unwrap_or(&[])).map(|a| a.command_id) == Ok(COMMAND_ID),
         "the refusal names the command",
-    )?;
-    say!("[device] a forged and a replayed copy of the command were refused");
-    Ok(())
+    )
 }
 
 /// The rest of the update the manifest announced: a forged manifest is refused; the image
 /// arrives in chunks and is checked as read back.
 #[inline(never)]
 fn update(app: &App) -> Result<(), Failure> {
-    let keys = [AuthorityKey::from_bytes(VENDOR_KID, &VENDOR_PUBLIC).at("vendor key")?];
-    let policy = update_policy(&keys);
-    // Forged: a byte in the middle of the signed payload changed.
-    let mut forged = [0u8; MESSAGE];
-    let forged = forged
-        .get_mut(..MANIFEST.len())
-        .ok_or(fail("manifest buffer"))?;
-    forged.copy_from_slice(MANIFEST);
-    if let Some(b) = forged.get_mut(MANIFEST.len() / 2) {
-        *b ^= 0x01;
-    }
-    match FirmwareManifest::verify(&policy, forged) {
-        Err(Error::Update(UpdateRejection::BadSignature)) | Err(Error::Malformed(_)) => {}
-        other => {
-            return other
-                .map(|_| ())
-                .at("a forged manifest is refused")
-                .and(check(false, "a forged manifest is refused"))
-        }
-    }
-
-    let mut rx = Update::start(&policy, MANIFEST).at("verify the manifest")?;
+    let policy = update_policy(app.vendor_keys());
+    forged_manifest(&policy)?;
+    let rx = Update::start(&policy, MANIFEST).at("verify the manifest")?;
     check(
         app.manifest() == Some((rx.sequence(), rx.image_size())),
         "the manifest the session delivered",
     )?;
+    image(rx)
+}
+
+/// A manifest with a byte in the middle of its signed payload changed is refused.
+#[inline(never)]
+fn forged_manifest(policy: &UpdatePolicy<'_>) -> Result<(), Failure> {
+    let mut forged = [0u8; MANIFEST.len()];
+    forged.copy_from_slice(MANIFEST);
+    if let Some(b) = forged.get_mut(MANIFEST.len() / 2) {
+        *b ^= 0x01;
+    }
+    match FirmwareManifest::verify(policy, &forged) {
+        Err(Error::Update(UpdateRejection::BadSignature)) | Err(Error::Malformed(_)) => Ok(()),
+        other => other
+            .map(|_| ())
+            .at("a forged manifest is refused")
+            .and(check(false, "a forged manifest is refused")),
+    }
+}
+
+/// The image arrives in chunks, is written to the slot, and is checked as read back.
+#[inline(never)]
+fn image(mut rx: Receiving) -> Result<(), Failure> {
     let mut slot = Slot([0u8; IMAGE.len()]);
     let mut complete = false;
     for chunk in CHUNKS {
@@ -164,11 +164,4 @@ fn update(app: &App) -> Result<(), Failure> {
         " image bytes received and read back, installable; a forged manifest was refused"
     );
     Ok(())
-}
-
-fn fail(step: &'static str) -> Failure {
-    Failure {
-        step,
-        cause: crate::device::Cause::Mismatch,
-    }
 }
