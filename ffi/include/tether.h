@@ -14,10 +14,12 @@
  *   PTRDIFF_MAX is TETHER_ERR_BAD_LENGTH. Pointers to scalars and structs need no alignment.
  * - An output buffer is followed by its length. If it is too small the call returns
  *   TETHER_ERR_BUFFER_TOO_SMALL, writes nothing to it, and stores the size needed. The size
- *   macros (TETHER_*_OVERHEAD, TETHER_SEAL_CAPACITY(), TETHER_HANDSHAKE_MAX_LEN) size buffers at
- *   compile time.
+ *   macros (TETHER_*_OVERHEAD, TETHER_SEAL_CAPACITY(), TETHER_SEAL_IN_PLACE_LEN(),
+ *   TETHER_HANDSHAKE_MAX_LEN) size buffers at compile time.
  * - Nothing works in place: an output that overlaps an input, another output or a handle's
- *   storage is TETHER_ERR_OVERLAP, and nothing is written.
+ *   storage is TETHER_ERR_OVERLAP, and nothing is written. The exceptions say so in their names:
+ *   tether_session_seal_in_place and tether_session_open_in_place use one buffer as input and
+ *   output (it still must not overlap the other outputs or the handle).
  *
  * Handles: tether_handshake, tether_session, tether_decoder and tether_sender are storage you declare (no
  * malloc needed): static, on the stack or inside your own struct, with the type's alignment.
@@ -76,6 +78,11 @@
  * framing: the data record and a possible key-update record before it. For n up to
  * TETHER_MAX_PLAINTEXT. */
 #define TETHER_SEAL_CAPACITY(n) ((size_t)(n) + 2u * TETHER_DATAGRAM_OVERHEAD)
+
+/* A buffer that always suffices for tether_session_seal_in_place of n plaintext bytes in either
+ * framing: headroom, the plaintext (at tether_session_seal_headroom(), 26 on a stream and 34 on
+ * datagrams), and the 16-byte tag. For n up to TETHER_MAX_PLAINTEXT. */
+#define TETHER_SEAL_IN_PLACE_LEN(n) ((size_t)(n) + TETHER_SEAL_HEADROOM + 16u)
 
 /* A buffer that holds any record unit of a session whose max_plaintext is m (either framing),
  * and any handshake message. */
@@ -235,6 +242,11 @@
 
 // Bytes a record adds to its plaintext as a datagram (1 flags + 8 counter + 16 tag).
 #define TETHER_DATAGRAM_OVERHEAD 25
+
+// Where the plaintext goes in a `tether_session_seal_in_place` buffer, in both framings: room
+// before it for a key-update record and the data record's header (datagrams: 25 + 9; a
+// stream's 21 + 5 fit too, and its units start later in the buffer).
+#define TETHER_SEAL_HEADROOM 34
 
 // The largest plaintext one record can carry (`max_plaintext` is at most this).
 #define TETHER_MAX_PLAINTEXT 16384
@@ -534,7 +546,8 @@ enum tether_event
   : int32_t
 #endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
  {
-  // Application data: deliver the `*data_len` bytes written to `out`.
+  // Application data: deliver the `*data_len` bytes written to `out` (opened in place: the
+  // bytes at `unit + *data_offset`).
   TETHER_EVENT_DATA = 1,
   // The peer updated its sending key; nothing to deliver.
   TETHER_EVENT_KEY_UPDATE = 2,
@@ -1551,7 +1564,8 @@ tether_status tether_receiver_reconnect(tether_receiver_state *state);
 // Seals `plaintext` as one record into `out`. If a key update is due, a key-update record comes
 // first: `out[0 .. *key_update_len]` is that record and the data record follows. On a stream send
 // all `*written` bytes; on datagrams send the key-update record and the data record as two
-// datagrams. Not in place: `out` must not overlap `plaintext`.
+// datagrams. Not in place: `out` must not overlap `plaintext` (`tether_session_seal_in_place`
+// seals without a copy).
 //
 // Returns `TETHER_OK`, or: `TETHER_ERR_BUFFER_TOO_SMALL` (nothing written to `out`, nothing
 // changed, the size needed in `*written`; `TETHER_SEAL_CAPACITY(plaintext_len)` or
@@ -1584,9 +1598,61 @@ tether_status tether_session_seal(tether_session *s,
 // `s` as for `tether_session_seal`.
 size_t tether_session_seal_capacity(tether_session *s, size_t plaintext_len);
 
+// Where `tether_session_seal_in_place` expects the plaintext in its buffer: at
+// `buf + TETHER_SEAL_HEADROOM` (34) in both framings; this returns the same. The bytes before it
+// are room for the record header and for a key-update record that may go first. 0 if `s` holds
+// no usable session.
+//
+// # Safety
+// `s` as for `tether_session_seal`.
+size_t tether_session_seal_headroom(tether_session *s);
+
+// Size of the buffer `tether_session_seal_in_place` needs for `plaintext_len` bytes: headroom,
+// plaintext and the 16-byte tag. The same as `TETHER_SEAL_IN_PLACE_LEN(plaintext_len)`. It is arithmetic only (saturating at `SIZE_MAX`): a length above the session's
+// `max_plaintext` gets a size too, but sealing it is refused. 0 if `s` holds no usable session.
+//
+// # Safety
+// `s` as for `tether_session_seal`.
+size_t tether_session_seal_in_place_len(tether_session *s,
+                                        size_t plaintext_len);
+
+// Seals the `plaintext_len` bytes at `buf + TETHER_SEAL_HEADROOM` as one record where
+// they lie, with no copy: the record header is written just before them, the tag just after, and
+// a key-update record, when one is due, before the header. On `TETHER_OK` the units to send are
+// `buf[*start .. *start + *written]` (where they start depends on the framing and on whether a
+// key-update record went first: datagrams 0 or 25, a stream 8 or 29): the first
+// `*key_update_len` bytes are the key-update record (0 if none was due) and the data record
+// follows. On a stream send all `*written` bytes; on datagrams send the key-update record and
+// the data record as two datagrams. Bytes of `buf` outside the units are not touched. In place:
+// `buf` is input and output at once, and must overlap neither the session's storage nor the
+// out-pointers.
+//
+// Returns `TETHER_OK`, or: `TETHER_ERR_BUFFER_TOO_SMALL` (`buf_len` is below
+// `tether_session_seal_in_place_len(s, plaintext_len)`, whose value is stored in `*written`;
+// nothing else written, nothing changed; `TETHER_SEAL_IN_PLACE_LEN(plaintext_len)` always
+// suffices), `TETHER_ERR_PLAINTEXT_TOO_LARGE` (above the session's `max_plaintext`),
+// `TETHER_ERR_LIMIT_REACHED` (counter or epochs exhausted: start a new handshake),
+// `TETHER_ERR_BAD_STATE` (after `tether_session_close`, or `s` holds no session),
+// `TETHER_ERR_NULL`, `TETHER_ERR_MISALIGNED`, `TETHER_ERR_COPIED`, `TETHER_ERR_BUSY`,
+// `TETHER_ERR_BAD_LENGTH`, `TETHER_ERR_OVERLAP` (`buf` overlapping the session's storage or an
+// out-pointer, or out-pointers overlapping each other). Only `TETHER_ERR_BUFFER_TOO_SMALL` writes
+// an output; every error leaves the session and `buf` as they were.
+//
+// # Safety
+// `s` as for `tether_session_seal`; `buf` readable and writable for `buf_len` bytes, and
+// initialized where the plaintext lies; `start` and `written` writable; `key_update_len` NULL or
+// writable.
+tether_status tether_session_seal_in_place(tether_session *s,
+                                           uint8_t *buf,
+                                           size_t buf_len,
+                                           size_t plaintext_len,
+                                           size_t *start,
+                                           size_t *written,
+                                           size_t *key_update_len);
+
 // Opens one unit (a datagram, or one stream unit from `tether_decoder_next`). Stores what it
 // carried in `*event`; for data, the plaintext is in `out[0 .. *data_len]`. Not in place: `out`
-// must not overlap `unit`.
+// must not overlap `unit` (`tether_session_open_in_place` opens without a copy).
 //
 // Statuses, and what to do: `TETHER_OK`; `TETHER_ERR_BUFFER_TOO_SMALL` (the plaintext size is
 // stored in `*data_len`: call again with a larger `out`). Malformed (20..39) and peer (40..59)
@@ -1614,6 +1680,39 @@ tether_status tether_session_open(tether_session *s,
                                   size_t out_len,
                                   tether_event *event,
                                   size_t *data_len);
+
+// Opens one unit (a datagram, or one stream unit with its length prefix) where it lies, with no
+// copy: the plaintext is decrypted over the ciphertext. Stores what the unit carried in `*event`;
+// for data, the plaintext is `unit[*data_offset .. *data_offset + *data_len]` (`*data_offset` is
+// 5 on a stream, 9 on datagrams); for a key update or a close, `*data_offset` and `*data_len`
+// are 0. In place: `unit` is input and output at once, and must overlap neither the session's
+// storage nor the out-pointers. It must be memory you may write: a stream unit from
+// `tether_decoder_next` is that only when it points into your `input`; one in the decoder's own
+// buffer is not (open that one with `tether_session_open`, or copy it out first).
+//
+// Statuses, and what to do, as for `tether_session_open`, except that there is no
+// `TETHER_ERR_BUFFER_TOO_SMALL` (nothing is copied): `TETHER_OK`; malformed (20..39) and peer
+// (40..59) statuses mean the unit was refused and the session did not change (on datagrams drop
+// it and go on; on a stream close the connection): `TETHER_ERR_AUTHENTICATION`,
+// `TETHER_ERR_REPLAYED`, `TETHER_ERR_TOO_OLD`, `TETHER_ERR_EPOCH`, `TETHER_ERR_OUT_OF_ORDER`,
+// `TETHER_ERR_AFTER_CLOSE`, `TETHER_ERR_COUNTER_EXHAUSTED`, `TETHER_ERR_UNEXPECTED_MESSAGE`, each
+// meaning what it means there. Misuse: `TETHER_ERR_NULL`, `TETHER_ERR_MISALIGNED`,
+// `TETHER_ERR_BAD_STATE`, `TETHER_ERR_COPIED`, `TETHER_ERR_BUSY`, `TETHER_ERR_BAD_LENGTH`,
+// `TETHER_ERR_OVERLAP` (`unit` overlapping the session's storage or an out-pointer, or
+// out-pointers overlapping each other). On any error `*event`, `*data_offset` and `*data_len`
+// are not written, the session is unchanged, and the unit is left as it was (a unit that fails
+// to authenticate included), except one case: an authentic key-update or close record that
+// carries bytes (`TETHER_ERR_UNEXPECTED_MESSAGE`) has those bytes zeroed.
+//
+// # Safety
+// `s` as for `tether_session_seal`; `unit` readable and writable for `unit_len` bytes; `event`,
+// `data_offset` and `data_len` writable.
+tether_status tether_session_open_in_place(tether_session *s,
+                                           uint8_t *unit,
+                                           size_t unit_len,
+                                           tether_event *event,
+                                           size_t *data_offset,
+                                           size_t *data_len);
 
 // Erases what time alone has made useless: the previous receive key, once the platform's
 // monotonic clock shows at least `previous_key_ms` since the peer's last key update (from then

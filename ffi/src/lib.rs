@@ -13,8 +13,9 @@
 //!   never reused. Each function's doc lists its statuses and what it writes on failure.
 //! - Every pointer argument is checked for NULL (a NULL buffer is accepted only with length 0),
 //!   every length against `PTRDIFF_MAX`, every output against the inputs, the other outputs and
-//!   the handle's storage (nothing works in place). Pointers to scalars and structs need no
-//!   alignment.
+//!   the handle's storage (nothing works in place, except the two calls named so:
+//!   `tether_session_seal_in_place` and `tether_session_open_in_place`, whose one buffer is both).
+//!   Pointers to scalars and structs need no alignment.
 //! - Handles live in storage the caller declares (`tether_handshake`, `tether_session`,
 //!   `tether_decoder`, sized and aligned by `TETHER_*_SIZE` and `TETHER_*_ALIGN`), zeroed before
 //!   the first init. Each starts with a header (see `boundary.rs`) naming its kind, its own
@@ -104,13 +105,15 @@ pub use receiver::{
     TETHER_RECEIVER_STATE_LEN,
 };
 pub use session::{
-    tether_event, tether_session, tether_session_close, tether_session_open, tether_session_poll,
-    tether_session_seal, tether_session_seal_capacity, tether_session_update_key,
-    tether_session_wipe, TETHER_SESSION_ALIGN, TETHER_SESSION_SIZE,
+    tether_event, tether_session, tether_session_close, tether_session_open,
+    tether_session_open_in_place, tether_session_poll, tether_session_seal,
+    tether_session_seal_capacity, tether_session_seal_headroom, tether_session_seal_in_place,
+    tether_session_seal_in_place_len, tether_session_update_key, tether_session_wipe,
+    TETHER_SESSION_ALIGN, TETHER_SESSION_SIZE,
 };
 pub use sizes::{
     TETHER_DATAGRAM_OVERHEAD, TETHER_HANDSHAKE_HASH_LEN, TETHER_HANDSHAKE_MAX_LEN, TETHER_KEY_LEN,
-    TETHER_MAX_PLAINTEXT, TETHER_STREAM_OVERHEAD,
+    TETHER_MAX_PLAINTEXT, TETHER_SEAL_HEADROOM, TETHER_STREAM_OVERHEAD,
 };
 pub use status::tether_status;
 pub use update::{

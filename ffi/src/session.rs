@@ -29,7 +29,8 @@ pub struct tether_session {
 #[repr(i32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum tether_event {
-    /// Application data: deliver the `*data_len` bytes written to `out`.
+    /// Application data: deliver the `*data_len` bytes written to `out` (opened in place: the
+    /// bytes at `unit + *data_offset`).
     TETHER_EVENT_DATA = 1,
     /// The peer updated its sending key; nothing to deliver.
     TETHER_EVENT_KEY_UPDATE = 2,
@@ -71,7 +72,8 @@ unsafe fn enter<'a>(
 /// Seals `plaintext` as one record into `out`. If a key update is due, a key-update record comes
 /// first: `out[0 .. *key_update_len]` is that record and the data record follows. On a stream send
 /// all `*written` bytes; on datagrams send the key-update record and the data record as two
-/// datagrams. Not in place: `out` must not overlap `plaintext`.
+/// datagrams. Not in place: `out` must not overlap `plaintext` (`tether_session_seal_in_place`
+/// seals without a copy).
 ///
 /// Returns `TETHER_OK`, or: `TETHER_ERR_BUFFER_TOO_SMALL` (nothing written to `out`, nothing
 /// changed, the size needed in `*written`; `TETHER_SEAL_CAPACITY(plaintext_len)` or
@@ -165,9 +167,128 @@ pub unsafe extern "C" fn tether_session_seal_capacity(
     })
 }
 
+/// Where `tether_session_seal_in_place` expects the plaintext in its buffer: at
+/// `buf + TETHER_SEAL_HEADROOM` (34) in both framings; this returns the same. The bytes before it
+/// are room for the record header and for a key-update record that may go first. 0 if `s` holds
+/// no usable session.
+///
+/// # Safety
+/// `s` as for `tether_session_seal`.
+#[no_mangle]
+pub unsafe extern "C" fn tether_session_seal_headroom(s: *mut tether_session) -> usize {
+    boundary_or(0, || {
+        // SAFETY: the caller's storage.
+        match unsafe { tether_session::enter(s) } {
+            Ok(mut g) => g.value().session.seal_headroom(),
+            Err(_) => 0,
+        }
+    })
+}
+
+/// Size of the buffer `tether_session_seal_in_place` needs for `plaintext_len` bytes: headroom,
+/// plaintext and the 16-byte tag. The same as `TETHER_SEAL_IN_PLACE_LEN(plaintext_len)`. It is arithmetic only (saturating at `SIZE_MAX`): a length above the session's
+/// `max_plaintext` gets a size too, but sealing it is refused. 0 if `s` holds no usable session.
+///
+/// # Safety
+/// `s` as for `tether_session_seal`.
+#[no_mangle]
+pub unsafe extern "C" fn tether_session_seal_in_place_len(
+    s: *mut tether_session,
+    plaintext_len: usize,
+) -> usize {
+    boundary_or(0, || {
+        // SAFETY: the caller's storage.
+        match unsafe { tether_session::enter(s) } {
+            Ok(mut g) => g.value().session.seal_in_place_len(plaintext_len),
+            Err(_) => 0,
+        }
+    })
+}
+
+/// Seals the `plaintext_len` bytes at `buf + TETHER_SEAL_HEADROOM` as one record where
+/// they lie, with no copy: the record header is written just before them, the tag just after, and
+/// a key-update record, when one is due, before the header. On `TETHER_OK` the units to send are
+/// `buf[*start .. *start + *written]` (where they start depends on the framing and on whether a
+/// key-update record went first: datagrams 0 or 25, a stream 8 or 29): the first
+/// `*key_update_len` bytes are the key-update record (0 if none was due) and the data record
+/// follows. On a stream send all `*written` bytes; on datagrams send the key-update record and
+/// the data record as two datagrams. Bytes of `buf` outside the units are not touched. In place:
+/// `buf` is input and output at once, and must overlap neither the session's storage nor the
+/// out-pointers.
+///
+/// Returns `TETHER_OK`, or: `TETHER_ERR_BUFFER_TOO_SMALL` (`buf_len` is below
+/// `tether_session_seal_in_place_len(s, plaintext_len)`, whose value is stored in `*written`;
+/// nothing else written, nothing changed; `TETHER_SEAL_IN_PLACE_LEN(plaintext_len)` always
+/// suffices), `TETHER_ERR_PLAINTEXT_TOO_LARGE` (above the session's `max_plaintext`),
+/// `TETHER_ERR_LIMIT_REACHED` (counter or epochs exhausted: start a new handshake),
+/// `TETHER_ERR_BAD_STATE` (after `tether_session_close`, or `s` holds no session),
+/// `TETHER_ERR_NULL`, `TETHER_ERR_MISALIGNED`, `TETHER_ERR_COPIED`, `TETHER_ERR_BUSY`,
+/// `TETHER_ERR_BAD_LENGTH`, `TETHER_ERR_OVERLAP` (`buf` overlapping the session's storage or an
+/// out-pointer, or out-pointers overlapping each other). Only `TETHER_ERR_BUFFER_TOO_SMALL` writes
+/// an output; every error leaves the session and `buf` as they were.
+///
+/// # Safety
+/// `s` as for `tether_session_seal`; `buf` readable and writable for `buf_len` bytes, and
+/// initialized where the plaintext lies; `start` and `written` writable; `key_update_len` NULL or
+/// writable.
+#[no_mangle]
+pub unsafe extern "C" fn tether_session_seal_in_place(
+    s: *mut tether_session,
+    buf: *mut u8,
+    buf_len: usize,
+    plaintext_len: usize,
+    start: *mut usize,
+    written: *mut usize,
+    key_update_len: *mut usize,
+) -> tether_status {
+    boundary(|| {
+        if start.is_null() || written.is_null() || (buf.is_null() && buf_len != 0) {
+            return TETHER_ERR_NULL;
+        }
+        if let Err(e) = lengths(&[(buf, buf_len)]) {
+            return e;
+        }
+        let outputs = [
+            Region::of(buf, buf_len),
+            Region::out(start),
+            Region::out(written),
+            Region::out(key_update_len),
+        ];
+        // SAFETY: forwarded from the caller.
+        let mut g = match unsafe { enter(s, &outputs, &[]) } {
+            Ok(g) => g,
+            Err(e) => return e,
+        };
+        // SAFETY: valid by contract; checked not to overlap the out-pointers or the session.
+        let buf = match unsafe { bytes_mut(buf, buf_len) } {
+            Ok(b) => b,
+            Err(e) => return e,
+        };
+        let fs = g.value();
+        let now = fs.platform.now();
+        match fs.session.seal_in_place(now, buf, plaintext_len) {
+            Ok(sealed) => {
+                // SAFETY: checked or optional out-pointers.
+                unsafe {
+                    set(start, sealed.start);
+                    set(written, sealed.total());
+                    set(key_update_len, sealed.key_update);
+                }
+                TETHER_OK
+            }
+            Err(e @ tether::Error::Local(tether::Local::BufferTooSmall { needed })) => {
+                // SAFETY: checked non-NULL.
+                unsafe { set(written, needed) };
+                e.into()
+            }
+            Err(e) => e.into(),
+        }
+    })
+}
+
 /// Opens one unit (a datagram, or one stream unit from `tether_decoder_next`). Stores what it
 /// carried in `*event`; for data, the plaintext is in `out[0 .. *data_len]`. Not in place: `out`
-/// must not overlap `unit`.
+/// must not overlap `unit` (`tether_session_open_in_place` opens without a copy).
 ///
 /// Statuses, and what to do: `TETHER_OK`; `TETHER_ERR_BUFFER_TOO_SMALL` (the plaintext size is
 /// stored in `*data_len`: call again with a larger `out`). Malformed (20..39) and peer (40..59)
@@ -240,6 +361,92 @@ pub unsafe extern "C" fn tether_session_open(
         // SAFETY: checked non-NULL.
         unsafe {
             set(event, ev);
+            set(data_len, n);
+        }
+        TETHER_OK
+    })
+}
+
+/// Opens one unit (a datagram, or one stream unit with its length prefix) where it lies, with no
+/// copy: the plaintext is decrypted over the ciphertext. Stores what the unit carried in `*event`;
+/// for data, the plaintext is `unit[*data_offset .. *data_offset + *data_len]` (`*data_offset` is
+/// 5 on a stream, 9 on datagrams); for a key update or a close, `*data_offset` and `*data_len`
+/// are 0. In place: `unit` is input and output at once, and must overlap neither the session's
+/// storage nor the out-pointers. It must be memory you may write: a stream unit from
+/// `tether_decoder_next` is that only when it points into your `input`; one in the decoder's own
+/// buffer is not (open that one with `tether_session_open`, or copy it out first).
+///
+/// Statuses, and what to do, as for `tether_session_open`, except that there is no
+/// `TETHER_ERR_BUFFER_TOO_SMALL` (nothing is copied): `TETHER_OK`; malformed (20..39) and peer
+/// (40..59) statuses mean the unit was refused and the session did not change (on datagrams drop
+/// it and go on; on a stream close the connection): `TETHER_ERR_AUTHENTICATION`,
+/// `TETHER_ERR_REPLAYED`, `TETHER_ERR_TOO_OLD`, `TETHER_ERR_EPOCH`, `TETHER_ERR_OUT_OF_ORDER`,
+/// `TETHER_ERR_AFTER_CLOSE`, `TETHER_ERR_COUNTER_EXHAUSTED`, `TETHER_ERR_UNEXPECTED_MESSAGE`, each
+/// meaning what it means there. Misuse: `TETHER_ERR_NULL`, `TETHER_ERR_MISALIGNED`,
+/// `TETHER_ERR_BAD_STATE`, `TETHER_ERR_COPIED`, `TETHER_ERR_BUSY`, `TETHER_ERR_BAD_LENGTH`,
+/// `TETHER_ERR_OVERLAP` (`unit` overlapping the session's storage or an out-pointer, or
+/// out-pointers overlapping each other). On any error `*event`, `*data_offset` and `*data_len`
+/// are not written, the session is unchanged, and the unit is left as it was (a unit that fails
+/// to authenticate included), except one case: an authentic key-update or close record that
+/// carries bytes (`TETHER_ERR_UNEXPECTED_MESSAGE`) has those bytes zeroed.
+///
+/// # Safety
+/// `s` as for `tether_session_seal`; `unit` readable and writable for `unit_len` bytes; `event`,
+/// `data_offset` and `data_len` writable.
+#[no_mangle]
+pub unsafe extern "C" fn tether_session_open_in_place(
+    s: *mut tether_session,
+    unit: *mut u8,
+    unit_len: usize,
+    event: *mut tether_event,
+    data_offset: *mut usize,
+    data_len: *mut usize,
+) -> tether_status {
+    boundary(|| {
+        if event.is_null()
+            || data_offset.is_null()
+            || data_len.is_null()
+            || (unit.is_null() && unit_len != 0)
+        {
+            return TETHER_ERR_NULL;
+        }
+        if let Err(e) = lengths(&[(unit, unit_len)]) {
+            return e;
+        }
+        let outputs = [
+            Region::of(unit, unit_len),
+            Region::out(event),
+            Region::out(data_offset),
+            Region::out(data_len),
+        ];
+        // SAFETY: forwarded from the caller.
+        let mut g = match unsafe { enter(s, &outputs, &[]) } {
+            Ok(g) => g,
+            Err(e) => return e,
+        };
+        // SAFETY: valid by contract; checked not to overlap the out-pointers or the session.
+        let unit = match unsafe { bytes_mut(unit, unit_len) } {
+            Ok(u) => u,
+            Err(e) => return e,
+        };
+        let base = unit.as_ptr() as usize;
+        let fs = g.value();
+        let now = fs.platform.now();
+        let (ev, at, n) = match fs.session.open_in_place(now, unit) {
+            // The plaintext lies inside the unit: its offset is the distance between the two.
+            Ok(Event::Data(d)) => (
+                tether_event::TETHER_EVENT_DATA,
+                (d.as_ptr() as usize).saturating_sub(base),
+                d.len(),
+            ),
+            Ok(Event::KeyUpdate { .. }) => (tether_event::TETHER_EVENT_KEY_UPDATE, 0, 0),
+            Ok(Event::Close) => (tether_event::TETHER_EVENT_CLOSE, 0, 0),
+            Err(e) => return e.into(),
+        };
+        // SAFETY: checked non-NULL.
+        unsafe {
+            set(event, ev);
+            set(data_offset, at);
             set(data_len, n);
         }
         TETHER_OK

@@ -5,6 +5,10 @@
 pub const TETHER_STREAM_OVERHEAD: usize = 21;
 /// Bytes a record adds to its plaintext as a datagram (1 flags + 8 counter + 16 tag).
 pub const TETHER_DATAGRAM_OVERHEAD: usize = 25;
+/// Where the plaintext goes in a `tether_session_seal_in_place` buffer, in both framings: room
+/// before it for a key-update record and the data record's header (datagrams: 25 + 9; a
+/// stream's 21 + 5 fit too, and its units start later in the buffer).
+pub const TETHER_SEAL_HEADROOM: usize = 34;
 /// The largest plaintext one record can carry (`max_plaintext` is at most this).
 pub const TETHER_MAX_PLAINTEXT: usize = 16384;
 /// The largest handshake message a receiver accepts, in either framing (a stream unit's prefix
@@ -29,5 +33,12 @@ mod tests {
         // Spec 4.3: IK message 0 is 3 + 96 + I, the longest message of any pattern; a stream
         // adds its 2-byte prefix.
         assert_eq!(TETHER_HANDSHAKE_MAX_LEN, 2 + 3 + 96 + MAX_IDENTITY_LEN);
+        // A key-update record, then the data record's header (the record minus its plaintext
+        // and 16-byte tag), of the larger framing; the core's own constant.
+        assert_eq!(
+            TETHER_SEAL_HEADROOM,
+            TETHER_DATAGRAM_OVERHEAD + TETHER_DATAGRAM_OVERHEAD - 16
+        );
+        assert_eq!(TETHER_SEAL_HEADROOM, tether::Session::SEAL_HEADROOM);
     }
 }

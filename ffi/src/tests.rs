@@ -100,14 +100,25 @@ impl Drop for OwnedSession {
     }
 }
 
-/// A completed IK handshake through the C API: (device session, cloud session).
+/// A completed IK handshake through the C API: (device session, cloud session). Deterministic:
+/// two calls with the same framing give sessions with the same keys.
 fn established(framing: u8) -> (OwnedSession, OwnedSession) {
+    established_with(framing, |_| {})
+}
+
+/// [`established`], with `tweak` applied to both sides' configurations.
+fn established_with(
+    framing: u8,
+    tweak: impl Fn(&mut tether_config),
+) -> (OwnedSession, OwnedSession) {
     let cloud_pub = public(&CLOUD_SECRET);
     let device_pub = public(&DEVICE_SECRET);
     let (mut r1, mut r2) = (1u8, 2u8);
     let (p1, p2) = (platform(&mut r1), platform(&mut r2));
-    let dcfg = config(&DEVICE_SECRET, b"SN-1", Some(&cloud_pub), framing);
-    let ccfg = config(&CLOUD_SECRET, b"cloud", Some(&device_pub), framing);
+    let mut dcfg = config(&DEVICE_SECRET, b"SN-1", Some(&cloud_pub), framing);
+    let mut ccfg = config(&CLOUD_SECRET, b"cloud", Some(&device_pub), framing);
+    tweak(&mut dcfg);
+    tweak(&mut ccfg);
     let mut dev = zeroed::<tether_handshake>();
     let mut cloud = zeroed::<tether_handshake>();
     unsafe {
@@ -515,6 +526,305 @@ fn error_paths_change_nothing() {
         tether_session_wipe(&mut *dev);
         tether_session_wipe(&mut *cloud);
         tether_session_wipe(null_mut());
+    }
+}
+
+/// Seals `msg` by copy: (everything written, the key-update record's length).
+fn seal_units(s: &mut tether_session, msg: &[u8]) -> (Vec<u8>, usize) {
+    let mut out = vec![0u8; unsafe { tether_session_seal_capacity(s, msg.len()) }];
+    let (mut n, mut ku) = (0, usize::MAX);
+    let rc = unsafe {
+        tether_session_seal(
+            s,
+            msg.as_ptr(),
+            msg.len(),
+            out.as_mut_ptr(),
+            out.len(),
+            &mut n,
+            &mut ku,
+        )
+    };
+    assert_eq!(rc, TETHER_OK);
+    out.truncate(n);
+    (out, ku)
+}
+
+/// Seals `msg` in place, in a buffer of exactly `tether_session_seal_in_place_len` bytes:
+/// (the units, `*start`, `*key_update_len`). Checks that nothing outside the units was written.
+fn seal_in_place(s: &mut tether_session, msg: &[u8]) -> (Vec<u8>, usize, usize) {
+    let head = unsafe { tether_session_seal_headroom(s) };
+    let len = unsafe { tether_session_seal_in_place_len(s, msg.len()) };
+    assert_eq!(head, TETHER_SEAL_HEADROOM);
+    assert_eq!(len, head + msg.len() + 16, "TETHER_SEAL_IN_PLACE_LEN");
+    let mut buf = vec![0xA5u8; len];
+    buf[head..head + msg.len()].copy_from_slice(msg);
+    let (mut start, mut n, mut ku) = (usize::MAX, usize::MAX, usize::MAX);
+    let rc = unsafe {
+        tether_session_seal_in_place(
+            s,
+            buf.as_mut_ptr(),
+            buf.len(),
+            msg.len(),
+            &mut start,
+            &mut n,
+            &mut ku,
+        )
+    };
+    assert_eq!(rc, TETHER_OK);
+    assert!(
+        ku < n && start + n == len,
+        "the units end where the tag does"
+    );
+    assert!(
+        buf[..start].iter().all(|b| *b == 0xA5),
+        "nothing before the units"
+    );
+    (buf[start..start + n].to_vec(), start, ku)
+}
+
+/// Opens `unit` in place: (status, event, `*data_offset`, `*data_len`), sentinels if not written.
+fn open_in_place(s: &mut tether_session, unit: &mut [u8]) -> (tether_status, u32, usize, usize) {
+    let mut ev = 0xEEEE_EEEEu32;
+    let (mut at, mut n) = (usize::MAX, usize::MAX);
+    let rc = unsafe {
+        tether_session_open_in_place(
+            s,
+            unit.as_mut_ptr(),
+            unit.len(),
+            (&mut ev as *mut u32).cast::<tether_event>(),
+            &mut at,
+            &mut n,
+        )
+    };
+    (rc, ev, at, n)
+}
+
+const DATA: u32 = tether_event::TETHER_EVENT_DATA as u32;
+const KEY_UPDATE: u32 = tether_event::TETHER_EVENT_KEY_UPDATE as u32;
+
+/// Two identical pairs of sessions (the handshakes are deterministic): one seals and opens by
+/// copy, the other in place. The units are the same bytes, an automatic key update included;
+/// each opens in place to the same event and plaintext, which lies in the unit after the header.
+/// A tampered copy of each unit is refused in place, left exactly as it was, and changes nothing.
+/// (One test per framing: under Miri each takes two handshakes' time, and nextest runs them side
+/// by side.)
+fn in_place_matches_copying(framing: u8) {
+    let (overhead, header) = match framing {
+        1 => (TETHER_STREAM_OVERHEAD, 5),
+        _ => (TETHER_DATAGRAM_OVERHEAD, 9),
+    };
+    let headroom = TETHER_SEAL_HEADROOM;
+    {
+        // A key update before every third data record.
+        let every_two = |c: &mut tether_config| c.key_update_records = 2;
+        let (mut dev, mut cloud) = established_with(framing, every_two);
+        let (mut dev2, mut cloud2) = established_with(framing, every_two);
+        assert_eq!(
+            unsafe { tether_session_seal_headroom(&mut *dev2) },
+            headroom
+        );
+        let msgs: [&[u8]; 4] = [b"SpO2 97 %", b"", b"pulse 72 /min", b"SpO2 96 %"];
+        for (i, msg) in msgs.into_iter().enumerate() {
+            let (copied, ku) = seal_units(&mut dev, msg);
+            let (units, start, ku2) = seal_in_place(&mut dev2, msg);
+            assert_eq!(units, copied, "framing {framing}, record {i}");
+            assert_eq!(ku2, ku);
+            assert_eq!(ku, if i == 2 { overhead } else { 0 }, "record {i}");
+            // The data record's header ends where the plaintext lies; the key-update record,
+            // when there is one, comes just before it.
+            assert_eq!(start, headroom - header - ku);
+            let parts = if ku > 0 {
+                vec![&units[..ku], &units[ku..]]
+            } else {
+                vec![&units[..]]
+            };
+            for part in parts {
+                let mut bad = part.to_vec();
+                let last = bad.len() - 1;
+                bad[last] ^= 0x40;
+                let tampered = bad.clone();
+                assert_eq!(
+                    open_in_place(&mut cloud2, &mut bad),
+                    (
+                        TETHER_ERR_AUTHENTICATION,
+                        0xEEEE_EEEE,
+                        usize::MAX,
+                        usize::MAX
+                    )
+                );
+                assert_eq!(bad, tampered, "a refused unit is left as it was");
+                let (rc, ev, data) = open(&mut cloud, part);
+                let mut unit = part.to_vec();
+                let (rc2, ev2, at, n) = open_in_place(&mut cloud2, &mut unit);
+                assert_eq!((rc2, ev2), (rc, ev as u32));
+                assert_eq!(rc, TETHER_OK);
+                if ev2 == DATA {
+                    assert_eq!((at, n), (header, msg.len()));
+                    assert_eq!(&unit[at..at + n], msg);
+                    assert_eq!(data, msg);
+                } else {
+                    assert_eq!((ev2, at, n), (KEY_UPDATE, 0, 0));
+                }
+            }
+        }
+        // Both pairs are in step: the in-place pair goes on with the copying calls (the next
+        // key update is due).
+        let (rec, ku) = seal_units(&mut dev2, b"in step");
+        assert_eq!(seal_units(&mut dev, b"in step"), (rec.clone(), overhead));
+        assert_eq!(
+            open(&mut cloud2, &rec[..ku]).1,
+            tether_event::TETHER_EVENT_KEY_UPDATE
+        );
+        assert_eq!(open(&mut cloud2, &rec[ku..]).2, b"in step");
+    }
+}
+
+#[test]
+fn sealing_and_opening_in_place_match_the_copying_calls_on_a_stream() {
+    in_place_matches_copying(1);
+}
+
+#[test]
+fn sealing_and_opening_in_place_match_the_copying_calls_on_datagrams() {
+    in_place_matches_copying(2);
+}
+
+/// The in-place calls' error paths: sizes, NULLs, closed and empty sessions, replays. Each
+/// writes nothing it should not and leaves the session as it was (on a stream, a consumed
+/// counter would make the next record OUT_OF_ORDER).
+#[test]
+fn in_place_error_paths_change_nothing() {
+    let (mut dev, mut cloud) = established(1);
+    let s: *mut tether_session = &mut *dev;
+    unsafe {
+        let need = tether_session_seal_in_place_len(s, 8);
+        assert_eq!(need, TETHER_SEAL_HEADROOM + 8 + 16);
+        assert_eq!(tether_session_seal_in_place_len(s, usize::MAX), usize::MAX);
+        // Too small: the size needed in *written, nothing else written.
+        let mut buf = vec![7u8; need - 1];
+        let (mut start, mut n, mut ku) = (99usize, 99usize, 99usize);
+        let b = buf.as_mut_ptr();
+        assert_eq!(
+            tether_session_seal_in_place(s, b, need - 1, 8, &mut start, &mut n, &mut ku),
+            TETHER_ERR_BUFFER_TOO_SMALL
+        );
+        assert_eq!((start, n, ku), (99, need, 99));
+        assert!(buf.iter().all(|x| *x == 7));
+        // NULL with length 0 asks for the size.
+        n = 99;
+        assert_eq!(
+            tether_session_seal_in_place(s, null_mut(), 0, 8, &mut start, &mut n, &mut ku),
+            TETHER_ERR_BUFFER_TOO_SMALL
+        );
+        assert_eq!(n, need);
+        // Above max_plaintext, whatever the buffer.
+        assert_eq!(
+            tether_session_seal_in_place(s, b, need - 1, 16385, &mut start, &mut n, &mut ku),
+            TETHER_ERR_PLAINTEXT_TOO_LARGE
+        );
+        // NULLs.
+        assert_eq!(
+            tether_session_seal_in_place(null_mut(), b, need - 1, 8, &mut start, &mut n, &mut ku),
+            TETHER_ERR_NULL
+        );
+        assert_eq!(
+            tether_session_seal_in_place(s, b, need - 1, 8, null_mut(), &mut n, &mut ku),
+            TETHER_ERR_NULL
+        );
+        assert_eq!(
+            tether_session_seal_in_place(s, b, need - 1, 8, &mut start, null_mut(), &mut ku),
+            TETHER_ERR_NULL
+        );
+        assert_eq!(
+            tether_session_seal_in_place(s, null_mut(), 10, 8, &mut start, &mut n, &mut ku),
+            TETHER_ERR_NULL
+        );
+        assert_eq!((start, ku), (99, 99));
+        assert!(buf.iter().all(|x| *x == 7));
+
+        // Opening: NULLs, then a record that opens once; its replay is refused and left as it
+        // was.
+        let rec = seal(&mut *s, b"dose log");
+        let mut unit = rec.clone();
+        let u = unit.as_mut_ptr();
+        let len = unit.len();
+        let mut ev = tether_event::TETHER_EVENT_CLOSE;
+        let (mut at, mut dl) = (99usize, 99usize);
+        assert_eq!(
+            tether_session_open_in_place(null_mut(), u, len, &mut ev, &mut at, &mut dl),
+            TETHER_ERR_NULL
+        );
+        assert_eq!(
+            tether_session_open_in_place(&mut *cloud, null_mut(), len, &mut ev, &mut at, &mut dl),
+            TETHER_ERR_NULL
+        );
+        assert_eq!(
+            tether_session_open_in_place(&mut *cloud, u, len, null_mut(), &mut at, &mut dl),
+            TETHER_ERR_NULL
+        );
+        assert_eq!(
+            tether_session_open_in_place(&mut *cloud, u, len, &mut ev, null_mut(), &mut dl),
+            TETHER_ERR_NULL
+        );
+        assert_eq!(
+            tether_session_open_in_place(&mut *cloud, u, len, &mut ev, &mut at, null_mut()),
+            TETHER_ERR_NULL
+        );
+        // An empty unit is malformed.
+        assert_eq!(
+            tether_session_open_in_place(&mut *cloud, null_mut(), 0, &mut ev, &mut at, &mut dl),
+            TETHER_ERR_TRUNCATED
+        );
+        assert_eq!(
+            (ev, at, dl, &unit),
+            (tether_event::TETHER_EVENT_CLOSE, 99, 99, &rec)
+        );
+        assert_eq!(
+            open_in_place(&mut cloud, &mut unit),
+            (TETHER_OK, DATA, 5, 8)
+        );
+        assert_eq!(&unit[5..13], b"dose log");
+        let mut again = rec.clone();
+        assert_eq!(
+            open_in_place(&mut cloud, &mut again).0,
+            TETHER_ERR_OUT_OF_ORDER
+        );
+        assert_eq!(again, rec);
+
+        // Nothing above consumed a counter: the next record seals in place and opens as the next
+        // one.
+        let (units, at0, ku0) = seal_in_place(&mut *s, b"next");
+        // No key update: the stream record's 5-byte header ends at the headroom.
+        assert_eq!((at0, ku0), (TETHER_SEAL_HEADROOM - 5, 0));
+        assert_eq!(open(&mut cloud, &units).2, b"next");
+
+        // After close, sealing in place is a state error; an empty session refuses everything.
+        let mut out = [0u8; 64];
+        assert_eq!(
+            tether_session_close(s, out.as_mut_ptr(), out.len(), &mut n),
+            TETHER_OK
+        );
+        let mut buf = vec![0u8; need];
+        let b = buf.as_mut_ptr();
+        assert_eq!(
+            tether_session_seal_in_place(s, b, need, 8, &mut start, &mut n, null_mut()),
+            TETHER_ERR_BAD_STATE
+        );
+        assert_eq!(
+            open_in_place(&mut cloud, &mut out[..n]),
+            (TETHER_OK, tether_event::TETHER_EVENT_CLOSE as u32, 0, 0)
+        );
+        let mut blank = zeroed::<tether_session>();
+        assert_eq!(tether_session_seal_headroom(&mut *blank), 0);
+        assert_eq!(tether_session_seal_in_place_len(&mut *blank, 8), 0);
+        assert_eq!(tether_session_seal_headroom(null_mut()), 0);
+        assert_eq!(
+            tether_session_seal_in_place(&mut *blank, b, need, 8, &mut start, &mut n, null_mut()),
+            TETHER_ERR_BAD_STATE
+        );
+        let mut unit = rec.clone();
+        assert_eq!(open_in_place(&mut blank, &mut unit).0, TETHER_ERR_BAD_STATE);
+        assert_eq!(unit, rec);
     }
 }
 

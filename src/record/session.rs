@@ -245,6 +245,12 @@ fn seal_record(
     }
 }
 
+// A stream's header and key update record fit the same headroom.
+const _: () = assert!(
+    header::overhead(Framing::Stream) + header::header_len(Framing::Stream)
+        <= Session::SEAL_HEADROOM
+);
+
 /// The event of an opened record of type `ty`, from `epoch`, whose plaintext is `buf`.
 fn event(ty: RecordType, epoch: u32, buf: &[u8]) -> Event<'_> {
     match ty {
@@ -280,6 +286,11 @@ fn low_bits(epoch: u32) -> u8 {
 }
 
 impl Session {
+    /// Where [`Session::seal_in_place`] expects the plaintext: room for the largest header and
+    /// key update record of either framing (datagram: 25 + 9), so that one offset serves both.
+    pub const SEAL_HEADROOM: usize =
+        header::overhead(Framing::Datagram) + header::header_len(Framing::Datagram);
+
     /// Built by the handshake once it completes, from the epoch-0 keys of each direction (this
     /// side's send key is the peer's receive key). Checks `config` first.
     pub(crate) fn new(
@@ -413,11 +424,11 @@ impl Session {
         sealed
     }
 
-    /// Where [`Session::seal_in_place`] expects the plaintext in its buffer: the bytes before it
-    /// are room for the record header and for a key update record that may go first (26 bytes
-    /// on a stream, 34 on datagrams).
+    /// Where [`Session::seal_in_place`] expects the plaintext in its buffer: 34 bytes in, in
+    /// both framings ([`Session::SEAL_HEADROOM`]). The bytes before it are room for the record
+    /// header and for a key update record that may go first.
     pub fn seal_headroom(&self) -> usize {
-        header::overhead(self.framing) + header::header_len(self.framing)
+        Session::SEAL_HEADROOM
     }
 
     /// The buffer [`Session::seal_in_place`] needs for `plaintext_len` bytes: headroom,
@@ -446,7 +457,7 @@ impl Session {
         if buf.len() < needed {
             return Err(Local::BufferTooSmall { needed }.into());
         }
-        let start = header::overhead(self.framing) - plan.key_update;
+        let start = Session::SEAL_HEADROOM - header::header_len(self.framing) - plan.key_update;
         let region = buf
             .get_mut(start..needed)
             .ok_or(Local::BufferTooSmall { needed })?;

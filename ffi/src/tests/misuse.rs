@@ -180,7 +180,33 @@ fn copied_handles_are_refused_and_never_freed_twice() {
         // Two senders with one key and one counter would reuse nonces: the copy is refused.
         assert_eq!(seal_status(&mut *copy, b"x"), TETHER_ERR_COPIED);
         assert_eq!(tether_session_seal_capacity(&mut *copy, 1), 0);
-        let mut n = 0;
+        assert_eq!(tether_session_seal_headroom(&mut *copy), 0);
+        assert_eq!(tether_session_seal_in_place_len(&mut *copy, 1), 0);
+        let (mut start, mut n, mut ip) = (0usize, 0usize, [0u8; 64]);
+        assert_eq!(
+            tether_session_seal_in_place(
+                &mut *copy,
+                ip.as_mut_ptr(),
+                64,
+                1,
+                &mut start,
+                &mut n,
+                null_mut()
+            ),
+            TETHER_ERR_COPIED
+        );
+        let mut ev = tether_event::TETHER_EVENT_CLOSE;
+        assert_eq!(
+            tether_session_open_in_place(
+                &mut *copy,
+                ip.as_mut_ptr(),
+                64,
+                &mut ev,
+                &mut start,
+                &mut n
+            ),
+            TETHER_ERR_COPIED
+        );
         let mut buf = [0u8; 64];
         assert_eq!(
             tether_session_close(&mut *copy, buf.as_mut_ptr(), buf.len(), &mut n),
@@ -260,6 +286,8 @@ fn misaligned_storage_is_refused() {
             }
             assert_eq!(seal_status(s, b"x"), TETHER_ERR_MISALIGNED);
             assert_eq!(tether_session_seal_capacity(s, 1), 0);
+            assert_eq!(tether_session_seal_headroom(s), 0);
+            assert_eq!(tether_session_seal_in_place_len(s, 1), 0);
             tether_session_wipe(s);
         }
         // Nothing was written.
@@ -381,6 +409,153 @@ fn overlapping_buffers_are_refused_and_write_nothing() {
         );
         assert_eq!(wire, rec);
         assert_eq!(open(&mut cloud, &rec).2, b"second");
+    }
+}
+
+/// In place, the one buffer is input and output, but it must still overlap neither the session's
+/// storage nor the out-pointers, and out-pointers not each other: OVERLAP, nothing written,
+/// nothing changed (on a stream a consumed counter would make the next record OUT_OF_ORDER).
+#[test]
+fn in_place_buffers_overlapping_the_session_or_out_pointers_are_refused() {
+    let (mut dev, mut cloud) = established(1);
+    let s: *mut tether_session = &mut *dev;
+    let c: *mut tether_session = &mut *cloud;
+    let mut buf = [7u8; 256];
+    let (mut start, mut n, mut ku) = (99usize, 99usize, 99usize);
+    unsafe {
+        let b = buf.as_mut_ptr();
+        let need = tether_session_seal_in_place_len(s, 16);
+        // The buffer inside the session's storage, or running into it.
+        let inside = s.cast::<u8>().add(64);
+        assert_eq!(
+            tether_session_seal_in_place(s, inside, need, 16, &mut start, &mut n, &mut ku),
+            TETHER_ERR_OVERLAP
+        );
+        let tail = s.cast::<u8>().add(TETHER_SESSION_SIZE - 8);
+        assert_eq!(
+            tether_session_seal_in_place(s, tail, need, 16, &mut start, &mut n, &mut ku),
+            TETHER_ERR_OVERLAP
+        );
+        // Out-pointers inside the buffer, inside the session, or on each other.
+        assert_eq!(
+            tether_session_seal_in_place(s, b, need, 16, b.add(8).cast(), &mut n, &mut ku),
+            TETHER_ERR_OVERLAP
+        );
+        assert_eq!(
+            tether_session_seal_in_place(
+                s,
+                b,
+                need,
+                16,
+                &mut start,
+                b.add(need - 1).cast(),
+                &mut ku
+            ),
+            TETHER_ERR_OVERLAP
+        );
+        assert_eq!(
+            tether_session_seal_in_place(s, b, need, 16, &mut start, &mut n, b.add(30).cast()),
+            TETHER_ERR_OVERLAP
+        );
+        assert_eq!(
+            tether_session_seal_in_place(s, b, need, 16, &mut n, &mut n, &mut ku),
+            TETHER_ERR_OVERLAP
+        );
+        assert_eq!(
+            tether_session_seal_in_place(s, b, need, 16, &mut start, &mut n, &mut n),
+            TETHER_ERR_OVERLAP
+        );
+        let in_session = s.cast::<u8>().add(512).cast::<usize>();
+        assert_eq!(
+            tether_session_seal_in_place(s, b, need, 16, in_session, &mut n, &mut ku),
+            TETHER_ERR_OVERLAP
+        );
+        assert_eq!(
+            tether_session_seal_in_place(s, b, need, 16, &mut start, &mut n, in_session),
+            TETHER_ERR_OVERLAP
+        );
+        // A length past PTRDIFF_MAX.
+        assert_eq!(
+            tether_session_seal_in_place(s, b, usize::MAX / 2 + 1, 16, &mut start, &mut n, &mut ku),
+            TETHER_ERR_BAD_LENGTH
+        );
+        assert_eq!((start, n, ku), (99, 99, 99));
+        assert!(buf.iter().all(|x| *x == 7), "nothing written");
+
+        // An out-pointer right after the buffer merely touches it: fine, and the record is the
+        // session's first.
+        let b = buf.as_mut_ptr();
+        let after = b.add(need).cast::<usize>();
+        assert_eq!(
+            tether_session_seal_in_place(s, b, need, 16, &mut start, after, &mut ku),
+            TETHER_OK
+        );
+        let written = after.read_unaligned();
+        let rec = buf[start..start + written].to_vec();
+        assert_eq!(open(&mut *c, &rec).2, [7u8; 16]);
+
+        // Opening: the unit inside the session, out-pointers inside the unit, the session or on
+        // each other.
+        let rec = seal(&mut *s, b"open me where I lie");
+        let mut unit = rec.clone();
+        let u = unit.as_mut_ptr();
+        let len = unit.len();
+        let mut ev = tether_event::TETHER_EVENT_CLOSE;
+        let (mut at, mut dl) = (99usize, 99usize);
+        let inside = c.cast::<u8>().add(100);
+        assert_eq!(
+            tether_session_open_in_place(c, inside, len, &mut ev, &mut at, &mut dl),
+            TETHER_ERR_OVERLAP
+        );
+        assert_eq!(
+            tether_session_open_in_place(c, u, len, u.add(4).cast(), &mut at, &mut dl),
+            TETHER_ERR_OVERLAP
+        );
+        assert_eq!(
+            tether_session_open_in_place(c, u, len, &mut ev, u.add(8).cast(), &mut dl),
+            TETHER_ERR_OVERLAP
+        );
+        assert_eq!(
+            tether_session_open_in_place(c, u, len, &mut ev, &mut at, u.add(len - 2).cast()),
+            TETHER_ERR_OVERLAP
+        );
+        assert_eq!(
+            tether_session_open_in_place(c, u, len, &mut ev, &mut dl, &mut dl),
+            TETHER_ERR_OVERLAP
+        );
+        assert_eq!(
+            tether_session_open_in_place(
+                c,
+                u,
+                len,
+                (&mut at as *mut usize).cast(),
+                &mut at,
+                &mut dl
+            ),
+            TETHER_ERR_OVERLAP
+        );
+        let in_session = c.cast::<u8>().add(4000).cast::<usize>();
+        assert_eq!(
+            tether_session_open_in_place(c, u, len, &mut ev, in_session, &mut dl),
+            TETHER_ERR_OVERLAP
+        );
+        assert_eq!(
+            tether_session_open_in_place(c, u, len, in_session.cast(), &mut at, &mut dl),
+            TETHER_ERR_OVERLAP
+        );
+        assert_eq!(
+            tether_session_open_in_place(c, u, usize::MAX / 2 + 1, &mut ev, &mut at, &mut dl),
+            TETHER_ERR_BAD_LENGTH
+        );
+        assert_eq!((ev, at, dl), (tether_event::TETHER_EVENT_CLOSE, 99, 99));
+        assert_eq!(unit, rec, "the unit untouched");
+        // The record was not consumed: it opens in place now.
+        assert_eq!(
+            tether_session_open_in_place(c, u, len, &mut ev, &mut at, &mut dl),
+            TETHER_OK
+        );
+        assert_eq!((ev, at, dl), (tether_event::TETHER_EVENT_DATA, 5, 19));
+        assert_eq!(&unit[5..24], b"open me where I lie");
     }
 }
 
@@ -752,5 +927,18 @@ fn record_sizes_match_the_macros() {
         let cap = unsafe { tether_session_seal_capacity(&mut *dev, 100) };
         assert!(cap <= 100 + 2 * TETHER_DATAGRAM_OVERHEAD);
         assert_eq!(cap, 100 + 2 * overhead);
+        // In place: headroom (room for a key-update record and a header), plaintext, tag; the
+        // same headroom in both framings.
+        let head = unsafe { tether_session_seal_headroom(&mut *dev) };
+        let header = overhead - 16;
+        assert!(head >= overhead + header);
+        assert_eq!(head, TETHER_SEAL_HEADROOM);
+        let len = unsafe { tether_session_seal_in_place_len(&mut *dev, 100) };
+        assert_eq!(
+            len,
+            100 + TETHER_SEAL_HEADROOM + 16,
+            "TETHER_SEAL_IN_PLACE_LEN(100)"
+        );
     }
+    assert_eq!(TETHER_SEAL_HEADROOM, 25 + 9);
 }

@@ -1639,6 +1639,241 @@ static void test_overlap_open(void) {
     pair_wipe(&p);
 }
 
+/* Misuse of the in-place calls: the buffer inside the session's storage or running into it,
+ * out-pointers inside the buffer, inside the session or on each other. OVERLAP, nothing
+ * written, nothing changed: on a stream the next record still opens on the peer, and a unit
+ * refused for overlap still opens afterwards (it was not consumed). Out-pointers right after
+ * the buffer merely touch it. */
+static void test_overlap_in_place(void) {
+    static pair_t p;
+    static alignas(16) uint8_t buf[256];
+    static uint8_t before[256];
+    static uint8_t snap[sizeof(tether_session)];
+    const size_t len = 40, need = TETHER_SEAL_HEADROOM + 40 + 16; /* 90 */
+    size_t start = SENT_SIZE, n = SENT_SIZE, ku = SENT_SIZE;
+
+    pair_up(&p, PATTERN_IK, FRAMING_STREAM, 0x720);
+    CHECK(tether_session_seal_in_place_len(&p.sa, len) == need);
+    for (size_t i = 0; i < sizeof buf; i++) {
+        buf[i] = (uint8_t)(i * 5 + 1);
+    }
+    memcpy(before, buf, sizeof buf);
+    memcpy(snap, &p.sa, sizeof snap);
+    uint8_t *inside = (uint8_t *)(void *)&p.sa;
+    /* The buffer inside the session's storage, at its start, or running into its end. */
+    CHECK_ST(tether_session_seal_in_place(&p.sa, inside + 1000, need, len, &start, &n, &ku),
+             TETHER_ERR_OVERLAP);
+    CHECK_ST(tether_session_seal_in_place(&p.sa, inside, need, len, &start, &n, &ku),
+             TETHER_ERR_OVERLAP);
+    CHECK_ST(tether_session_seal_in_place(&p.sa, inside + sizeof p.sa - 10, need, len, &start,
+                                          &n, &ku),
+             TETHER_ERR_OVERLAP);
+    /* Out-pointers inside the buffer (the headroom, the plaintext, the tag's place). */
+    CHECK_ST(tether_session_seal_in_place(&p.sa, buf, need, len, (size_t *)(void *)(buf + 8), &n,
+                                          &ku),
+             TETHER_ERR_OVERLAP);
+    CHECK_ST(tether_session_seal_in_place(&p.sa, buf, need, len, &start,
+                                          (size_t *)(void *)(buf + 40), &ku),
+             TETHER_ERR_OVERLAP);
+    CHECK_ST(tether_session_seal_in_place(&p.sa, buf, need, len, &start, &n,
+                                          (size_t *)(void *)(buf + 72)),
+             TETHER_ERR_OVERLAP);
+    /* Out-pointers on each other. */
+    CHECK_ST(tether_session_seal_in_place(&p.sa, buf, need, len, &n, &n, &ku), TETHER_ERR_OVERLAP);
+    CHECK_ST(tether_session_seal_in_place(&p.sa, buf, need, len, &start, &n, &start),
+             TETHER_ERR_OVERLAP);
+    /* Out-pointers inside the session. */
+    CHECK_ST(tether_session_seal_in_place(&p.sa, buf, need, len, (size_t *)(void *)(inside + 512),
+                                          &n, &ku),
+             TETHER_ERR_OVERLAP);
+    CHECK_ST(tether_session_seal_in_place(&p.sa, buf, need, len, &start, &n,
+                                          (size_t *)(void *)(inside + 2048)),
+             TETHER_ERR_OVERLAP);
+    CHECK(start == SENT_SIZE && n == SENT_SIZE && ku == SENT_SIZE);
+    CHECK(memcmp(buf, before, sizeof buf) == 0);
+    CHECK(same_storage(snap, &p.sa, sizeof snap));
+
+    /* Adjacent: *written right after the buffer (96 bytes, more than needed). The record is
+     * the session's first. */
+    size_t *after = (size_t *)(void *)(buf + 96);
+    CHECK_OK(tether_session_seal_in_place(&p.sa, buf, 96, len, &start, after, NULL));
+    size_t written;
+    memcpy(&written, after, sizeof written);
+    CHECK(start == TETHER_SEAL_HEADROOM - 5 && written == len + TETHER_STREAM_OVERHEAD);
+    static alignas(16) uint8_t rec[128];
+    memcpy(rec, buf + start, written);
+    uint8_t data[64];
+    tether_event ev = SENT_EVENT;
+    size_t dl = SENT_SIZE, at = SENT_SIZE;
+    CHECK_OK(tether_session_open(&p.sb, rec, written, data, sizeof data, &ev, &dl));
+    CHECK(ev == TETHER_EVENT_DATA && dl == len);
+    CHECK(memcmp(data, before + TETHER_SEAL_HEADROOM, len) == 0);
+
+    /* Opening: the unit inside the session, out-pointers inside the unit, inside the session,
+     * on each other. */
+    size_t ku2 = 0;
+    const size_t rl = seal_text(&p.sa, "open me where I lie", rec, sizeof rec, &ku2);
+    CHECK(ku2 == 0);
+    static uint8_t rec_before[128];
+    memcpy(rec_before, rec, rl);
+    memcpy(snap, &p.sb, sizeof snap);
+    ev = SENT_EVENT;
+    dl = at = SENT_SIZE;
+    uint8_t *inside_b = (uint8_t *)(void *)&p.sb;
+    CHECK_ST(tether_session_open_in_place(&p.sb, inside_b + 300, rl, &ev, &at, &dl),
+             TETHER_ERR_OVERLAP);
+    CHECK_ST(tether_session_open_in_place(&p.sb, rec, rl, (tether_event *)(void *)(rec + 4), &at,
+                                          &dl),
+             TETHER_ERR_OVERLAP);
+    CHECK_ST(tether_session_open_in_place(&p.sb, rec, rl, &ev, (size_t *)(void *)(rec + 8), &dl),
+             TETHER_ERR_OVERLAP);
+    CHECK_ST(tether_session_open_in_place(&p.sb, rec, rl, &ev, &at,
+                                          (size_t *)(void *)(rec + rl - 8)),
+             TETHER_ERR_OVERLAP);
+    CHECK_ST(tether_session_open_in_place(&p.sb, rec, rl, &ev, &dl, &dl), TETHER_ERR_OVERLAP);
+    CHECK_ST(tether_session_open_in_place(&p.sb, rec, rl, (tether_event *)(void *)&at, &at, &dl),
+             TETHER_ERR_OVERLAP);
+    CHECK_ST(tether_session_open_in_place(&p.sb, rec, rl, (tether_event *)(void *)(inside_b + 40),
+                                          &at, &dl),
+             TETHER_ERR_OVERLAP);
+    CHECK_ST(tether_session_open_in_place(&p.sb, rec, rl, &ev, &at,
+                                          (size_t *)(void *)(inside_b + 4000)),
+             TETHER_ERR_OVERLAP);
+    CHECK(ev == SENT_EVENT && at == SENT_SIZE && dl == SENT_SIZE);
+    CHECK(memcmp(rec, rec_before, rl) == 0);
+    CHECK(same_storage(snap, &p.sb, sizeof snap));
+    /* Not consumed: it opens in place now. */
+    CHECK_OK(tether_session_open_in_place(&p.sb, rec, rl, &ev, &at, &dl));
+    CHECK(ev == TETHER_EVENT_DATA && at == 5 && dl == 19);
+    CHECK(memcmp(rec + at, "open me where I lie", 19) == 0);
+    both_ways(&p.sa, &p.sb);
+    pair_wipe(&p);
+}
+
+/* Misuse of the in-place calls besides overlaps: a short buffer, NULLs, absurd lengths, a
+ * closed, copied or zeroed session, a tampered or replayed unit. */
+static void test_in_place_misuse(void) {
+    static pair_t p;
+    static tether_session copy, zeroed;
+    static uint8_t buf[TETHER_SEAL_IN_PLACE_LEN(64)];
+    static uint8_t unit[128], unit_before[128];
+    const char *text = "heart rate 61";
+    const size_t len = strlen(text);
+    size_t start = SENT_SIZE, n = SENT_SIZE, ku = SENT_SIZE, at = SENT_SIZE, dl = SENT_SIZE;
+    tether_event ev = SENT_EVENT;
+
+    pair_up(&p, PATTERN_IK, FRAMING_DATAGRAM, 0x730);
+    const size_t head = tether_session_seal_headroom(&p.sa);
+    const size_t need = tether_session_seal_in_place_len(&p.sa, len);
+    CHECK(head == TETHER_SEAL_HEADROOM && need == head + len + 16);
+    CHECK(tether_session_seal_in_place_len(&p.sa, SIZE_MAX) == SIZE_MAX); /* saturates */
+    memset(buf, 0x5A, sizeof buf);
+    memcpy(buf + head, text, len);
+    memcpy(unit_before, buf, need);
+
+    /* One byte short: the size needed in *written, nothing else written. NULL with length 0
+     * asks for the size. */
+    CHECK_ST(tether_session_seal_in_place(&p.sa, buf, need - 1, len, &start, &n, &ku),
+             TETHER_ERR_BUFFER_TOO_SMALL);
+    CHECK(n == need && start == SENT_SIZE && ku == SENT_SIZE);
+    n = SENT_SIZE;
+    CHECK_ST(tether_session_seal_in_place(&p.sa, NULL, 0, len, &start, &n, &ku),
+             TETHER_ERR_BUFFER_TOO_SMALL);
+    CHECK(n == need);
+    /* NULLs and absurd lengths. */
+    n = SENT_SIZE;
+    CHECK_ST(tether_session_seal_in_place(NULL, buf, need, len, &start, &n, &ku), TETHER_ERR_NULL);
+    CHECK_ST(tether_session_seal_in_place(&p.sa, NULL, need, len, &start, &n, &ku),
+             TETHER_ERR_NULL);
+    CHECK_ST(tether_session_seal_in_place(&p.sa, buf, need, len, NULL, &n, &ku), TETHER_ERR_NULL);
+    CHECK_ST(tether_session_seal_in_place(&p.sa, buf, need, len, &start, NULL, &ku),
+             TETHER_ERR_NULL);
+    CHECK_ST(tether_session_seal_in_place(&p.sa, buf, (size_t)PTRDIFF_MAX + 1, len, &start, &n,
+                                          &ku),
+             TETHER_ERR_BAD_LENGTH);
+    CHECK_ST(tether_session_seal_in_place(&p.sa, buf, sizeof buf, TETHER_MAX_PLAINTEXT + 1, &start,
+                                          &n, &ku),
+             TETHER_ERR_PLAINTEXT_TOO_LARGE);
+    CHECK(start == SENT_SIZE && n == SENT_SIZE && ku == SENT_SIZE);
+    CHECK(memcmp(buf, unit_before, need) == 0 && all_bytes(buf + need, sizeof buf - need, 0x5A));
+
+    /* A copy of the session, and zeroed storage. */
+    memcpy(&copy, &p.sa, sizeof copy);
+    CHECK(tether_session_seal_headroom(&copy) == 0);
+    CHECK(tether_session_seal_in_place_len(&copy, 1) == 0);
+    CHECK_ST(tether_session_seal_in_place(&copy, buf, need, len, &start, &n, &ku),
+             TETHER_ERR_COPIED);
+    CHECK_ST(tether_session_open_in_place(&copy, buf, need, &ev, &at, &dl), TETHER_ERR_COPIED);
+    tether_session_wipe(&copy);
+    memset(&zeroed, 0, sizeof zeroed);
+    CHECK(tether_session_seal_headroom(&zeroed) == 0);
+    CHECK_ST(tether_session_seal_in_place(&zeroed, buf, need, len, &start, &n, &ku),
+             TETHER_ERR_BAD_STATE);
+    CHECK_ST(tether_session_open_in_place(&zeroed, buf, need, &ev, &at, &dl), TETHER_ERR_BAD_STATE);
+    CHECK(memcmp(buf, unit_before, need) == 0);
+
+    /* The genuine record, sealed now (NULL key_update_len is fine). */
+    CHECK_OK(tether_session_seal_in_place(&p.sa, buf, sizeof buf, len, &start, &n, NULL));
+    CHECK(start == TETHER_DATAGRAM_OVERHEAD && n == len + TETHER_DATAGRAM_OVERHEAD);
+    memcpy(unit, buf + start, n);
+    memcpy(unit_before, unit, n);
+
+    /* Opening: NULLs, a unit one byte short, tampered bytes anywhere: refused, the unit and the
+     * outputs untouched. */
+    CHECK_ST(tether_session_open_in_place(NULL, unit, n, &ev, &at, &dl), TETHER_ERR_NULL);
+    CHECK_ST(tether_session_open_in_place(&p.sb, NULL, n, &ev, &at, &dl), TETHER_ERR_NULL);
+    CHECK_ST(tether_session_open_in_place(&p.sb, unit, n, NULL, &at, &dl), TETHER_ERR_NULL);
+    CHECK_ST(tether_session_open_in_place(&p.sb, unit, n, &ev, NULL, &dl), TETHER_ERR_NULL);
+    CHECK_ST(tether_session_open_in_place(&p.sb, unit, n, &ev, &at, NULL), TETHER_ERR_NULL);
+    CHECK_ST(tether_session_open_in_place(&p.sb, unit, (size_t)PTRDIFF_MAX + 1, &ev, &at, &dl),
+             TETHER_ERR_BAD_LENGTH);
+    CHECK_ST(tether_session_open_in_place(&p.sb, NULL, 0, &ev, &at, &dl), TETHER_ERR_TRUNCATED);
+    CHECK_ST(tether_session_open_in_place(&p.sb, unit, n - 1, &ev, &at, &dl),
+             TETHER_ERR_AUTHENTICATION);
+    for (size_t i = 0; i < n; i++) {
+        unit[i] ^= 0x01;
+        CHECK(tether_session_open_in_place(&p.sb, unit, n, &ev, &at, &dl) != TETHER_OK);
+        unit[i] ^= 0x01;
+        CHECK(memcmp(unit, unit_before, n) == 0);
+    }
+    CHECK(ev == SENT_EVENT && at == SENT_SIZE && dl == SENT_SIZE);
+    /* The session was not changed: the genuine unit opens, once; its replay is refused and left
+     * as it was. */
+    CHECK_OK(tether_session_open_in_place(&p.sb, unit, n, &ev, &at, &dl));
+    CHECK(ev == TETHER_EVENT_DATA && at == 9 && dl == len && memcmp(unit + at, text, len) == 0);
+    memcpy(unit, unit_before, n);
+    CHECK_ST(tether_session_open_in_place(&p.sb, unit, n, &ev, &at, &dl), TETHER_ERR_REPLAYED);
+    CHECK(memcmp(unit, unit_before, n) == 0);
+    both_ways(&p.sa, &p.sb);
+
+    /* After close: BAD_STATE, nothing written. */
+    {
+        uint8_t out[64];
+        size_t cn = 0;
+        CHECK_OK(tether_session_close(&p.sa, out, sizeof out, &cn));
+        memset(buf, 0x5A, sizeof buf);
+        start = n = SENT_SIZE;
+        CHECK_ST(tether_session_seal_in_place(&p.sa, buf, sizeof buf, len, &start, &n, NULL),
+                 TETHER_ERR_BAD_STATE);
+        CHECK(start == SENT_SIZE && n == SENT_SIZE && all_bytes(buf, sizeof buf, 0x5A));
+    }
+    pair_wipe(&p);
+
+    /* On a stream the plaintext goes at the same TETHER_SEAL_HEADROOM, and the bytes before the
+     * record's units are not touched. */
+    pair_up(&p, PATTERN_IK, FRAMING_STREAM, 0x740);
+    CHECK(tether_session_seal_headroom(&p.sa) == TETHER_SEAL_HEADROOM);
+    memset(buf, '-', sizeof buf);
+    memcpy(buf + TETHER_SEAL_HEADROOM, text, len);
+    CHECK_OK(tether_session_seal_in_place(&p.sa, buf, sizeof buf, len, &start, &n, NULL));
+    CHECK(all_bytes(buf, start, '-'));
+    CHECK_OK(tether_session_open_in_place(&p.sb, buf + start, n, &ev, &at, &dl));
+    CHECK(ev == TETHER_EVENT_DATA && dl == len);
+    CHECK(buf + start + at == buf + TETHER_SEAL_HEADROOM);
+    CHECK(memcmp(buf + start + at, text, len) == 0);
+    pair_wipe(&p);
+}
+
 /* Misuse: handshake outputs overlapping each other, the handshake, or the new session; key
  * helpers with overlapping outputs. */
 static void test_overlap_handshake(void) {
@@ -3097,6 +3332,8 @@ static const test_case TESTS[] = {
     {"huge_lengths_in_config", test_huge_lengths_in_config},
     {"overlap_seal", test_overlap_seal},
     {"overlap_open", test_overlap_open},
+    {"overlap_in_place", test_overlap_in_place},
+    {"in_place_misuse", test_in_place_misuse},
     {"overlap_handshake", test_overlap_handshake},
     {"overlap_decoder", test_overlap_decoder},
     {"reentry_check_peer", test_reentry_check_peer},

@@ -822,6 +822,137 @@ static void test_stack_storage(void) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* In place: sealing and opening without a copy                                                */
+
+/* Two sessions set up from the same seed are twins (deterministic entropy): one sender seals by
+ * copy, its twin in place, and the bytes must be the same. The copy goes to its receiver
+ * through the wire (the decoder on a stream); the in-place units are opened in place, where
+ * they lie in the sender's buffer (ours to write), by the twin receiver. An automatic key update
+ * every 2 data records rides along. A tampered copy of each unit is refused in place and left as
+ * it was. */
+static void in_place_exchange(uint8_t framing) {
+    static side_t a, b, a2, b2;
+    static wire_t a2b, b2a, a2b2, b2a2;
+    /* Buffers sized at compile time, for plaintexts up to 64 bytes in either framing. */
+    static uint8_t buf[TETHER_SEAL_IN_PLACE_LEN(64)];
+    static uint8_t copied[TETHER_SEAL_CAPACITY(64)];
+    static uint8_t bad[TETHER_UNIT_CAPACITY(64)], bad_before[TETHER_UNIT_CAPACITY(64)];
+    static const char *readings[] = {"SpO2 97 %", "", "pulse 72 /min", "SpO2 96 %",
+                                     "pulse 75 /min"};
+    const int stream = framing == FRAMING_STREAM;
+    const size_t over = stream ? TETHER_STREAM_OVERHEAD : TETHER_DATAGRAM_OVERHEAD;
+    const size_t head = TETHER_SEAL_HEADROOM; /* the same in both framings */
+    const size_t header = stream ? 5 : 9;    /* where the plaintext starts in a unit */
+
+    printf("    %s\n", stream ? "stream" : "datagram");
+    setup_pair(&a, &b, &a2b, &b2a, PATTERN_IK, SUITE_CHACHA, framing, 0x1A);
+    setup_pair(&a2, &b2, &a2b2, &b2a2, PATTERN_IK, SUITE_CHACHA, framing, 0x1A);
+    a.cfg.key_update_records = a2.cfg.key_update_records = 2;
+    start_handshakes(&a, &b);
+    drive_handshake(&a, &b, &a2b, &b2a);
+    finish_both(&a, &b);
+    start_handshakes(&a2, &b2);
+    drive_handshake(&a2, &b2, &a2b2, &b2a2);
+    finish_both(&a2, &b2);
+    CHECK(memcmp(a.hash, a2.hash, 32) == 0); /* twins */
+
+    CHECK(tether_session_seal_headroom(&a2.s) == head);
+    for (size_t i = 0; i < sizeof readings / sizeof readings[0]; i++) {
+        const size_t len = strlen(readings[i]);
+        const size_t need = tether_session_seal_in_place_len(&a2.s, len);
+        CHECK(need == head + len + 16 && need == TETHER_SEAL_IN_PLACE_LEN(len));
+        memset(buf, 0xA5, sizeof buf);
+        memcpy(buf + head, readings[i], len); /* the plaintext where the session wants it */
+        size_t start = 999, n = 999, ku = 999;
+        CHECK_OK(tether_session_seal_in_place(&a2.s, buf, sizeof buf, len, &start, &n, &ku));
+        CHECK(ku == ((i == 2 || i == 4) ? over : 0)); /* automatic key updates */
+        CHECK(start == head - header - ku && start + n == need && n == ku + len + over);
+        /* Nothing outside the units was touched. */
+        CHECK(all_bytes(buf, start, 0xA5) && all_bytes(buf + need, sizeof buf - need, 0xA5));
+
+        /* The twin seals by copy: the same bytes. */
+        size_t cn = 0, cku = 999;
+        CHECK_OK(tether_session_seal(&a.s, U8(readings[i]), len, copied, sizeof copied, &cn, &cku));
+        CHECK(cn == n && cku == ku && memcmp(copied, buf + start, n) == 0);
+        if (!stream && ku > 0) {
+            wire_push(&a2b, copied, ku);
+            wire_push(&a2b, copied + ku, n - ku);
+        } else {
+            wire_push(&a2b, copied, n);
+        }
+        if (ku > 0) {
+            expect_event(&b, &a2b, TETHER_EVENT_KEY_UPDATE);
+        }
+        expect_data(&b, &a2b, readings[i]);
+
+        /* In place on the twin receiver: the key update, then the data record. */
+        for (int part = ku > 0 ? 0 : 1; part < 2; part++) {
+            uint8_t *unit = buf + start + (part == 0 ? 0 : ku);
+            const size_t ul = part == 0 ? ku : n - ku;
+            tether_event ev = 0;
+            size_t at = 999, dl = 999;
+            /* Tampered (one bit of the tag): refused, the copy left exactly as it was. */
+            CHECK(ul <= sizeof bad);
+            memcpy(bad, unit, ul);
+            bad[ul - 1] ^= 0x20;
+            memcpy(bad_before, bad, ul);
+            CHECK_ST(tether_session_open_in_place(&b2.s, bad, ul, &ev, &at, &dl),
+                     TETHER_ERR_AUTHENTICATION);
+            CHECK(ev == 0 && at == 999 && dl == 999);
+            CHECK(memcmp(bad, bad_before, ul) == 0);
+            /* The genuine unit opens. */
+            CHECK_OK(tether_session_open_in_place(&b2.s, unit, ul, &ev, &at, &dl));
+            if (part == 0) {
+                CHECK(ev == TETHER_EVENT_KEY_UPDATE && at == 0 && dl == 0);
+            } else {
+                CHECK(ev == TETHER_EVENT_DATA && at == header && dl == len);
+                CHECK(memcmp(unit + at, readings[i], len) == 0);
+            }
+        }
+    }
+    /* The in-place pair goes on with the copying calls, and closes. */
+    send_data(&a2, &a2b2, "copied again", 12);
+    expect_data(&b2, &a2b2, "copied again");
+    {
+        uint8_t out[64];
+        size_t n = 0, at = 999, dl = 999;
+        tether_event ev = 0;
+        CHECK_OK(tether_session_close(&a2.s, out, sizeof out, &n));
+        CHECK_OK(tether_session_open_in_place(&b2.s, out, n, &ev, &at, &dl));
+        CHECK(ev == TETHER_EVENT_CLOSE && at == 0 && dl == 0);
+    }
+    CHECK(wire_empty(&a2b) && wire_empty(&a2b2));
+    teardown(&a, &b, &a2b, &b2a);
+    teardown(&a2, &b2, &a2b2, &b2a2);
+}
+
+static void test_in_place(void) {
+    in_place_exchange(FRAMING_STREAM);
+    in_place_exchange(FRAMING_DATAGRAM);
+}
+
+/* A datagram receiver that reads each datagram into its own buffer opens it there. */
+static void test_in_place_datagram_receiver(void) {
+    static side_t dev, cloud;
+    static wire_t d2c, c2d;
+    static uint8_t rx[TETHER_UNIT_CAPACITY(16384)];
+    establish(&dev, &cloud, &d2c, &c2d, PATTERN_IK, SUITE_CHACHA, FRAMING_DATAGRAM);
+    send_data(&dev, &d2c, "reading 1", 9);
+    send_data(&dev, &d2c, "reading 2", 9);
+    for (int i = 1; i <= 2; i++) {
+        const uint8_t *u = NULL;
+        size_t ul = 0, at = 0, dl = 0;
+        tether_event ev = 0;
+        CHECK(wire_pop(&d2c, &u, &ul) && ul <= sizeof rx);
+        memcpy(rx, u, ul); /* recv(sock, rx, sizeof rx, 0) */
+        CHECK_OK(tether_session_open_in_place(&cloud.s, rx, ul, &ev, &at, &dl));
+        CHECK(ev == TETHER_EVENT_DATA && dl == 9);
+        CHECK(memcmp(rx + at, "reading ", 8) == 0 && rx[at + 8] == '0' + i);
+    }
+    teardown(&dev, &cloud, &d2c, &c2d);
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* Platform: clocks, trust callbacks, credentials, entropy                                     */
 
 static void test_time_based_key_update(void) {
@@ -2064,6 +2195,8 @@ static const test_case TESTS[] = {
     {"exchange_pairing", test_exchange_pairing},
     {"exchange_kk", test_exchange_kk},
     {"stack_storage", test_stack_storage},
+    {"in_place", test_in_place},
+    {"in_place_datagram_receiver", test_in_place_datagram_receiver},
     {"time_based_key_update", test_time_based_key_update},
     {"previous_key_expires_with_clock", test_previous_key_expires_with_clock},
     {"trust_accept", test_trust_accept},
