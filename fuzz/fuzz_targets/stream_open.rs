@@ -1,4 +1,5 @@
-//! Stream-framed `Session::open` under a sequence of operations chosen by the input: seal (any
+//! Stream-framed `Session::open` (or, chosen by the input, `Session::open_in_place` on a copy of
+//! each unit) under a sequence of operations chosen by the input: seal (any
 //! length and content, with the clock moving so that automatic key updates happen), update_key,
 //! close, and delivering the next genuine unit, a copy with one bit flipped, a truncated copy, an
 //! earlier unit again, or garbage. Genuine units in order open to exactly what was sealed; every
@@ -21,12 +22,25 @@ enum Ev {
     Close,
 }
 
+/// Whether this run opens in place (set once per input).
+static IN_PLACE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn open(s: &mut Session, now: Instant, unit: &[u8], out: &mut [u8]) -> Result<Ev, Error> {
-    s.open(now, unit, out).map(|e| match e {
+    let own = |e: Event<'_>| match e {
         Event::Data(d) => Ev::Data(d.to_vec()),
         Event::KeyUpdate { epoch } => Ev::KeyUpdate(epoch),
         Event::Close => Ev::Close,
-    })
+    };
+    if IN_PLACE.load(std::sync::atomic::Ordering::Relaxed) {
+        let mut copy = unit.to_vec();
+        let got = s.open_in_place(now, &mut copy).map(own);
+        if got.is_err() {
+            assert_eq!(copy, unit, "a refused unit was changed in place");
+        }
+        got
+    } else {
+        s.open(now, unit, out).map(own)
+    }
 }
 
 fn refused(s: &mut Session, now: Instant, unit: &[u8], out: &mut [u8]) {
@@ -38,7 +52,9 @@ fn refused(s: &mut Session, now: Instant, unit: &[u8], out: &mut [u8]) {
 
 fuzz_target!(|data: &[u8]| {
     let mut input = Bytes(data);
-    let suite = Suite::ENABLED[usize::from(input.byte()) % Suite::ENABLED.len()];
+    let first = input.byte();
+    let suite = Suite::ENABLED[usize::from(first) % Suite::ENABLED.len()];
+    IN_PLACE.store(first & 2 != 0, std::sync::atomic::Ordering::Relaxed);
     let (mut a, mut b) = Parties::session_pair_for_input(suite, Framing::Stream, data);
     let mut now = Instant(0);
     // Sealed and not yet delivered, in order, with what each must open to; and delivered ones.
