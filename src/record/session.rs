@@ -452,6 +452,9 @@ impl Session {
         buf: &mut [u8],
         plaintext_len: usize,
     ) -> Result<Sealed, Error> {
+        if let Some(sealed) = self.seal_next_in_place(now, buf, plaintext_len) {
+            return sealed;
+        }
         let plan = self.plan_seal(now, plaintext_len)?;
         let needed = self.seal_in_place_len(plaintext_len);
         if buf.len() < needed {
@@ -464,6 +467,49 @@ impl Session {
         let mut sealed = self.seal_planned(now, &plan, region, 0)?;
         sealed.start = start;
         Ok(sealed)
+    }
+
+    /// The common case of [`Session::seal_in_place`], checked in a few comparisons: open for
+    /// sending, no key update due, counter and size within limits, buffer large enough. Seals
+    /// the data record with the current key and commits; `None` sends every other case through
+    /// the general path (which refuses or handles it the same way).
+    fn seal_next_in_place(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        len: usize,
+    ) -> Option<Result<Sealed, Error>> {
+        let counter = self.send.counter;
+        if self.closed
+            || len > self.config.max_plaintext
+            || counter > config::MAX_COUNTER
+            || self.key_update_due(now, len)
+        {
+            return None;
+        }
+        let head = header::header_len(self.framing);
+        let start = Session::SEAL_HEADROOM - head;
+        let end = Session::SEAL_HEADROOM
+            .checked_add(len)?
+            .checked_add(TAG_LEN)?;
+        let rec = buf.get_mut(start..end)?;
+        let epoch = self.send.epoch;
+        let cipher = &self.send.cipher;
+        if let Err(e) = seal_record(self.framing, cipher, RecordType::Data, epoch, counter, rec) {
+            return Some(Err(e));
+        }
+        let s = &mut self.send;
+        s.epoch_records += 1;
+        s.epoch_data_records += 1;
+        s.epoch_bytes = s
+            .epoch_bytes
+            .saturating_add(u64::try_from(len).unwrap_or(u64::MAX));
+        s.counter = counter + 1;
+        Some(Ok(Sealed {
+            start,
+            key_update: 0,
+            record: end - start,
+        }))
     }
 
     /// Every check of a seal, before anything is written: what the next record will be.
