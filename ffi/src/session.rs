@@ -69,6 +69,18 @@ unsafe fn enter<'a>(
     Ok(g)
 }
 
+/// A size the session computes, or 0 when `s` holds no usable session.
+///
+/// # Safety
+/// As for the entry points.
+unsafe fn size_query(s: *mut tether_session, f: impl FnOnce(&Session) -> usize) -> usize {
+    // SAFETY: the caller's storage.
+    match unsafe { tether_session::enter(s) } {
+        Ok(mut g) => f(&g.value().session),
+        Err(_) => 0,
+    }
+}
+
 /// Seals `plaintext` as one record into `out`. If a key update is due, a key-update record comes
 /// first: `out[0 .. *key_update_len]` is that record and the data record follows. On a stream send
 /// all `*written` bytes; on datagrams send the key-update record and the data record as two
@@ -159,11 +171,8 @@ pub unsafe extern "C" fn tether_session_seal_capacity(
     plaintext_len: usize,
 ) -> usize {
     boundary_or(0, || {
-        // SAFETY: the caller's storage.
-        match unsafe { tether_session::enter(s) } {
-            Ok(mut g) => g.value().session.seal_capacity(plaintext_len),
-            Err(_) => 0,
-        }
+        // SAFETY: forwarded from the caller.
+        unsafe { size_query(s, |session| session.seal_capacity(plaintext_len)) }
     })
 }
 
@@ -177,11 +186,8 @@ pub unsafe extern "C" fn tether_session_seal_capacity(
 #[no_mangle]
 pub unsafe extern "C" fn tether_session_seal_headroom(s: *mut tether_session) -> usize {
     boundary_or(0, || {
-        // SAFETY: the caller's storage.
-        match unsafe { tether_session::enter(s) } {
-            Ok(mut g) => g.value().session.seal_headroom(),
-            Err(_) => 0,
-        }
+        // SAFETY: forwarded from the caller.
+        unsafe { size_query(s, Session::seal_headroom) }
     })
 }
 
@@ -197,11 +203,8 @@ pub unsafe extern "C" fn tether_session_seal_in_place_len(
     plaintext_len: usize,
 ) -> usize {
     boundary_or(0, || {
-        // SAFETY: the caller's storage.
-        match unsafe { tether_session::enter(s) } {
-            Ok(mut g) => g.value().session.seal_in_place_len(plaintext_len),
-            Err(_) => 0,
-        }
+        // SAFETY: forwarded from the caller.
+        unsafe { size_query(s, |session| session.seal_in_place_len(plaintext_len)) }
     })
 }
 

@@ -177,23 +177,7 @@ fn established_with(
 }
 
 fn seal(s: &mut tether_session, msg: &[u8]) -> Vec<u8> {
-    let mut out = vec![0u8; unsafe { tether_session_seal_capacity(s, msg.len()) }];
-    let mut n = 0;
-    let mut ku = 0;
-    let rc = unsafe {
-        tether_session_seal(
-            s,
-            msg.as_ptr(),
-            msg.len(),
-            out.as_mut_ptr(),
-            out.len(),
-            &mut n,
-            &mut ku,
-        )
-    };
-    assert_eq!(rc, TETHER_OK);
-    out.truncate(n);
-    out
+    seal_units(s, msg).0
 }
 
 fn open(s: &mut tether_session, unit: &[u8]) -> (tether_status, tether_event, Vec<u8>) {
