@@ -108,6 +108,17 @@ struct SendState {
     epoch_start: Instant,
 }
 
+impl SendState {
+    /// Counts a data record of `len` plaintext bytes sealed under the current key.
+    fn count_data(&mut self, len: usize) {
+        self.epoch_records += 1;
+        self.epoch_data_records += 1;
+        self.epoch_bytes = self
+            .epoch_bytes
+            .saturating_add(u64::try_from(len).unwrap_or(u64::MAX));
+    }
+}
+
 /// The previous epoch's receive key, kept on datagrams for records reordered across a key update.
 ///
 /// Not an `Option`: the payload bytes of a `None` are never written, so whatever the stack held
@@ -164,6 +175,21 @@ struct RecvState {
     lowest_in_epoch: Option<u64>,
     /// The counter of the peer's close record, once received.
     close_counter: Option<u64>,
+}
+
+impl RecvState {
+    /// Notes an accepted record of the current epoch (for when the previous key can go).
+    fn note_current(&mut self, counter: u64) {
+        self.lowest_in_epoch = Some(self.lowest_in_epoch.map_or(counter, |l| l.min(counter)));
+    }
+
+    /// Marks `counter` accepted: in the replay window, or as the stream's last.
+    fn mark(&mut self, counter: u64) {
+        match &mut self.window {
+            Some(w) => w.mark(counter),
+            None => self.next_counter = counter.saturating_add(1),
+        }
+    }
 }
 
 /// Which key opens a record, decided from its type and epoch bits before decryption. One byte:
@@ -469,46 +495,35 @@ impl Session {
         Ok(sealed)
     }
 
-    /// The common case of [`Session::seal_in_place`], checked in a few comparisons: open for
-    /// sending, no key update due, counter and size within limits, buffer large enough. Seals
-    /// the data record with the current key and commits; `None` sends every other case through
-    /// the general path (which refuses or handles it the same way).
+    /// The common case of [`Session::seal_in_place`]: [`Session::plan_seal`] passed, no key
+    /// update goes first, and the buffer is large enough. Seals the data record with the current
+    /// key and commits, without the general path's split for a key update record; `None` sends
+    /// every other case there (a refusal is then reported by the same checks).
     fn seal_next_in_place(
         &mut self,
         now: Instant,
         buf: &mut [u8],
         len: usize,
     ) -> Option<Result<Sealed, Error>> {
-        let counter = self.send.counter;
-        if self.closed
-            || len > self.config.max_plaintext
-            || counter > config::MAX_COUNTER
-            || self.key_update_due(now, len)
-        {
-            return None;
-        }
-        let head = header::header_len(self.framing);
-        let start = Session::SEAL_HEADROOM - head;
-        let end = Session::SEAL_HEADROOM
-            .checked_add(len)?
-            .checked_add(TAG_LEN)?;
-        let rec = buf.get_mut(start..end)?;
-        let epoch = self.send.epoch;
-        let cipher = &self.send.cipher;
-        if let Err(e) = seal_record(self.framing, cipher, RecordType::Data, epoch, counter, rec) {
-            return Some(Err(e));
-        }
-        let s = &mut self.send;
-        s.epoch_records += 1;
-        s.epoch_data_records += 1;
-        s.epoch_bytes = s
-            .epoch_bytes
-            .saturating_add(u64::try_from(len).unwrap_or(u64::MAX));
-        s.counter = counter + 1;
-        Some(Ok(Sealed {
-            start,
-            key_update: 0,
-            record: end - start,
+        let plan = self.plan_seal(now, len).ok().filter(|p| !p.update)?;
+        let start = Session::SEAL_HEADROOM - header::header_len(self.framing);
+        let rec = buf.get_mut(start..start.checked_add(plan.record)?)?;
+        let sealed = seal_record(
+            self.framing,
+            &self.send.cipher,
+            RecordType::Data,
+            plan.epoch,
+            plan.counter,
+            rec,
+        );
+        Some(sealed.map(|()| {
+            self.send.count_data(len);
+            self.send.counter = plan.counter + 1;
+            Sealed {
+                start,
+                key_update: 0,
+                record: plan.record,
+            }
         }))
     }
 
@@ -593,9 +608,7 @@ impl Session {
                 plan.counter,
                 data_out,
             )?;
-            self.send.epoch_records += 1;
-            self.send.epoch_data_records += 1;
-            self.send.epoch_bytes = self.send.epoch_bytes.saturating_add(len);
+            self.send.count_data(pt_len);
         }
         self.send.counter = plan.counter + 1;
         Ok(Sealed {
@@ -879,12 +892,9 @@ impl Session {
         if self.recv.cipher.open(counter, &ad, buf, tag).is_err() {
             return Err(PeerError::Authentication.into());
         }
-        let r = &mut self.recv;
-        r.lowest_in_epoch = Some(r.lowest_in_epoch.map_or(counter, |l| l.min(counter)));
-        match &mut r.window {
-            Some(w) => w.mark(counter),
-            None => r.next_counter = counter.saturating_add(1),
-        }
+        // What `commit` does for a data record of the current epoch, no previous key held.
+        self.recv.note_current(counter);
+        self.recv.mark(counter);
         Ok(Event::Data(buf))
     }
 
@@ -974,7 +984,7 @@ impl Session {
         let r = &mut self.recv;
         let epoch = match plan {
             Plan::Current => {
-                r.lowest_in_epoch = Some(r.lowest_in_epoch.map_or(counter, |l| l.min(counter)));
+                r.note_current(counter);
                 r.epoch
             }
             Plan::Previous => r.epoch.saturating_sub(1),
@@ -996,10 +1006,7 @@ impl Session {
                 None => r.epoch,
             },
         };
-        match &mut r.window {
-            Some(w) => w.mark(counter),
-            None => r.next_counter = counter.saturating_add(1),
-        }
+        r.mark(counter);
         if ty == RecordType::Close {
             r.close_counter = Some(r.close_counter.map_or(counter, |c| c.min(counter)));
         }
