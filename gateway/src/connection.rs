@@ -1,0 +1,703 @@
+//! One device connection, from accept to close.
+//!
+//! ```text
+//! accept ─ first handshake message (deadline) ─ handshake slot ─ Responder::accept (registry
+//!   policy) ─ reply ─ first record authenticates (deadline) ─ take over the device ─ serve
+//! ```
+//!
+//! Serving: records are opened as they arrive; each message the device delivers becomes a job
+//! for the committer and is acknowledged only when its commit is durable. Jobs are pipelined
+//! (the receiver moves on at once, the acknowledgement waits) and complete in order, so
+//! acknowledgements leave in order. Whatever way the connection ends, it first waits for its
+//! commits and records their states in the device's live state, so the next session of the
+//! device starts exactly where the database is.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use tether::delivery::{Frame, Incoming, Receiver, ReceiverState, StreamId, MAX_FRAME};
+use tether::handshake::Established;
+use tether::{
+    ChannelKind, Event, Framing, Instant as TInstant, OsEntropy, Pattern, Responder,
+    ResponderConfig, Session, StreamDecoder, Suite, UnixTime,
+};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::{oneshot, Notify, OwnedMutexGuard};
+use tokio::time::{sleep_until, timeout, timeout_at, Instant};
+
+use crate::app::Decoded;
+use crate::metrics::Metrics;
+use crate::registry::{DeviceEntry, Live, RegistryPolicy};
+use crate::server::Shared;
+use crate::store::{Change, Row};
+
+/// Largest read from the socket at once.
+const CHUNK: usize = 4096;
+
+/// What a queued job does to the live state once it is durable.
+#[derive(Debug)]
+enum Pending {
+    /// Message `seq` is stored; the receiver state is `then`.
+    Message { seq: u64, then: ReceiverState },
+    /// The receiver state is `state` (a new or skipped stream).
+    State(ReceiverState),
+    /// The device acknowledged commands up to this number.
+    Delivered(u64),
+    /// Nothing to apply (an audit row).
+    Nothing,
+}
+
+type Done = oneshot::Receiver<Result<(), String>>;
+
+/// Why a connection ended (a metrics label and a log field).
+pub type Reason = &'static str;
+
+/// Serves one accepted connection until it ends.
+pub async fn serve(shared: Arc<Shared>, sock: TcpStream, conn_id: u64) {
+    shared.metrics.connections.inc();
+    let _ = sock.set_nodelay(true);
+    let reason = run(&shared, sock, conn_id).await;
+    Metrics::count(&shared.metrics.closed, reason);
+    tracing::debug!(conn = conn_id, reason, "connection ended");
+    shared.metrics.connections.dec();
+}
+
+fn now_unix() -> UnixTime {
+    UnixTime(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    )
+}
+
+fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A metrics label for a handshake failure.
+pub fn cause(e: &tether::Error) -> &'static str {
+    use tether::{Error, PeerError};
+    match e {
+        Error::Policy(r) => match r {
+            tether::Rejection::UnknownPeer => "unknown_peer",
+            tether::Rejection::Revoked => "revoked",
+            tether::Rejection::KeyMismatch => "key_mismatch",
+            tether::Rejection::MissingCredential => "credential_missing",
+            tether::Rejection::BadCredential => "credential_invalid",
+            tether::Rejection::NotYetValid | tether::Rejection::Expired => "credential_time",
+            _ => "not_allowed",
+        },
+        Error::Peer(PeerError::Authentication) => "authentication",
+        Error::Peer(PeerError::Replayed) => "replayed",
+        Error::Peer(_) => "protocol",
+        Error::Malformed(_) => "malformed",
+        Error::Local(_) => "local",
+        _ => "other",
+    }
+}
+
+/// Reads until the decoder yields one unit; `carry` holds bytes read past it.
+async fn next_unit(
+    sock: &TcpStream,
+    dec: &mut StreamDecoder,
+    carry: &mut Vec<u8>,
+) -> Result<Vec<u8>, Reason> {
+    loop {
+        if !carry.is_empty() {
+            let mut input = &carry[..];
+            let got = dec.next(&mut input).map_err(|_| "bad_framing")?;
+            let unit = got.map(<[u8]>::to_vec);
+            let used = carry.len() - input.len();
+            carry.drain(..used);
+            if let Some(unit) = unit {
+                return Ok(unit);
+            }
+        }
+        sock.readable().await.map_err(|_| "io_error")?;
+        let mut chunk = [0u8; CHUNK];
+        match sock.try_read(&mut chunk) {
+            Ok(0) => return Err("eof"),
+            Ok(n) => carry.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => return Err("io_error"),
+        }
+    }
+}
+
+async fn write(shared: &Shared, sock: &mut TcpStream, bytes: &[u8]) -> Result<(), Reason> {
+    match timeout(shared.config.limits.write_timeout(), sock.write_all(bytes)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err("io_error"),
+        Err(_) => Err("write_timeout"),
+    }
+}
+
+async fn run(shared: &Arc<Shared>, mut sock: TcpStream, conn_id: u64) -> Reason {
+    let limits = &shared.config.limits;
+    let deadline = Instant::now() + limits.handshake_deadline();
+    let mut shutdown = shared.shutdown.clone();
+    let mut dec = StreamDecoder::for_session_config(&shared.session_config);
+    let mut carry = Vec::new();
+
+    // Handshake message 0, then a slot to compute the handshake in.
+    let msg0 = match timeout_at(deadline, next_unit(&sock, &mut dec, &mut carry)).await {
+        Ok(Ok(u)) => u,
+        Ok(Err(r)) => return r,
+        Err(_) => return "handshake_timeout",
+    };
+    let permit = tokio::select! {
+        p = timeout_at(deadline, shared.handshakes.clone().acquire_owned()) => match p {
+            Ok(Ok(p)) => p,
+            _ => return "handshake_busy",
+        },
+        _ = shutdown.changed() => return "shutdown",
+    };
+    shared.metrics.handshakes_in_progress.inc();
+    let established = handshake(shared, &mut sock, &msg0).await;
+    shared.metrics.handshakes_in_progress.dec();
+    drop(permit);
+    let (session, entry) = match established {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+
+    // Spec 4.10: the device is switched to this session only once a record authenticates
+    // under it; a replayed handshake message never gets this far.
+    let mut conn = Conn::new(shared.clone(), conn_id, session, dec, entry);
+    let first = match timeout_at(deadline, next_unit(&sock, &mut conn.dec, &mut carry)).await {
+        Ok(Ok(u)) => u,
+        Ok(Err(r)) => return r,
+        Err(_) => return "handshake_timeout",
+    };
+    let mut plain = [0u8; MAX_FRAME + 64];
+    let first_plain = match conn.open(&first, &mut plain) {
+        Ok(p) => p.map(<[u8]>::to_vec),
+        Err(r) => return r,
+    };
+    let stop = Arc::new(Notify::new());
+    conn.entry.claim(conn_id, stop.clone());
+    let guard = tokio::select! {
+        g = conn.entry.live.clone().lock_owned() => g,
+        _ = stop.notified() => { conn.entry.release(conn_id); return "replaced" }
+        _ = sleep_until(deadline) => { conn.entry.release(conn_id); return "handshake_timeout" }
+    };
+    if conn.entry.is_revoked() {
+        conn.entry.release(conn_id);
+        return "revoked";
+    }
+    shared.metrics.sessions.inc();
+    let reason = conn.serve(guard, &mut sock, first_plain, carry, stop).await;
+    shared.metrics.sessions.dec();
+    conn.entry.release(conn_id);
+    reason
+}
+
+async fn handshake(
+    shared: &Shared,
+    sock: &mut TcpStream,
+    msg0: &[u8],
+) -> Result<(Session, Arc<DeviceEntry>), Reason> {
+    let config = ResponderConfig {
+        suites: Suite::ENABLED,
+        patterns: &[Pattern::Provisioned],
+        channel: ChannelKind::DeviceCloud,
+        framing: Framing::Stream,
+        context: b"",
+        identity: &shared.identity,
+        static_key: &shared.keys.static_key,
+        session: shared.session_config,
+        known_initiator: None,
+        pairing: None,
+        allow_without_code: false,
+        dh_cache: Some(&shared.dh_cache),
+    };
+    let mut policy = RegistryPolicy {
+        registry: &shared.registry,
+        issuers: &shared.issuers,
+        accepted: None,
+    };
+    let refused = |e: tether::Error| {
+        let c = cause(&e);
+        Metrics::count(&shared.metrics.handshakes, c);
+        "handshake_refused"
+    };
+    let mut hs = Responder::accept(&config, msg0, &mut policy, now_unix(), &mut OsEntropy)
+        .map_err(refused)?;
+    let entry = policy.accepted.take().ok_or("handshake_refused")?;
+    let mut reply = [0u8; 1024];
+    let n = hs.write_message(&mut reply).map_err(refused)?;
+    let Established { session, .. } = hs.finish(shared.now()).map_err(refused)?;
+    write(shared, sock, reply.get(..n).unwrap_or(&[])).await?;
+    Metrics::count(&shared.metrics.handshakes, "ok");
+    Ok((session, entry))
+}
+
+/// A connection whose handshake is done.
+struct Conn {
+    shared: Arc<Shared>,
+    id: u64,
+    session: Session,
+    dec: StreamDecoder,
+    entry: Arc<DeviceEntry>,
+    receiver: Receiver,
+    /// The receiver state the database will hold once every queued job is durable.
+    queued_state: ReceiverState,
+    /// The highest command acknowledgement queued for commit.
+    queued_acked: u64,
+    /// The highest command number sent on this session.
+    out_sent: u64,
+    /// Jobs queued and not yet durable, oldest first.
+    pending: VecDeque<(Pending, Done)>,
+    /// Jobs made while handling input, to queue.
+    jobs: Vec<(Vec<Change>, Pending)>,
+    /// Sealed records to write.
+    out: Vec<u8>,
+    /// The device closed the session.
+    peer_closed: bool,
+}
+
+impl Conn {
+    fn new(
+        shared: Arc<Shared>,
+        id: u64,
+        session: Session,
+        dec: StreamDecoder,
+        entry: Arc<DeviceEntry>,
+    ) -> Conn {
+        Conn {
+            shared,
+            id,
+            session,
+            dec,
+            entry,
+            receiver: Receiver::new(ReceiverState::NEW),
+            queued_state: ReceiverState::NEW,
+            queued_acked: 0,
+            out_sent: 0,
+            pending: VecDeque::new(),
+            jobs: Vec::new(),
+            out: Vec::new(),
+            peer_closed: false,
+        }
+    }
+
+    /// Opens one record: `Some(plaintext)` for data, `None` for a key update or close.
+    fn open<'p>(&mut self, unit: &[u8], plain: &'p mut [u8]) -> Result<Option<&'p [u8]>, Reason> {
+        let now = self.shared.now();
+        match self.session.open(now, unit, plain) {
+            Ok(Event::Data(d)) => {
+                self.shared.metrics.records_in.inc();
+                Ok(Some(d))
+            }
+            Ok(Event::KeyUpdate { .. }) => Ok(None),
+            Ok(Event::Close) => {
+                self.peer_closed = true;
+                Ok(None)
+            }
+            // A stream unit that does not authenticate means the bytes after it cannot be
+            // trusted (spec section 6): close without a word.
+            Err(_) => Err("bad_record"),
+        }
+    }
+
+    async fn serve(
+        &mut self,
+        mut live: OwnedMutexGuard<Live>,
+        sock: &mut TcpStream,
+        first: Option<Vec<u8>>,
+        carry: Vec<u8>,
+        stop: Arc<Notify>,
+    ) -> Reason {
+        self.entry.take_commands(&mut live);
+        self.receiver = Receiver::new(live.receiver);
+        self.receiver.on_reconnect();
+        self.queued_state = live.receiver;
+        self.queued_acked = live.out_acked;
+        self.out_sent = live.out_acked;
+        let reason = self.serve_inner(&mut live, sock, first, carry, stop).await;
+        // Whatever happened, the live state must match the database before the next session
+        // of this device takes it: wait for every queued job.
+        self.finish_pending(&mut live).await;
+        reason
+    }
+
+    async fn finish_pending(&mut self, live: &mut Live) {
+        while let Some((p, done)) = self.pending.pop_front() {
+            match done.await {
+                Ok(Ok(())) => {
+                    self.applied(live, p);
+                }
+                _ => {
+                    // Later jobs of this connection fail their state check in storage.
+                    for (_, d) in self.pending.drain(..) {
+                        let _ = d.await;
+                    }
+                    break;
+                }
+            }
+        }
+    }
+
+    async fn serve_inner(
+        &mut self,
+        live: &mut Live,
+        sock: &mut TcpStream,
+        first: Option<Vec<u8>>,
+        carry: Vec<u8>,
+        stop: Arc<Notify>,
+    ) -> Reason {
+        let limits = self.shared.config.limits.clone();
+        let mut shutdown = self.shared.shutdown.clone();
+        // The gateway's own stream first: its hello and any commands waiting.
+        if let Err(r) = self.hello(live) {
+            return r;
+        }
+        if let Err(r) = self.send_commands(live) {
+            return r;
+        }
+        if let Some(p) = first {
+            if let Err(r) = self.on_frame(&p) {
+                return r;
+            }
+        }
+        if let Err(r) = self.on_bytes(&carry) {
+            return r;
+        }
+        drop(carry);
+        let mut idle = Instant::now() + limits.idle_timeout();
+        let mut stopping: Option<Reason> = None;
+        loop {
+            for (changes, p) in std::mem::take(&mut self.jobs) {
+                match self.shared.committer.apply(changes).await {
+                    Ok(done) => self.pending.push_back((p, done)),
+                    Err(_) => return "shutdown",
+                }
+            }
+            if self.pending.is_empty() && self.receiver.ack_due() {
+                if let Err(r) = self.poll_ack() {
+                    return r;
+                }
+            }
+            if !self.out.is_empty() {
+                let out = std::mem::take(&mut self.out);
+                if let Err(r) = write(&self.shared, sock, &out).await {
+                    return r;
+                }
+            }
+            if let Some(reason) = stopping {
+                if self.pending.is_empty() {
+                    // Everything acknowledged that will be: say goodbye.
+                    let mut close = [0u8; 64];
+                    if let Ok(n) = self.session.close(&mut close) {
+                        let _ = write(&self.shared, sock, close.get(..n).unwrap_or(&[])).await;
+                    }
+                    return reason;
+                }
+            }
+            if self.peer_closed && stopping.is_none() {
+                stopping = Some("closed_by_device");
+            }
+            let can_read = stopping.is_none() && self.pending.len() < limits.max_in_flight;
+            tokio::select! {
+                r = sock.readable(), if can_read => {
+                    if r.is_err() {
+                        return "io_error";
+                    }
+                    let mut chunk = [0u8; CHUNK];
+                    match sock.try_read(&mut chunk) {
+                        Ok(0) => return "eof",
+                        Ok(n) => {
+                            idle = Instant::now() + limits.idle_timeout();
+                            if let Err(r) = self.on_bytes(chunk.get(..n).unwrap_or(&[])) {
+                                return r;
+                            }
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(_) => return "io_error",
+                    }
+                }
+                (p, result) = next_done(&mut self.pending) => {
+                    if result.is_err() {
+                        return "storage_error";
+                    }
+                    let mut acked = self.applied(live, p);
+                    // Take every other job already durable, and acknowledge once.
+                    while let Some(Ok(Ok(()))) = self.pending.front_mut().map(|(_, d)| d.try_recv()) {
+                        if let Some((p, _)) = self.pending.pop_front() {
+                            acked = self.applied(live, p).or(acked);
+                        }
+                    }
+                    if let Some(seq) = acked {
+                        if let Err(r) = self.seal_frame(&Frame::Ack { seq }) {
+                            return r;
+                        }
+                    }
+                    if let Err(r) = self.send_commands(live) {
+                        return r;
+                    }
+                }
+                _ = self.entry.commands_ready.notified() => {
+                    self.entry.take_commands(live);
+                    if let Err(r) = self.send_commands(live) {
+                        return r;
+                    }
+                }
+                _ = stop.notified(), if stopping.is_none() => {
+                    stopping = Some(if self.entry.is_revoked() { "revoked" } else { "replaced" });
+                }
+                _ = shutdown.changed(), if stopping.is_none() => {
+                    stopping = Some("shutdown");
+                }
+                _ = sleep_until(idle), if stopping.is_none() => return "idle",
+            }
+        }
+    }
+
+    /// Applies a durable job to the live state; returns the message number to acknowledge.
+    fn applied(&mut self, live: &mut Live, p: Pending) -> Option<u64> {
+        match p {
+            Pending::Message { seq, then } => {
+                live.receiver = then;
+                Some(seq)
+            }
+            Pending::State(state) => {
+                live.receiver = state;
+                None
+            }
+            Pending::Delivered(n) => {
+                live.out_acked = live.out_acked.max(n);
+                live.commands.retain(|seq, _| *seq > n);
+                None
+            }
+            Pending::Nothing => None,
+        }
+    }
+
+    fn on_bytes(&mut self, mut input: &[u8]) -> Result<(), Reason> {
+        let mut plain = [0u8; MAX_FRAME + 64];
+        while !input.is_empty() {
+            let unit = match self.dec.next(&mut input) {
+                Ok(Some(u)) => u,
+                Ok(None) => break,
+                Err(_) => return Err("bad_framing"),
+            };
+            let now = self.shared.now();
+            let len = match self.session.open(now, unit, &mut plain) {
+                Ok(Event::Data(d)) => d.len(),
+                Ok(Event::KeyUpdate { .. }) => continue,
+                Ok(Event::Close) => {
+                    self.peer_closed = true;
+                    return Ok(());
+                }
+                Err(_) => return Err("bad_record"),
+            };
+            self.shared.metrics.records_in.inc();
+            self.on_frame(plain.get(..len).unwrap_or(&[]))?;
+            if self.peer_closed {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn on_frame(&mut self, frame: &[u8]) -> Result<(), Reason> {
+        let incoming = self.receiver.handle(frame).map_err(|_| "bad_frame")?;
+        match incoming {
+            Incoming::Message { seq, bytes, then } => {
+                let decoded = Decoded::decode(bytes);
+                let mut rows: Vec<Row> = Vec::new();
+                self.shared
+                    .app
+                    .rows(&self.entry.id, seq, &decoded, &mut rows);
+                let kind = tether::message::Message::parse(bytes)
+                    .ok()
+                    .map(|m| m.kind as u64);
+                let stream = then.stream.map_or([0; 8], |s| s.0);
+                let mut ack = [0u8; 16];
+                self.receiver
+                    .delivered(seq, &mut ack)
+                    .map_err(|_| "bad_frame")?;
+                let change = Change::Message {
+                    device: self.entry.row,
+                    stream,
+                    seq,
+                    kind,
+                    bytes: bytes.to_vec(),
+                    prev: self.queued_state.to_bytes(),
+                    then: then.to_bytes(),
+                    rows,
+                    received_ms: wall_ms(),
+                };
+                self.queued_state = then;
+                self.jobs
+                    .push((vec![change], Pending::Message { seq, then }));
+            }
+            Incoming::Duplicate { .. } => {
+                self.shared.metrics.duplicates.inc();
+            }
+            Incoming::Gap { .. } | Incoming::Resumed { .. } => {}
+            Incoming::Ack(n) => {
+                if n > self.out_sent {
+                    return Err("bad_ack");
+                }
+                if n > self.queued_acked {
+                    self.queued_acked = n;
+                    self.jobs.push((
+                        vec![Change::CommandsDelivered {
+                            device: self.entry.row,
+                            through: n,
+                        }],
+                        Pending::Delivered(n),
+                    ));
+                }
+            }
+            Incoming::NewStream {
+                stream,
+                first_seq,
+                previous,
+            } => {
+                let state = self.receiver.state();
+                let detail = match previous {
+                    Some(p) => format!(
+                        "the device started message stream {} at {first_seq}, replacing stream {} (outbox reset or factory reset)",
+                        crate::audit::hex(&stream.0),
+                        crate::audit::hex(&p.0)
+                    ),
+                    None => format!(
+                        "first message stream {} from the device, starting at {first_seq}",
+                        crate::audit::hex(&stream.0)
+                    ),
+                };
+                self.state_change(state, "device.new_stream", detail);
+            }
+            Incoming::Skipped {
+                expected,
+                first_seq,
+            } => {
+                let state = self.receiver.state();
+                let detail = format!(
+                    "the device no longer holds messages {expected}..{first_seq} that were never stored"
+                );
+                self.state_change(state, "security.messages_skipped", detail);
+            }
+        }
+        Ok(())
+    }
+
+    fn state_change(&mut self, state: ReceiverState, event: &str, detail: String) {
+        let changes = vec![
+            Change::StreamState {
+                device: self.entry.row,
+                prev: self.queued_state.to_bytes(),
+                state: state.to_bytes(),
+            },
+            Change::Audit {
+                event: event.to_owned(),
+                device: Some(self.entry.id.clone()),
+                detail,
+            },
+        ];
+        self.queued_state = state;
+        self.jobs.push((changes, Pending::State(state)));
+    }
+
+    fn poll_ack(&mut self) -> Result<(), Reason> {
+        let mut frame = [0u8; 16];
+        if let Ok(Some(n)) = self.receiver.poll_ack(&mut frame) {
+            self.seal(frame.get(..n).unwrap_or(&[]))?;
+        }
+        Ok(())
+    }
+
+    fn hello(&mut self, live: &Live) -> Result<(), Reason> {
+        self.seal_frame(&Frame::Hello {
+            stream: StreamId(live.out_stream),
+            first_seq: live.out_acked + 1,
+        })
+    }
+
+    /// Sends commands not yet sent on this session, within the window.
+    fn send_commands(&mut self, live: &Live) -> Result<(), Reason> {
+        let window = self.shared.config.limits.command_window.max(1);
+        let limit = live.out_acked.saturating_add(window);
+        let due: Vec<(u64, u64, Vec<u8>)> = live
+            .commands
+            .range(self.out_sent + 1..=limit)
+            .map(|(seq, c)| (*seq, c.command_id, c.bytes.clone()))
+            .collect();
+        for (seq, command_id, bytes) in due {
+            if seq != self.out_sent + 1 {
+                // A hole in the stream (a command row removed by hand): stop rather than
+                // send out of order.
+                tracing::error!(conn = self.id, seq, "command stream has a gap; not sending");
+                break;
+            }
+            self.seal_frame(&Frame::Data {
+                seq,
+                message: &bytes,
+            })?;
+            self.out_sent = seq;
+            self.shared.metrics.commands_sent.inc();
+            self.jobs.push((
+                vec![Change::Audit {
+                    event: "command.sent".into(),
+                    device: Some(self.entry.id.clone()),
+                    detail: format!("command {command_id} (stream number {seq}) sent on a session"),
+                }],
+                Pending::Nothing,
+            ));
+        }
+        Ok(())
+    }
+
+    fn seal_frame(&mut self, frame: &Frame<'_>) -> Result<(), Reason> {
+        let mut buf = [0u8; MAX_FRAME];
+        let n = frame.encode(&mut buf).map_err(|_| "local_error")?;
+        self.seal(buf.get(..n).unwrap_or(&[]))
+    }
+
+    fn seal(&mut self, plaintext: &[u8]) -> Result<(), Reason> {
+        let start = self.out.len();
+        let cap = self.session.seal_capacity(plaintext.len());
+        self.out.resize(start + cap, 0);
+        let now = self.shared.now();
+        let sealed = match self.out.get_mut(start..) {
+            Some(buf) => self.session.seal(now, plaintext, buf),
+            None => return Err("local_error"),
+        };
+        match sealed {
+            Ok(s) => {
+                self.out.truncate(start + s.total());
+                self.shared.metrics.records_out.inc();
+                Ok(())
+            }
+            Err(_) => {
+                self.out.truncate(start);
+                Err("local_error")
+            }
+        }
+    }
+}
+
+/// The oldest pending job's result, when it comes; never resolves when there is none.
+async fn next_done(pending: &mut VecDeque<(Pending, Done)>) -> (Pending, Result<(), String>) {
+    let result = match pending.front_mut() {
+        Some((_, done)) => match done.await {
+            Ok(r) => r,
+            Err(_) => Err("the storage thread stopped".into()),
+        },
+        None => std::future::pending().await,
+    };
+    match pending.pop_front() {
+        Some((p, _)) => (p, result),
+        None => (Pending::Nothing, Err("no job".into())),
+    }
+}
+
+/// The monotonic clock tether's sessions run on.
+pub fn monotonic(start: std::time::Instant) -> TInstant {
+    TInstant(start.elapsed().as_millis() as u64)
+}

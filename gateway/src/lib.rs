@@ -1,0 +1,36 @@
+//! tether-gateway: the cloud side of tether.
+//!
+//! A tokio server that accepts device connections (Noise IK over TCP, stream framing), decides
+//! trust against its device registry, stores every message durably before acknowledging it,
+//! delivers signed commands and records every security-relevant step in a hash-chained audit
+//! trail. The wire protocol is all tether's core: this crate adds I/O, storage and operation.
+//!
+//! | module | what it owns |
+//! |---|---|
+//! | [`server`] | start, accept loop with its caps, polling the CLI's changes, graceful stop |
+//! | [`connection`] | one device connection: deadline, handshake, takeover, serving, close |
+//! | [`registry`] | registered devices in memory, the trust policy, each device's live state |
+//! | [`committer`] | group commits on the storage thread, in order, with backpressure |
+//! | [`store`] | the storage trait and its SQLite default |
+//! | [`audit`] | the audit chain: MACs and verification |
+//! | [`app`] | what to keep of each message (the application's trait) |
+//! | [`metrics`] | Prometheus metrics |
+//! | [`config`], [`keyfile`] | configuration file, key file |
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod app;
+pub mod audit;
+pub mod committer;
+pub mod config;
+pub mod connection;
+pub mod keyfile;
+pub mod metrics;
+pub mod registry;
+pub mod server;
+pub mod store;
+
+pub use app::{Application, Decoded, StoreAll};
+pub use config::Config;
+pub use server::{start, Running};
