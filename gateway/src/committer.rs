@@ -49,7 +49,7 @@ impl Committer {
         max_batch: usize,
         queue: usize,
         metrics: Arc<Metrics>,
-    ) -> std::io::Result<(Committer, JoinHandle<S>)> {
+    ) -> std::io::Result<(Committer, JoinHandle<()>)> {
         let (tx, mut rx) = mpsc::channel::<Job>(queue.max(1));
         let handle = std::thread::Builder::new()
             .name("tether-commit".into())
@@ -76,7 +76,6 @@ impl Committer {
                         f(&mut storage);
                     }
                 }
-                storage
             })?;
         Ok((Committer { tx }, handle))
     }

@@ -387,6 +387,9 @@ impl Conn {
                     return r;
                 }
             }
+            if self.peer_closed && stopping.is_none() {
+                stopping = Some("closed_by_device");
+            }
             if let Some(reason) = stopping {
                 if self.pending.is_empty() {
                     // Everything acknowledged that will be: say goodbye.
@@ -396,9 +399,6 @@ impl Conn {
                     }
                     return reason;
                 }
-            }
-            if self.peer_closed && stopping.is_none() {
-                stopping = Some("closed_by_device");
             }
             let can_read = stopping.is_none() && self.pending.len() < limits.max_in_flight;
             tokio::select! {

@@ -400,10 +400,10 @@ fn serve(config: Config, data: &Path) -> Res<()> {
             "gateway public key (pin it on devices): {}",
             audit::hex(&running.public_key)
         );
-        println!("listening on {}", running.addr);
         if let Some(m) = running.metrics_addr {
             println!("metrics on http://{m}/metrics");
         }
+        println!("listening on {}", running.addr);
         std::io::stdout().flush()?;
         wait_for_signal().await;
         tracing::info!("signal received: shutting down");

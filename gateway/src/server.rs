@@ -114,7 +114,7 @@ pub struct Running {
     pub data: PathBuf,
     shutdown: watch::Sender<bool>,
     accept: tokio::task::JoinHandle<()>,
-    commit_thread: std::thread::JoinHandle<SqliteStorage>,
+    commit_thread: std::thread::JoinHandle<()>,
     metrics: Arc<Metrics>,
 }
 
@@ -138,13 +138,25 @@ impl Running {
     }
 }
 
-/// Starts a gateway on `data` (created when absent) with `config`.
+/// Starts a gateway on `data` (created when absent) with `config`, storing in SQLite.
 pub async fn start(
     config: Config,
     data: &Path,
     app: Arc<dyn Application>,
 ) -> Result<Running, StartError> {
-    let (keys, key_created, mut storage) = open_data(data)?;
+    let (keys, key_created, storage) = open_data(data)?;
+    start_with(config, data, keys, key_created, storage, app).await
+}
+
+/// Starts a gateway on any storage (`data` is only reported back).
+pub async fn start_with<S: Storage>(
+    config: Config,
+    data: &Path,
+    keys: Keys,
+    key_created: bool,
+    mut storage: S,
+    app: Arc<dyn Application>,
+) -> Result<Running, StartError> {
     let issuers = config
         .trust
         .issuers
