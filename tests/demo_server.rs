@@ -1,5 +1,5 @@
-//! The demo server (`cargo run --example demo -- server ADDR`) survives bad peers: one server
-//! process closes each misbehaving connection, logs why, and goes on serving well-behaved devices,
+//! The record-layer demo server (`cargo run --example records -- server ADDR`) survives bad
+//! peers: one server process closes each misbehaving connection, logs why, and goes on serving well-behaved devices,
 //! also while a silent client holds a connection open.
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
@@ -14,11 +14,11 @@ use tether::*;
 
 /// How long the client waits for any answer from the server.
 const ANSWER: Duration = Duration::from_secs(5);
-/// The server's read timeout (`IDLE_TIMEOUT` in examples/demo.rs), plus slack.
+/// The server's read timeout (`IDLE_TIMEOUT` in examples/records.rs), plus slack.
 const SILENT_DROPPED: Duration = Duration::from_secs(15);
 const T: Instant = Instant(0);
 
-/// The `demo` example next to this test binary (target/<profile>/examples/demo), built with cargo
+/// The `records` example next to this test binary (target/<profile>/examples/records), built with cargo
 /// first, so that `cargo test --test demo_server` alone never runs a stale or missing one.
 fn demo_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
@@ -27,7 +27,13 @@ fn demo_binary() -> PathBuf {
         .and_then(|deps| deps.parent())
         .expect("test binary in target/<profile>/deps");
     let mut build = Command::new(env!("CARGO"));
-    build.args(["build", "--quiet", "--example", "demo", "--manifest-path"]);
+    build.args([
+        "build",
+        "--quiet",
+        "--example",
+        "records",
+        "--manifest-path",
+    ]);
     build.arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"));
     // Not the variables cargo set for this test: build scripts that watch them (ring's watches
     // CARGO_MANIFEST_DIR) would rebuild their crates on every run.
@@ -45,12 +51,12 @@ fn demo_binary() -> PathBuf {
     }
     assert!(
         build.status().expect("run cargo").success(),
-        "cargo build --example demo failed"
+        "cargo build --example records failed"
     );
     let demo = profile_dir
         .join("examples")
-        .join(format!("demo{}", std::env::consts::EXE_SUFFIX));
-    assert!(demo.is_file(), "no demo example at {}", demo.display());
+        .join(format!("records{}", std::env::consts::EXE_SUFFIX));
+    assert!(demo.is_file(), "no records example at {}", demo.display());
     demo
 }
 
@@ -200,7 +206,7 @@ impl Conn {
     }
 }
 
-/// The demo device's credentials and configuration (examples/demo.rs).
+/// The demo device's credentials and configuration (examples/records.rs).
 struct Device {
     key: StaticKeypair,
     identity: Identity,

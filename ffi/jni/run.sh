@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the JNI binding (ffi/jni/tether_jni.c over target/debug/libtether_ffi.a, and the Java
-# classes in ffi/jni/java) and runs org.tether.TetherTest as the demo device against the Rust demo
-# server (examples/demo.rs) on loopback: once plainly, once under -Xcheck:jni.
+# classes in ffi/jni/java) and runs org.tether.TetherTest as the demo device against the Rust
+# record-layer demo server (examples/records.rs) on loopback: once plainly, once under -Xcheck:jni.
 #
 # Usage: ffi/jni/run.sh   (from any directory; plain javac/java, no Maven or Gradle)
 # Outputs go to target/jni/ (never into the source tree): classes, the generated JNI header,
@@ -47,9 +47,9 @@ jni_md_dir="$(dirname "$jni_md")"
 rm -rf "$out"
 mkdir -p "$out/classes" "$out/test-classes" "$out/include" "$out/lib"
 
-# ---- Rust: the static library, its native dependencies, and the demo server.
+# ---- Rust: the static library, its native dependencies, and the record-layer demo server.
 cd "$root"
-say "cargo: libtether_ffi.a and the demo"
+say "cargo: libtether_ffi.a and the records example"
 # `cargo rustc` prints the system libraries a staticlib needs (replayed from cache when up to
 # date). It writes the same libtether_ffi.a, so the `cargo build` after it puts back the
 # canonical build (only the tether-ffi crate itself is recompiled).
@@ -62,10 +62,10 @@ native_libs="$(sed -n 's/^note: native-static-libs: //p' "$out/native-static-lib
 [[ -n "$native_libs" ]] || die "no native-static-libs line in $out/native-static-libs.log"
 read -r -a native_libs <<<"$native_libs"
 cargo build -q -p tether-ffi
-cargo build -q --example demo
+cargo build -q --example records
 staticlib="$target/debug/libtether_ffi.a"
-demo="$target/debug/examples/demo"
-[[ -f "$staticlib" && -x "$demo" ]] || die "cargo did not produce $staticlib and $demo"
+records="$target/debug/examples/records"
+[[ -f "$staticlib" && -x "$records" ]] || die "cargo did not produce $staticlib and $records"
 
 # ---- Java: the binding for Java 8 APIs (what any Android level offers), plus its JNI header.
 say "javac: org.tether.Tether (release 8) and TetherTest"
@@ -90,11 +90,11 @@ if grep -v '^Java_org_tether_Tether_' <<<"$exported" | grep -q .; then
     die "libtether_jni.so exports symbols beyond the JNI entry points"
 fi
 
-# ---- The demo server on an ephemeral loopback port.
-say "demo server"
+# ---- The records demo server on an ephemeral loopback port.
+say "records demo server"
 server_log="$out/server.log"
 : >"$server_log"
-"$demo" server 127.0.0.1:0 >"$server_log" 2>&1 &
+"$records" server 127.0.0.1:0 >"$server_log" 2>&1 &
 server=$!
 listening=""
 for _ in $(seq 1 300); do

@@ -38,8 +38,12 @@ const CHUNK: usize = 4096;
 /// What a queued job does to the live state once it is durable.
 #[derive(Debug)]
 enum Pending {
-    /// Message `seq` is stored; the receiver state is `then`.
-    Message { seq: u64, then: ReceiverState },
+    /// Message `seq` is stored; the receiver state is `then`. It arrived at `at`.
+    Message {
+        seq: u64,
+        then: ReceiverState,
+        at: std::time::Instant,
+    },
     /// The receiver state is `state` (a new or skipped stream).
     State(ReceiverState),
     /// The device acknowledged commands up to this number.
@@ -117,13 +121,23 @@ async fn next_unit(
             }
         }
         sock.readable().await.map_err(|_| "io_error")?;
-        let mut chunk = [0u8; CHUNK];
-        match sock.try_read(&mut chunk) {
-            Ok(0) => return Err("eof"),
-            Ok(n) => carry.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(_) => return Err("io_error"),
+        read_into(sock, carry)?;
+    }
+}
+
+/// Reads what the socket has into `carry`. A plain function, so that its buffer lives on the
+/// stack only while it runs and never in a connection's future (which every idle connection
+/// keeps in memory).
+fn read_into(sock: &TcpStream, carry: &mut Vec<u8>) -> Result<(), Reason> {
+    let mut chunk = [0u8; CHUNK];
+    match sock.try_read(&mut chunk) {
+        Ok(0) => Err("eof"),
+        Ok(n) => {
+            carry.extend_from_slice(chunk.get(..n).unwrap_or(&[]));
+            Ok(())
         }
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
+        Err(_) => Err("io_error"),
     }
 }
 
@@ -166,17 +180,17 @@ async fn run(shared: &Arc<Shared>, mut sock: TcpStream, conn_id: u64) -> Reason 
 
     // Spec 4.10: the device is switched to this session only once a record authenticates
     // under it; a replayed handshake message never gets this far.
-    let mut conn = Conn::new(shared.clone(), conn_id, session, dec, entry);
+    let mut conn = Box::new(Conn::new(shared.clone(), conn_id, session, dec, entry));
     let first = match timeout_at(deadline, next_unit(&sock, &mut conn.dec, &mut carry)).await {
         Ok(Ok(u)) => u,
         Ok(Err(r)) => return r,
         Err(_) => return "handshake_timeout",
     };
-    let mut plain = [0u8; MAX_FRAME + 64];
-    let first_plain = match conn.open(&first, &mut plain) {
-        Ok(p) => p.map(<[u8]>::to_vec),
+    let first_plain = match conn.open_owned(&first) {
+        Ok(p) => p,
         Err(r) => return r,
     };
+    drop(first);
     let stop = Arc::new(Notify::new());
     conn.entry.claim(conn_id, stop.clone());
     let guard = tokio::select! {
@@ -199,7 +213,7 @@ async fn handshake(
     shared: &Shared,
     sock: &mut TcpStream,
     msg0: &[u8],
-) -> Result<(Session, Arc<DeviceEntry>), Reason> {
+) -> Result<(Box<Session>, Arc<DeviceEntry>), Reason> {
     let config = ResponderConfig {
         suites: Suite::ENABLED,
         patterns: &[Pattern::Provisioned],
@@ -227,10 +241,16 @@ async fn handshake(
     let mut hs = Responder::accept(&config, msg0, &mut policy, now_unix(), &mut OsEntropy)
         .map_err(refused)?;
     let entry = policy.accepted.take().ok_or("handshake_refused")?;
-    let mut reply = [0u8; 1024];
+    let mut reply = vec![0u8; hs.next_message_len()];
     let n = hs.write_message(&mut reply).map_err(refused)?;
-    let Established { session, .. } = hs.finish(shared.now()).map_err(refused)?;
-    write(shared, sock, reply.get(..n).unwrap_or(&[])).await?;
+    reply.truncate(n);
+    // Boxed at once: a session is 3 KiB, and whatever a future holds across an await every idle
+    // connection pays for.
+    let session = match hs.finish(shared.now()) {
+        Ok(Established { session, .. }) => Box::new(session),
+        Err(e) => return Err(refused(e)),
+    };
+    write(shared, sock, &reply).await?;
     Metrics::count(&shared.metrics.handshakes, "ok");
     Ok((session, entry))
 }
@@ -239,7 +259,7 @@ async fn handshake(
 struct Conn {
     shared: Arc<Shared>,
     id: u64,
-    session: Session,
+    session: Box<Session>,
     dec: StreamDecoder,
     entry: Arc<DeviceEntry>,
     receiver: Receiver,
@@ -263,7 +283,7 @@ impl Conn {
     fn new(
         shared: Arc<Shared>,
         id: u64,
-        session: Session,
+        session: Box<Session>,
         dec: StreamDecoder,
         entry: Arc<DeviceEntry>,
     ) -> Conn {
@@ -285,12 +305,13 @@ impl Conn {
     }
 
     /// Opens one record: `Some(plaintext)` for data, `None` for a key update or close.
-    fn open<'p>(&mut self, unit: &[u8], plain: &'p mut [u8]) -> Result<Option<&'p [u8]>, Reason> {
+    fn open_owned(&mut self, unit: &[u8]) -> Result<Option<Vec<u8>>, Reason> {
+        let mut plain = [0u8; MAX_FRAME + 64];
         let now = self.shared.now();
-        match self.session.open(now, unit, plain) {
+        match self.session.open(now, unit, &mut plain) {
             Ok(Event::Data(d)) => {
                 self.shared.metrics.records_in.inc();
-                Ok(Some(d))
+                Ok(Some(d.to_vec()))
             }
             Ok(Event::KeyUpdate { .. }) => Ok(None),
             Ok(Event::Close) => {
@@ -393,10 +414,8 @@ impl Conn {
             if let Some(reason) = stopping {
                 if self.pending.is_empty() {
                     // Everything acknowledged that will be: say goodbye.
-                    let mut close = [0u8; 64];
-                    if let Ok(n) = self.session.close(&mut close) {
-                        let _ = write(&self.shared, sock, close.get(..n).unwrap_or(&[])).await;
-                    }
+                    let close = self.close_record();
+                    let _ = write(&self.shared, sock, &close).await;
                     return reason;
                 }
             }
@@ -406,17 +425,10 @@ impl Conn {
                     if r.is_err() {
                         return "io_error";
                     }
-                    let mut chunk = [0u8; CHUNK];
-                    match sock.try_read(&mut chunk) {
-                        Ok(0) => return "eof",
-                        Ok(n) => {
-                            idle = Instant::now() + limits.idle_timeout();
-                            if let Err(r) = self.on_bytes(chunk.get(..n).unwrap_or(&[])) {
-                                return r;
-                            }
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                        Err(_) => return "io_error",
+                    match self.read_and_handle(sock) {
+                        Ok(true) => idle = Instant::now() + limits.idle_timeout(),
+                        Ok(false) => {}
+                        Err(r) => return r,
                     }
                 }
                 (p, result) = next_done(&mut self.pending) => {
@@ -459,7 +471,11 @@ impl Conn {
     /// Applies a durable job to the live state; returns the message number to acknowledge.
     fn applied(&mut self, live: &mut Live, p: Pending) -> Option<u64> {
         match p {
-            Pending::Message { seq, then } => {
+            Pending::Message { seq, then, at } => {
+                self.shared
+                    .metrics
+                    .ack_seconds
+                    .observe(at.elapsed().as_secs_f64());
                 live.receiver = then;
                 Some(seq)
             }
@@ -473,6 +489,26 @@ impl Conn {
                 None
             }
             Pending::Nothing => None,
+        }
+    }
+
+    /// Reads what the socket has and handles it; `Ok(false)` when nothing was there. A plain
+    /// function so its buffer is never part of the connection's future.
+    fn read_and_handle(&mut self, sock: &TcpStream) -> Result<bool, Reason> {
+        let mut chunk = [0u8; CHUNK];
+        match sock.try_read(&mut chunk) {
+            Ok(0) => Err("eof"),
+            Ok(n) => self.on_bytes(chunk.get(..n).unwrap_or(&[])).map(|()| true),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(false),
+            Err(_) => Err("io_error"),
+        }
+    }
+
+    fn close_record(&mut self) -> Vec<u8> {
+        let mut close = [0u8; 64];
+        match self.session.close(&mut close) {
+            Ok(n) => close.get(..n).unwrap_or(&[]).to_vec(),
+            Err(_) => Vec::new(),
         }
     }
 
@@ -532,8 +568,14 @@ impl Conn {
                     received_ms: wall_ms(),
                 };
                 self.queued_state = then;
-                self.jobs
-                    .push((vec![change], Pending::Message { seq, then }));
+                self.jobs.push((
+                    vec![change],
+                    Pending::Message {
+                        seq,
+                        then,
+                        at: std::time::Instant::now(),
+                    },
+                ));
             }
             Incoming::Duplicate { .. } => {
                 self.shared.metrics.duplicates.inc();

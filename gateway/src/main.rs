@@ -405,13 +405,43 @@ fn serve(config: Config, data: &Path) -> Res<()> {
         }
         println!("listening on {}", running.addr);
         std::io::stdout().flush()?;
+        let trim = tokio::spawn(return_memory(running.metrics().clone()));
         wait_for_signal().await;
+        trim.abort();
         tracing::info!("signal received: shutting down");
         running.shutdown().await?;
         println!("stopped: every connection closed, every commit applied");
         Ok::<_, Box<dyn std::error::Error>>(())
     })
 }
+
+/// When many connections have ended, hands the memory they used back to the operating system.
+/// glibc keeps freed memory in its per-thread arenas for reuse, so without this the gateway's
+/// resident memory stays at its peak after a wave of devices has left.
+async fn return_memory(metrics: Arc<tether_gateway::metrics::Metrics>) {
+    let mut high = 0i64;
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        let now = metrics.connections.get();
+        high = high.max(now);
+        if high - now >= 256 && now <= high / 2 {
+            trim();
+            high = now;
+        }
+    }
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn trim() {
+    // SAFETY: malloc_trim takes a plain integer and only walks glibc's own heap structures; it is
+    // safe to call at any time from any thread.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn trim() {}
 
 async fn wait_for_signal() {
     #[cfg(unix)]

@@ -49,6 +49,8 @@ pub struct Metrics {
     pub duplicates: Counter,
     /// Commands sent to devices (each transmission).
     pub commands_sent: Counter,
+    /// Seconds from a message's record arriving to its acknowledgement being written.
+    pub ack_seconds: Histogram,
     /// Seconds per group commit.
     pub commit_seconds: Histogram,
     /// Changes per group commit.
@@ -73,6 +75,7 @@ impl Metrics {
             readings_stored: Counter::default(),
             duplicates: Counter::default(),
             commands_sent: Counter::default(),
+            ack_seconds: Histogram::new(exponential_buckets(0.000_25, 2.0, 14)),
             commit_seconds: Histogram::new(exponential_buckets(0.000_25, 2.0, 14)),
             commit_changes: Histogram::new(exponential_buckets(1.0, 2.0, 15)),
             storage_errors: Counter::default(),
@@ -116,6 +119,11 @@ impl Metrics {
             "commands_sent",
             "Command transmissions",
             m.commands_sent.clone(),
+        );
+        registry.register(
+            "ack_seconds",
+            "Seconds from a message's arrival to its acknowledgement (commit included)",
+            m.ack_seconds.clone(),
         );
         registry.register(
             "commit_seconds",

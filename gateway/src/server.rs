@@ -39,7 +39,7 @@ pub struct Shared {
     /// Its keys.
     pub keys: Keys,
     /// Registered devices.
-    pub registry: Registry,
+    pub registry: Arc<Registry>,
     /// Manufacturer credential issuers.
     pub issuers: Vec<(Vec<u8>, VerifyingKey)>,
     /// The storage thread's queue.
@@ -116,12 +116,19 @@ pub struct Running {
     accept: tokio::task::JoinHandle<()>,
     commit_thread: std::thread::JoinHandle<()>,
     metrics: Arc<Metrics>,
+    registry: Arc<Registry>,
 }
 
 impl Running {
     /// Metrics, for tests and the load harness.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// Whether the running gateway knows device `id` yet (registrations made by the CLI reach it
+    /// at its next poll of the database).
+    pub fn knows(&self, id: &[u8]) -> bool {
+        self.registry.get(id).is_some()
     }
 
     /// Stops accepting, lets every connection finish its commits and close its session, then
@@ -144,7 +151,8 @@ pub async fn start(
     data: &Path,
     app: Arc<dyn Application>,
 ) -> Result<Running, StartError> {
-    let (keys, key_created, storage) = open_data(data)?;
+    let (keys, key_created, mut storage) = open_data(data)?;
+    storage.checkpoint_in_background(&data.join(DB_FILE), Duration::from_millis(500))?;
     start_with(config, data, keys, key_created, storage, app).await
 }
 
@@ -173,7 +181,7 @@ pub async fn start_with<S: Storage>(
             Ok((i.name.clone().into_bytes(), key))
         })
         .collect::<Result<Vec<_>, StartError>>()?;
-    let registry = Registry::default();
+    let registry = Arc::new(Registry::default());
     registry.apply(storage.devices_changed(0)?);
     let commands = storage.commands_after(0)?;
     let mut last_command = 0;
@@ -247,6 +255,7 @@ pub async fn start_with<S: Storage>(
             ),
         }])
         .await;
+    let registry = shared.registry.clone();
     let accept = tokio::spawn(accept_loop(
         shared,
         listener,
@@ -263,6 +272,7 @@ pub async fn start_with<S: Storage>(
         accept,
         commit_thread,
         metrics,
+        registry,
     })
 }
 

@@ -59,7 +59,7 @@ async fn wait_for(mut f: impl FnMut() -> bool) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_are_stored_once_and_acknowledged_after_commit() {
     let gw = gateway(test_config()).await;
-    register(gw.dir.path(), "SN-1", DEV);
+    register(&gw, "SN-1", DEV).await;
     let mut d = Device::connect(gw.running.addr, gw.key, DEV, "SN-1", endpoint())
         .await
         .unwrap();
@@ -107,15 +107,16 @@ async fn messages_are_stored_once_and_acknowledged_after_commit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resend_after_a_lost_acknowledgement_is_not_stored_twice() {
     let gw = gateway(test_config()).await;
-    register(gw.dir.path(), "SN-1", DEV);
+    register(&gw, "SN-1", DEV).await;
     let mut d = Device::connect(gw.running.addr, gw.key, DEV, "SN-1", endpoint())
         .await
         .unwrap();
     d.push(&vitals(97)).await.unwrap();
     d.push(&vitals(96)).await.unwrap();
-    // The link drops before the device reads the acknowledgements.
-    let ep = d.drop_connection();
+    // Both are stored (and acknowledged), but the link drops before the device reads the
+    // acknowledgements.
     assert!(wait_for(|| count(gw.dir.path(), "SELECT COUNT(*) FROM messages") == 2).await);
+    let ep = d.drop_connection();
     assert_eq!(ep.sender().unacknowledged(), 2);
     // The device sends both again; the gateway recognises them and only acknowledges.
     let mut d = Device::connect(gw.running.addr, gw.key, DEV, "SN-1", ep)
@@ -171,7 +172,7 @@ fn verify_policy_check(bytes: &[u8], verifier: &mut CommandVerifier) -> (u64, Ac
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_are_delivered_when_the_device_connects_and_while_it_is_connected() {
     let gw = gateway(test_config()).await;
-    register(gw.dir.path(), "SN-1", DEV);
+    register(&gw, "SN-1", DEV).await;
     // Queued while the device is away (as `tether-gateway queue-command` does).
     storage(gw.dir.path())
         .queue_command(&signed_command("SN-1", 1, 1250), now_ms())
@@ -261,7 +262,7 @@ async fn a_replayed_first_message_does_not_displace_the_device_but_a_real_reconn
     let mut config = test_config();
     config.limits.handshake_deadline_ms = 800;
     let gw = gateway(config).await;
-    register(gw.dir.path(), "SN-1", DEV);
+    register(&gw, "SN-1", DEV).await;
     let mut a = Device::connect(gw.running.addr, gw.key, DEV, "SN-1", endpoint())
         .await
         .unwrap();
@@ -310,7 +311,7 @@ async fn a_replayed_first_message_does_not_displace_the_device_but_a_real_reconn
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_mismatched_and_revoked_devices_are_refused() {
     let gw = gateway(test_config()).await;
-    register(gw.dir.path(), "SN-1", DEV);
+    register(&gw, "SN-1", DEV).await;
     assert!(
         Device::connect(gw.running.addr, gw.key, [0x77; 32], "SN-9", endpoint())
             .await
@@ -360,7 +361,7 @@ async fn a_flood_of_unknown_keys_does_not_lock_out_registered_devices() {
     let gw = gateway(config).await;
     let devices = 8;
     for i in 0..devices {
-        register(gw.dir.path(), &format!("SN-{i}"), [i as u8 + 1; 32]);
+        register(&gw, &format!("SN-{i}"), [i as u8 + 1; 32]).await;
     }
     let stop = Arc::new(AtomicU64::new(0));
     let sent = Arc::new(AtomicU64::new(0));
@@ -429,7 +430,7 @@ async fn silent_connections_and_idle_sessions_are_closed() {
     config.limits.handshake_deadline_ms = 1000;
     config.limits.idle_timeout_s = 2;
     let gw = gateway(config).await;
-    register(gw.dir.path(), "SN-1", DEV);
+    register(&gw, "SN-1", DEV).await;
     let mut silent = tokio::net::TcpStream::connect(gw.running.addr)
         .await
         .unwrap();
@@ -464,7 +465,7 @@ async fn graceful_shutdown_loses_nothing_and_a_restart_continues_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().to_owned();
     let gw = gateway_in(test_config(), dir).await;
-    register(&path, "SN-1", DEV);
+    register(&gw, "SN-1", DEV).await;
     let mut d = Device::connect(gw.running.addr, gw.key, DEV, "SN-1", endpoint())
         .await
         .unwrap();
@@ -506,7 +507,7 @@ async fn graceful_shutdown_loses_nothing_and_a_restart_continues_exactly() {
 async fn tampering_with_the_audit_trail_is_detected() {
     let gw = gateway(test_config()).await;
     for i in 0..4u8 {
-        register(gw.dir.path(), &format!("SN-{i}"), [i + 1; 32]);
+        register(&gw, &format!("SN-{i}"), [i + 1; 32]).await;
     }
     storage(gw.dir.path())
         .revoke(b"SN-2", "test", now_ms())
@@ -679,8 +680,8 @@ async fn slow_storage_slows_the_device_down_and_loses_nothing() {
     .await
     .unwrap();
     let key = tether::PublicKey(running.public_key);
-    register(dir.path(), "SN-1", DEV);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    register_in(dir.path(), "SN-1", DEV);
+    assert!(wait_for(|| running.knows(b"SN-1")).await);
     let mut d = Device::connect(running.addr, key, DEV, "SN-1", endpoint())
         .await
         .unwrap();

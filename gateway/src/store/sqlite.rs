@@ -27,13 +27,18 @@ CREATE TABLE IF NOT EXISTS devices (
     require_credential INTEGER NOT NULL,
     revoked INTEGER NOT NULL DEFAULT 0,
     registered_ms INTEGER NOT NULL,
-    receiver_state BLOB NOT NULL,
     out_stream BLOB NOT NULL,
     out_next INTEGER NOT NULL DEFAULT 1,
     out_acked INTEGER NOT NULL DEFAULT 0,
     changed INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS devices_changed ON devices (changed);
+-- Each device's delivery state, written with every message: a narrow table of its own, so a
+-- group commit touches few pages (a devices row is ten times wider).
+CREATE TABLE IF NOT EXISTS delivery_state (
+    device INTEGER PRIMARY KEY REFERENCES devices (row),
+    state BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS messages (
     row INTEGER PRIMARY KEY,
     device INTEGER NOT NULL REFERENCES devices (row),
@@ -106,6 +111,20 @@ CREATE TABLE IF NOT EXISTS audit_head (
 pub struct SqliteStorage {
     conn: Connection,
     audit_key: AuditKey,
+    checkpointer: Option<(
+        std::sync::Arc<std::sync::atomic::AtomicBool>,
+        std::thread::JoinHandle<()>,
+    )>,
+}
+
+impl Drop for SqliteStorage {
+    fn drop(&mut self) {
+        if let Some((stop, handle)) = self.checkpointer.take() {
+            stop.store(true, std::sync::atomic::Ordering::Release);
+            handle.thread().unpark();
+            let _ = handle.join();
+        }
+    }
 }
 
 impl std::fmt::Debug for SqliteStorage {
@@ -128,8 +147,45 @@ impl SqliteStorage {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Index pages of the devices seen recently stay in memory (16 MiB).
+        conn.pragma_update(None, "cache_size", -16_384)?;
         conn.execute_batch(SCHEMA)?;
-        Ok(SqliteStorage { conn, audit_key })
+        Ok(SqliteStorage {
+            conn,
+            audit_key,
+            checkpointer: None,
+        })
+    }
+
+    /// Moves checkpoints off the writer: the writer stops checkpointing on commit, and a thread
+    /// of its own copies the WAL into the database every `every` with a passive checkpoint
+    /// (which never blocks the writer). Otherwise, one commit in a few hundred would carry a
+    /// checkpoint of megabytes and every acknowledgement waiting on it. Stops with the storage.
+    pub fn checkpoint_in_background(
+        &mut self,
+        path: &Path,
+        every: Duration,
+    ) -> Result<(), StoreError> {
+        let reader = Connection::open(path)?;
+        reader.busy_timeout(Duration::from_secs(10))?;
+        self.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::Builder::new()
+            .name("tether-checkpoint".into())
+            .spawn(move || {
+                while !flag.load(std::sync::atomic::Ordering::Acquire) {
+                    std::thread::park_timeout(every);
+                    if let Err(e) =
+                        reader.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    {
+                        tracing::warn!(error = %e, "checkpoint failed");
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Refused(format!("checkpoint thread: {e}")))?;
+        self.checkpointer = Some((stop, handle));
+        Ok(())
     }
 
     /// The connection, for read-only queries of tests and the load checker.
@@ -238,9 +294,7 @@ fn set_state(
     then: &[u8; RECEIVER_STATE_LEN],
 ) -> Result<(), StoreError> {
     let updated = tx
-        .prepare_cached(
-            "UPDATE devices SET receiver_state = ?1 WHERE row = ?2 AND receiver_state = ?3",
-        )?
+        .prepare_cached("UPDATE delivery_state SET state = ?1 WHERE device = ?2 AND state = ?3")?
         .execute(params![&then[..], device, &prev[..]])?;
     if updated != 1 {
         return Err(StoreError::Refused(format!(
@@ -429,7 +483,7 @@ fn state_of(bytes: Vec<u8>) -> Result<ReceiverState, StoreError> {
 impl Storage for SqliteStorage {
     fn devices_changed(&mut self, after: i64) -> Result<Vec<Device>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT row, id, static_key, require_credential, revoked, receiver_state, out_stream, out_acked, changed FROM devices WHERE changed > ?1 ORDER BY changed",
+            "SELECT d.row, d.id, d.static_key, d.require_credential, d.revoked, s.state, d.out_stream, d.out_acked, d.changed FROM devices d JOIN delivery_state s ON s.device = d.row WHERE d.changed > ?1 ORDER BY d.changed",
         )?;
         let raw: Vec<_> = stmt
             .query_map([after], |r| {
@@ -524,17 +578,21 @@ impl Storage for SqliteStorage {
             getrandom::getrandom(&mut stream)
                 .map_err(|_| StoreError::Refused("no operating-system randomness".into()))?;
             tx.prepare_cached(
-                "INSERT INTO devices (id, static_key, require_credential, registered_ms, receiver_state, out_stream, changed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO devices (id, static_key, require_credential, registered_ms, out_stream, changed) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
             .execute(params![
                 &d.id,
                 &d.static_key[..],
                 d.require_credential,
                 now_ms as i64,
-                &ReceiverState::NEW.to_bytes()[..],
                 &stream[..],
                 version
             ])?;
+            tx.prepare_cached("INSERT INTO delivery_state (device, state) VALUES (?1, ?2)")?
+                .execute(params![
+                    tx.last_insert_rowid(),
+                    &ReceiverState::NEW.to_bytes()[..]
+                ])?;
             append(
                 &tx,
                 &key,

@@ -45,6 +45,14 @@ pub async fn gateway(config: Config) -> TestGateway {
 }
 
 pub async fn gateway_in(config: Config, dir: tempfile::TempDir) -> TestGateway {
+    // The gateway's log in the test's output (shown when a test fails); RUST_LOG picks the level.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_test_writer()
+        .try_init();
     let running = server::start(config, dir.path(), Arc::new(tether_gateway::StoreAll))
         .await
         .unwrap();
@@ -65,7 +73,20 @@ pub fn now_ms() -> u64 {
         .as_millis() as u64
 }
 
-pub fn register(dir: &Path, id: &str, secret: [u8; 32]) {
+/// Registers a device as the CLI does, and waits until the running gateway has picked it up.
+pub async fn register(gw: &TestGateway, id: &str, secret: [u8; 32]) {
+    register_in(gw.dir.path(), id, secret);
+    for _ in 0..400 {
+        if gw.running.knows(id.as_bytes()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the gateway did not pick up {id}");
+}
+
+/// Registers a device in the database of a gateway that may not be running.
+pub fn register_in(dir: &Path, id: &str, secret: [u8; 32]) {
     storage(dir)
         .register(
             &[Registration {

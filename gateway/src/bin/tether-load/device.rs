@@ -137,6 +137,7 @@ pub fn id(i: usize) -> String {
 type Res<T> = Result<T, String>;
 
 struct Dev {
+    index: usize,
     ep: Endpoint<MemStorage>,
     /// Pushed and not yet acknowledged: sequence number and push time.
     inflight: VecDeque<(u64, Instant)>,
@@ -183,6 +184,7 @@ pub async fn run(i: usize, seed: u64, fault: Fault, ctx: Arc<Ctx>) -> Outcome {
     };
     let stream = sender.outbox().stream().0;
     let mut dev = Dev {
+        index: i,
         ep: Endpoint::new(sender, ReceiverState::NEW),
         inflight: VecDeque::new(),
         out: Outcome {
@@ -389,12 +391,13 @@ async fn serve(
     dev.ep.on_reconnect();
     let mut phase_rx = ctx.phase.clone();
     let period = Duration::from_secs_f64(1.0 / ctx.rate.max(0.001));
-    let mut tick = tokio::time::interval_at(
-        Instant::now()
-            + period
-                .mul_f64(((dev.out.id.len() * 31 + dev.out.pushed as usize) % 97) as f64 / 97.0),
-        period,
-    );
+    // Each device at its own phase of the period, as real devices are: not all in the same
+    // millisecond. The clock starts when the load does (a tick missed while idle would
+    // otherwise fire for every device at once).
+    let offset =
+        period.mul_f64(((dev.index as u64).wrapping_mul(2_654_435_761) % 10_000) as f64 / 10_000.0);
+    let mut tick = tokio::time::interval_at(Instant::now() + offset, period);
+    let mut ticking = *phase_rx.borrow() == Phase::Load;
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut wire = Vec::new();
     // A replayed record from an earlier session, first thing (the gateway must drop us).
@@ -462,6 +465,11 @@ async fn serve(
             }
         }
         let phase = *phase_rx.borrow();
+        if phase == Phase::Load && !ticking {
+            tick = tokio::time::interval_at(Instant::now() + offset, period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticking = true;
+        }
         if phase == Phase::Leave && dev.ep.sender().unacknowledged() == 0 && !closing {
             let mut close = [0u8; 64];
             let n = session.close(&mut close).map_err(|e| e.to_string())?;

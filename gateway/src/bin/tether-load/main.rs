@@ -238,6 +238,52 @@ async fn flood(
     }
 }
 
+/// Connects every device again, idle, then lets them leave; returns the gateway's resident
+/// memory before, with the sessions, and after (KiB), and whether every device came and went.
+async fn memory_wave(
+    gw: &GatewayProc,
+    n: usize,
+    seed: u64,
+    connect_rate: f64,
+) -> ((u64, u64, u64), bool) {
+    let before = gw.rss_kib();
+    let (phase_tx, phase_rx) = watch::channel(Phase::Connect);
+    let ctx = Arc::new(Ctx {
+        addr: gw.addr,
+        gateway_key: PublicKey(unhex32(&gw.key_hex).unwrap_or([0; 32])),
+        rate: 1.0,
+        readings: 1,
+        fault_every_s: 1.0,
+        phase: phase_rx,
+        connected: AtomicU64::new(0),
+        handshakes: AtomicU64::new(0),
+        acked: AtomicU64::new(0),
+        connect_failures: AtomicU64::new(0),
+    });
+    let pace = Duration::from_secs_f64(16.0 / connect_rate.max(1.0));
+    let mut tasks = Vec::with_capacity(n);
+    for i in 0..n {
+        tasks.push(tokio::spawn(device::run(i, seed, Fault::None, ctx.clone())));
+        if i % 16 == 15 {
+            tokio::time::sleep(pace).await;
+        }
+    }
+    let until = Instant::now() + Duration::from_secs(60 + n as u64 / 200);
+    while (ctx.connected.load(Ordering::Relaxed) as usize) < n && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let with = gw.rss_kib();
+    let _ = phase_tx.send(Phase::Leave);
+    let mut ok = true;
+    for t in tasks {
+        ok &= matches!(tokio::time::timeout(Duration::from_secs(60), t).await, Ok(Ok(o)) if o.finished);
+    }
+    // The gateway hands freed memory back a few seconds after connections end.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    ((before, with, gw.rss_kib()), ok)
+}
+
 async fn run(args: Args) -> Res<bool> {
     let gateway_bin = match &args.gateway {
         Some(p) => p.clone(),
@@ -378,6 +424,22 @@ async fn run(args: Args) -> Res<bool> {
         peak_rss = peak_rss.max(gw.rss_kib());
     }
     let end = window_end.unwrap_or((Instant::now(), ctx.acked.load(Ordering::Relaxed)));
+    let commits = gw
+        .metric("tether_gateway_commit_seconds_count")
+        .unwrap_or(0.0);
+    let commit_ms = 1000.0
+        * gw.metric("tether_gateway_commit_seconds_sum")
+            .unwrap_or(0.0)
+        / commits.max(1.0);
+    let per_commit = gw
+        .metric("tether_gateway_commit_changes_sum")
+        .unwrap_or(0.0)
+        / commits.max(1.0);
+    let acks = gw.metric("tether_gateway_ack_seconds_count").unwrap_or(0.0);
+    let ack_ms =
+        1000.0 * gw.metric("tether_gateway_ack_seconds_sum").unwrap_or(0.0) / acks.max(1.0);
+    println!("gateway: message to acknowledgement {ack_ms:.1} ms on average");
+    println!("group commits{}: {commits:.0}, {commit_ms:.1} ms and {per_commit:.0} changes each on average", if killed { " since the restart" } else { "" });
     let (msgs_per_s, readings_per_s) = match window {
         Some((t0, a0)) if end.0 > t0 => {
             let m = (end.1 - a0) as f64 / end.0.duration_since(t0).as_secs_f64();
@@ -415,6 +477,13 @@ async fn run(args: Args) -> Res<bool> {
     let sessions_after = gw.metric("tether_gateway_sessions").unwrap_or(-1.0);
     let rss_after = gw.rss_kib();
     println!("gateway memory after the devices left: {rss_after} KiB (baseline {rss_base}, peak {peak_rss}); sessions open: {sessions_after}");
+    // A second wave, idle, to see what sessions cost and whether it all comes back when they
+    // leave: every device connects again (a new outbox, so a new stream), then leaves.
+    let (wave, wave_ok) = memory_wave(&gw, n, args.seed, args.connect_rate).await;
+    println!(
+        "memory wave: {} KiB before, {} KiB with {n} idle sessions, {} KiB after they left",
+        wave.0, wave.1, wave.2
+    );
     let handshake_failures = gw.metric("tether_gateway_handshakes_total").unwrap_or(0.0);
     let closed_bad_record = gw.metric("tether_gateway_closed_total").unwrap_or(0.0);
     let _ = (handshake_failures, closed_bad_record);
@@ -443,8 +512,10 @@ async fn run(args: Args) -> Res<bool> {
         );
     }
     // Memory "returns to baseline": within a quarter of what the sessions took, or 4 MiB.
-    let grown = peak_rss.saturating_sub(rss_base);
-    let back = rss_after <= rss_base + (grown / 4).max(4096);
+    // Memory "returns to baseline": after the wave left, within 10 % of what its sessions took
+    // (or 2 MiB) of where it was before the wave.
+    let took = wave.1.saturating_sub(wave.0);
+    let back = wave_ok && wave.2 <= wave.0 + (took / 10).max(2048);
     let mut table = String::new();
     table.push_str("| measure | result |\n|---|---|\n");
     let mut row = |k: &str, v: String| table.push_str(&format!("| {k} | {v} |\n"));
@@ -483,6 +554,10 @@ async fn run(args: Args) -> Res<bool> {
         format!("{:.1} ms", percentile(&lat, 0.99)),
     );
     row(
+        "group commits: mean time / changes each",
+        format!("{commit_ms:.1} ms / {per_commit:.0}"),
+    );
+    row(
         "faults injected (cut, corrupt, duplicate, replay, reconnect)",
         format!("{faults}"),
     );
@@ -514,13 +589,24 @@ async fn run(args: Args) -> Res<bool> {
     );
     row("ticks skipped, outbox full", format!("{full}"));
     row(
-        "gateway memory: baseline / idle sessions / peak / after leaving",
+        "gateway memory: start / idle sessions / peak under load / after leaving",
         format!(
             "{} / {} / {} / {} MiB",
             rss_base / 1024,
             rss_idle / 1024,
             peak_rss / 1024,
             rss_after / 1024
+        ),
+    );
+    row(
+        "second wave, idle: memory before / with the sessions / after they left",
+        format!(
+            "{} / {} / {} MiB ({:.0} bytes per session, {} returned)",
+            wave.0 / 1024,
+            wave.1 / 1024,
+            wave.2 / 1024,
+            took as f64 * 1024.0 / n as f64,
+            if back { "all" } else { "NOT all" }
         ),
     );
     row("gateway graceful stop", format!("{stopped}"));
