@@ -205,7 +205,9 @@
 #define TETHER_DELIVERY_MAX_MESSAGE 1024
 
 // Largest delivery frame: an output buffer of this size always suffices for
-// `tether_sender_next_frame`, and for sealing any frame in a record.
+// `tether_sender_next_frame`, and a session whose `max_plaintext` is at least this carries any
+// frame in one record (the gateway uses exactly this). Sealed, a frame needs
+// `TETHER_SEAL_CAPACITY(TETHER_DELIVERY_MAX_FRAME)` bytes.
 #define TETHER_DELIVERY_MAX_FRAME 1038
 
 // Largest hello or ack frame: an output buffer of this size always suffices for
@@ -462,7 +464,7 @@ enum tether_status
   // An authentic outbox entry sits in the wrong slot (entries moved or swapped). A security
   // event: log it, then `tether_sender_reset_storage`.
   TETHER_ERR_STORAGE_REORDERED = 145,
-  // A delivery frame that does not decode (spec/messages/delivery.md 2.1): drop it.
+  // A delivery frame that does not decode (spec/MESSAGES.md 6.2.1): drop it.
   TETHER_ERR_BAD_FRAME = 146,
   // A `tether_receiver_state` whose bytes no receiver writes (corrupted persisted state, or
   // flags set by hand). Nothing changed.

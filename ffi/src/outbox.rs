@@ -1,5 +1,5 @@
 //! The sending half of delivery through the C ABI: a sender handle over the sealed outbox, whose
-//! bytes live in the firmware's flash behind callbacks (spec/messages/delivery.md 4 and 5).
+//! bytes live in the firmware's flash behind callbacks (spec/MESSAGES.md 6.4 and 6.5).
 
 use core::ffi::c_void;
 
@@ -23,7 +23,9 @@ pub const TETHER_SENDER_ALIGN: usize = 16;
 /// layer).
 pub const TETHER_DELIVERY_MAX_MESSAGE: usize = 1024;
 /// Largest delivery frame: an output buffer of this size always suffices for
-/// `tether_sender_next_frame`, and for sealing any frame in a record.
+/// `tether_sender_next_frame`, and a session whose `max_plaintext` is at least this carries any
+/// frame in one record (the gateway uses exactly this). Sealed, a frame needs
+/// `TETHER_SEAL_CAPACITY(TETHER_DELIVERY_MAX_FRAME)` bytes.
 pub const TETHER_DELIVERY_MAX_FRAME: usize = 1038;
 /// Largest hello or ack frame: an output buffer of this size always suffices for
 /// `tether_sender_hello`, `tether_receiver_delivered` and `tether_receiver_poll_ack`.

@@ -1,6 +1,6 @@
 //! The receiving half of delivery through the C ABI, without a handle: its whole state is a
 //! small plain struct the application keeps and persists with each message's effect
-//! (spec/messages/delivery.md 3).
+//! (spec/MESSAGES.md 6.3).
 
 use tether::delivery::{Incoming, Receiver, ReceiverState, SessionProgress};
 use tether::Error;

@@ -169,7 +169,7 @@ pub enum tether_status {
     /// An authentic outbox entry sits in the wrong slot (entries moved or swapped). A security
     /// event: log it, then `tether_sender_reset_storage`.
     TETHER_ERR_STORAGE_REORDERED = 145,
-    /// A delivery frame that does not decode (spec/messages/delivery.md 2.1): drop it.
+    /// A delivery frame that does not decode (spec/MESSAGES.md 6.2.1): drop it.
     TETHER_ERR_BAD_FRAME = 146,
     /// A `tether_receiver_state` whose bytes no receiver writes (corrupted persisted state, or
     /// flags set by hand). Nothing changed.

@@ -50,7 +50,7 @@ struct Args {
     #[arg(long, default_value_t = 5)]
     readings: usize,
     /// New connections per second while connecting.
-    #[arg(long, default_value_t = 2000.0)]
+    #[arg(long, default_value_t = 5000.0)]
     connect_rate: f64,
     /// Seconds of load.
     #[arg(long, default_value_t = 20.0)]

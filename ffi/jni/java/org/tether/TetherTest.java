@@ -22,7 +22,7 @@ import java.util.regex.Pattern;
 
 /**
  * The Java binding driven the way an Android app would drive it: as the demo device
- * (examples/demo.rs) talking to the Rust demo server over loopback TCP.
+ * (examples/records.rs: the record layer alone) talking to its Rust server over loopback TCP.
  *
  * <pre>
  * java -Djava.library.path=DIR -cp CLASSES org.tether.TetherTest HOST:PORT
