@@ -163,3 +163,87 @@ fn commit<S: Storage>(storage: &mut S, batch: &mut Vec<(Vec<Change>, Reply)>, me
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::AuditKey;
+    use crate::store::{Registration, SqliteStorage};
+    use tether::delivery::ReceiverState;
+
+    fn message(device: i64, seq: u64, prev_next: u64) -> Change {
+        let stream = Some(tether::delivery::StreamId([7; 8]));
+        Change::Message {
+            device,
+            stream: [7; 8],
+            seq,
+            kind: None,
+            bytes: vec![1, 2, 3],
+            prev: ReceiverState {
+                stream,
+                next: prev_next,
+            }
+            .to_bytes(),
+            then: ReceiverState {
+                stream,
+                next: seq + 1,
+            }
+            .to_bytes(),
+            rows: Vec::new(),
+            received_ms: 0,
+        }
+    }
+
+    fn count(s: &SqliteStorage) -> i64 {
+        s.connection()
+            .query_row("SELECT COUNT(*) FROM messages", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_failing_job_fails_alone_and_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStorage::open(&dir.path().join("t.db"), AuditKey::new([1; 32])).unwrap();
+        s.register(
+            &[Registration {
+                id: b"SN-1".to_vec(),
+                static_key: [9; 32],
+                require_credential: false,
+            }],
+            0,
+        )
+        .unwrap();
+        let stream = Some(tether::delivery::StreamId([7; 8]));
+        let start = ReceiverState { stream, next: 1 }.to_bytes();
+        s.apply(
+            &[Change::StreamState {
+                device: 1,
+                prev: ReceiverState::NEW.to_bytes(),
+                state: start,
+            }],
+            0,
+        )
+        .unwrap();
+        let metrics = Metrics::new();
+        // Three jobs in one group commit; the second claims a state the device is not in (as a
+        // job after a failed one of the same connection would): only it fails.
+        let mut batch = Vec::new();
+        let mut replies = Vec::new();
+        for change in [message(1, 1, 1), message(1, 5, 5), message(1, 2, 2)] {
+            let (done, rx) = oneshot::channel();
+            batch.push((vec![change], done));
+            replies.push(rx);
+        }
+        commit(&mut s, &mut batch, &metrics);
+        let results: Vec<bool> = replies
+            .into_iter()
+            .map(|mut r| matches!(r.try_recv(), Ok(Ok(()))))
+            .collect();
+        assert_eq!(results, [true, false, true]);
+        assert_eq!(count(&s), 2);
+        // The same message again (a copy the receiver should have caught): refused, not stored.
+        assert!(s.apply(&[message(1, 2, 2)], 0).is_err());
+        assert_eq!(count(&s), 2);
+        assert!(s.verify_audit(None).unwrap().is_intact());
+    }
+}

@@ -103,6 +103,19 @@ pub fn cause(e: &tether::Error) -> &'static str {
     }
 }
 
+/// What a connection's end says about the device's session, if it is a security event: bytes
+/// that do not authenticate (tampering on the path, or a broken device), or a device breaking
+/// the delivery protocol.
+fn session_error(reason: Reason) -> Option<&'static str> {
+    match reason {
+        "bad_record" => Some("a record failed authentication, or was replayed or out of order"),
+        "bad_framing" => Some("the stream framing broke"),
+        "bad_frame" => Some("a delivery frame did not decode, or came before the hello"),
+        "bad_ack" => Some("the device acknowledged a command never sent"),
+        _ => None,
+    }
+}
+
 /// Reads until the decoder yields one unit; `carry` holds bytes read past it.
 async fn next_unit(
     sock: &TcpStream,
@@ -188,7 +201,18 @@ async fn run(shared: &Arc<Shared>, mut sock: TcpStream, conn_id: u64) -> Reason 
     };
     let first_plain = match conn.open_owned(&first) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => {
+            // The handshake named this device, but its first record does not authenticate: a
+            // replayed message 0 followed by garbage, or a broken device.
+            shared
+                .security_event(
+                    &conn.entry.id,
+                    "security.session_not_confirmed",
+                    "a handshake as this device was answered, but its first record failed authentication".into(),
+                )
+                .await;
+            return r;
+        }
     };
     drop(first);
     let stop = Arc::new(Notify::new());
@@ -205,6 +229,15 @@ async fn run(shared: &Arc<Shared>, mut sock: TcpStream, conn_id: u64) -> Reason 
     shared.metrics.sessions.inc();
     let reason = conn.serve(guard, &mut sock, first_plain, carry, stop).await;
     shared.metrics.sessions.dec();
+    if let Some(what) = session_error(reason) {
+        shared
+            .security_event(
+                &conn.entry.id,
+                "security.session_error",
+                format!("the session was closed: {what}"),
+            )
+            .await;
+    }
     conn.entry.release(conn_id);
     reason
 }
@@ -232,14 +265,24 @@ async fn handshake(
         registry: &shared.registry,
         issuers: &shared.issuers,
         accepted: None,
+        refused: None,
     };
     let refused = |e: tether::Error| {
         let c = cause(&e);
         Metrics::count(&shared.metrics.handshakes, c);
         "handshake_refused"
     };
-    let mut hs = Responder::accept(&config, msg0, &mut policy, now_unix(), &mut OsEntropy)
-        .map_err(refused)?;
+    let accepted = Responder::accept(&config, msg0, &mut policy, now_unix(), &mut OsEntropy);
+    if let Some((id, why)) = policy.refused.take() {
+        shared
+            .security_event(
+                &id,
+                "security.handshake_refused",
+                format!("a handshake as this device was refused: {why}"),
+            )
+            .await;
+    }
+    let mut hs = accepted.map_err(refused)?;
     let entry = policy.accepted.take().ok_or("handshake_refused")?;
     let mut reply = vec![0u8; hs.next_message_len()];
     let n = hs.write_message(&mut reply).map_err(refused)?;

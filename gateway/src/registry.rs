@@ -222,6 +222,8 @@ pub struct RegistryPolicy<'a> {
     pub issuers: &'a [(Vec<u8>, VerifyingKey)],
     /// The device accepted, once the check passed.
     pub accepted: Option<Arc<DeviceEntry>>,
+    /// A registered id that was refused, and why.
+    pub refused: Option<(Vec<u8>, Rejection)>,
 }
 
 impl TrustPolicy for RegistryPolicy<'_> {
@@ -230,6 +232,19 @@ impl TrustPolicy for RegistryPolicy<'_> {
             .registry
             .get(peer.identity.id())
             .ok_or(Rejection::UnknownPeer)?;
+        let verdict = self.check_registered(&entry, peer);
+        match verdict {
+            Ok(()) => self.accepted = Some(entry),
+            // A registered id refused: worth an audit row (the key proved in the handshake is
+            // not the one registered, or the device is revoked, or its credential fails).
+            Err(r) => self.refused = Some((entry.id.clone(), r)),
+        }
+        verdict
+    }
+}
+
+impl RegistryPolicy<'_> {
+    fn check_registered(&self, entry: &DeviceEntry, peer: &PeerInfo<'_>) -> Result<(), Rejection> {
         if entry.is_revoked() {
             return Err(Rejection::Revoked);
         }
@@ -248,7 +263,6 @@ impl TrustPolicy for RegistryPolicy<'_> {
                 .ok_or(Rejection::BadCredential)?;
             credential.verify(key, peer.identity.id(), peer.static_key, peer.now)?;
         }
-        self.accepted = Some(entry);
         Ok(())
     }
 }

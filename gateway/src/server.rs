@@ -57,6 +57,7 @@ pub struct Shared {
     /// Becomes true when the gateway stops.
     pub shutdown: watch::Receiver<bool>,
     start: std::time::Instant,
+    audit_limiter: AuditLimiter,
 }
 
 impl Shared {
@@ -64,7 +65,43 @@ impl Shared {
     pub fn now(&self) -> TInstant {
         connection::monotonic(self.start)
     }
+
+    /// Writes a security event the gateway itself detected about a registered device to the
+    /// audit trail, at most once per device and event per `AUDIT_EVERY` (a peer that repeats a
+    /// refused handshake must not be able to fill the trail or the disk); the rest are counted
+    /// in the metrics only. Does not wait for the commit.
+    pub async fn security_event(&self, device: &[u8], event: &'static str, detail: String) {
+        {
+            let mut seen = self.audit_limiter.lock().unwrap_or_else(|p| p.into_inner());
+            let now = std::time::Instant::now();
+            if seen.len() > 100_000 {
+                seen.retain(|_, t| now.duration_since(*t) < AUDIT_EVERY);
+            }
+            match seen.get(&(device.to_vec(), event)) {
+                Some(t) if now.duration_since(*t) < AUDIT_EVERY => return,
+                _ => {
+                    seen.insert((device.to_vec(), event), now);
+                }
+            }
+        }
+        tracing::warn!(device = %String::from_utf8_lossy(device), event, %detail, "security event");
+        let _ = self
+            .committer
+            .apply(vec![Change::Audit {
+                event: event.to_owned(),
+                device: Some(device.to_vec()),
+                detail,
+            }])
+            .await;
+    }
 }
+
+/// The shortest time between two audit rows of the same kind for the same device.
+pub const AUDIT_EVERY: Duration = Duration::from_secs(60);
+
+/// When each (device, event) was last written to the audit trail.
+type AuditLimiter =
+    std::sync::Mutex<std::collections::HashMap<(Vec<u8>, &'static str), std::time::Instant>>;
 
 /// Starting the gateway failed.
 #[derive(Debug, thiserror::Error)]
@@ -242,6 +279,7 @@ pub async fn start_with<S: Storage>(
         session_config,
         shutdown: shutdown_rx,
         start: std::time::Instant::now(),
+        audit_limiter: AuditLimiter::default(),
     });
     let _ = shared
         .committer

@@ -285,6 +285,26 @@ async fn a_replayed_first_message_does_not_displace_the_device_but_a_real_reconn
     assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "{closed:?}");
     a.push(&vitals(95)).await.unwrap();
     a.until_acked().await.unwrap();
+    // Replayed again, now followed by bytes that are not a record of the session: closed, and
+    // written to the audit trail as a session that was never confirmed.
+    let mut replay = tokio::net::TcpStream::connect(gw.running.addr)
+        .await
+        .unwrap();
+    replay.write_all(&a.msg0).await.unwrap();
+    let _ = replay.read(&mut sink).await.unwrap();
+    replay.write_all(&[0, 40, 0x10, 1, 2, 3]).await.unwrap();
+    replay.write_all(&[0xAB; 38]).await.unwrap();
+    let closed = tokio::time::timeout(Duration::from_secs(5), replay.read(&mut sink)).await;
+    assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "{closed:?}");
+    let dir = gw.dir.path().to_owned();
+    assert!(
+        wait_for(|| storage(&dir)
+            .audit_rows()
+            .unwrap()
+            .iter()
+            .any(|e| e.event == "security.session_not_confirmed"))
+        .await
+    );
     // A genuine new session takes over once its first record authenticates; the old one is
     // closed, and the device carries on where it was.
     let b_ep = endpoint();
@@ -344,13 +364,92 @@ async fn unknown_mismatched_and_revoked_devices_are_refused() {
             .await
             .is_err()
     );
-    let events: Vec<String> = storage(gw.dir.path())
-        .audit_rows()
-        .unwrap()
-        .into_iter()
-        .map(|e| e.event)
+    let rows = storage(gw.dir.path()).audit_rows().unwrap();
+    let events: Vec<&str> = rows.iter().map(|e| e.event.as_str()).collect();
+    assert!(events.contains(&"device.revoked"));
+    // The refusals of a registered id are security events; one row per device and kind per
+    // minute (the revoked attempt came within the minute of the key mismatch).
+    let refused: Vec<_> = rows
+        .iter()
+        .filter(|e| e.event == "security.handshake_refused")
         .collect();
-    assert!(events.contains(&"device.revoked".to_string()));
+    assert_eq!(refused.len(), 1, "{events:?}");
+    assert_eq!(refused[0].device.as_deref(), Some(&b"SN-1"[..]));
+    assert!(
+        refused[0].detail.contains("static key mismatch"),
+        "{}",
+        refused[0].detail
+    );
+    // An unknown id is counted, not written to the audit trail.
+    assert!(!rows
+        .iter()
+        .any(|e| e.device.as_deref() == Some(&b"SN-9"[..])));
+    gw.running.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registration_that_requires_a_credential_refuses_a_device_without_a_valid_one() {
+    use ed25519_dalek::SigningKey;
+    use tether::credential::Credential;
+    use tether::{Identity, UnixTime};
+    let acme = SigningKey::from_bytes(&[0x42; 32]);
+    let mut config = test_config();
+    config.trust.issuers = vec![tether_gateway::config::Issuer {
+        name: "acme".into(),
+        key: tether_gateway::audit::hex(acme.verifying_key().as_bytes()),
+    }];
+    let gw = gateway(config).await;
+    storage(gw.dir.path())
+        .register(
+            &[tether_gateway::store::Registration {
+                id: b"SN-1".to_vec(),
+                static_key: *StaticKeypair::from_secret(DEV).public().as_bytes(),
+                require_credential: true,
+            }],
+            now_ms(),
+        )
+        .unwrap();
+    assert!(wait_for(|| gw.running.knows(b"SN-1")).await);
+    let now = UnixTime(now_ms() / 1000);
+    let issue = |signer: &SigningKey, issuer: &[u8]| {
+        Credential::issue(
+            signer,
+            issuer,
+            b"SN-1",
+            &StaticKeypair::from_secret(DEV).public(),
+            UnixTime(now.0 - 60),
+            UnixTime(now.0 + 3600),
+        )
+        .unwrap()
+    };
+    let plain = || Identity::new(b"SN-1", "TestDevice", "1.0", b"k1").unwrap();
+    // No credential, one from an unknown issuer, one signed by another key: refused.
+    assert!(
+        Device::connect_as(gw.running.addr, gw.key, DEV, plain(), endpoint())
+            .await
+            .is_err()
+    );
+    let other = SigningKey::from_bytes(&[0x43; 32]);
+    for cred in [issue(&acme, b"unknown"), issue(&other, b"acme")] {
+        let id = plain().with_credential(cred);
+        assert!(
+            Device::connect_as(gw.running.addr, gw.key, DEV, id, endpoint())
+                .await
+                .is_err()
+        );
+    }
+    // A valid one: served.
+    let id = plain().with_credential(issue(&acme, b"acme"));
+    let mut d = Device::connect_as(gw.running.addr, gw.key, DEV, id, endpoint())
+        .await
+        .unwrap();
+    d.push(&vitals(97)).await.unwrap();
+    d.until_acked().await.unwrap();
+    d.close().await.unwrap();
+    let rows = storage(gw.dir.path()).audit_rows().unwrap();
+    assert!(rows.iter().any(
+        |e| e.event == "security.handshake_refused" && e.detail.contains("credential missing")
+    ));
     gw.running.shutdown().await.unwrap();
 }
 

@@ -175,10 +175,21 @@ impl Device {
         gw: PublicKey,
         secret: [u8; 32],
         id: &str,
+        ep: Endpoint<MemStorage>,
+    ) -> Res<Device> {
+        let identity = Identity::new(id.as_bytes(), "TestDevice", "1.0", b"k1").unwrap();
+        Device::connect_as(addr, gw, secret, identity, ep).await
+    }
+
+    /// As [`Device::connect`], with an identity of the caller's (a credential, say).
+    pub async fn connect_as(
+        addr: std::net::SocketAddr,
+        gw: PublicKey,
+        secret: [u8; 32],
+        identity: Identity,
         mut ep: Endpoint<MemStorage>,
     ) -> Res<Device> {
         let key = StaticKeypair::from_secret(secret);
-        let identity = Identity::new(id.as_bytes(), "TestDevice", "1.0", b"k1").unwrap();
         let session_config = SessionConfig {
             max_plaintext: MAX_FRAME,
             ..SessionConfig::default()
