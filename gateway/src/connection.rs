@@ -18,8 +18,8 @@ use std::sync::Arc;
 use tether::delivery::{Frame, Incoming, Receiver, ReceiverState, StreamId, MAX_FRAME};
 use tether::handshake::Established;
 use tether::{
-    ChannelKind, Event, Framing, Instant as TInstant, OsEntropy, Pattern, Responder,
-    ResponderConfig, Session, StreamDecoder, Suite, UnixTime,
+    ChannelKind, Event, Framing, OsEntropy, Pattern, Responder, ResponderConfig, Session,
+    StreamDecoder, Suite, UnixTime,
 };
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -29,7 +29,7 @@ use tokio::time::{sleep_until, timeout, timeout_at, Instant};
 use crate::app::Decoded;
 use crate::metrics::Metrics;
 use crate::registry::{DeviceEntry, Live, RegistryPolicy};
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::store::{Change, Row};
 
 /// Largest read from the socket at once.
@@ -780,9 +780,4 @@ async fn next_done(pending: &mut VecDeque<(Pending, Done)>) -> (Pending, Result<
         Some((p, _)) => (p, result),
         None => (Pending::Nothing, Err("no job".into())),
     }
-}
-
-/// The monotonic clock tether's sessions run on.
-pub fn monotonic(start: std::time::Instant) -> TInstant {
-    TInstant(start.elapsed().as_millis() as u64)
 }

@@ -9,6 +9,7 @@
 //! |---|---|
 //! | [`server`] | start, accept loop with its caps, polling the CLI's changes, graceful stop |
 //! | [`connection`] | one device connection: deadline, handshake, takeover, serving, close |
+//! | [`shared`] | what every connection shares, and the audit of the gateway's own detections |
 //! | [`registry`] | registered devices in memory, the trust policy, each device's live state |
 //! | [`committer`] | group commits on the storage thread, in order, with backpressure |
 //! | [`store`] | the storage trait and its SQLite default |
@@ -29,6 +30,7 @@ pub mod keyfile;
 pub mod metrics;
 pub mod registry;
 pub mod server;
+pub mod shared;
 pub mod store;
 
 pub use app::{Application, Decoded, StoreAll};

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use ed25519_dalek::VerifyingKey;
 use tether::delivery::MAX_FRAME;
-use tether::{DhCache, Identity, Instant as TInstant, SessionConfig};
+use tether::{DhCache, Identity, SessionConfig};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
@@ -23,85 +23,13 @@ use crate::connection;
 use crate::keyfile::{self, Keys};
 use crate::metrics::{self, Metrics};
 use crate::registry::Registry;
+use crate::shared::{AuditLimiter, Shared};
 use crate::store::{Change, SqliteStorage, Storage, StoreError};
 
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "gateway.db";
 /// The key file inside the data directory.
 pub const KEY_FILE: &str = "gateway.key";
-
-/// What every connection shares.
-pub struct Shared {
-    /// The configuration.
-    pub config: Config,
-    /// The gateway's identity, sent in handshakes.
-    pub identity: Identity,
-    /// Its keys.
-    pub keys: Keys,
-    /// Registered devices.
-    pub registry: Arc<Registry>,
-    /// Manufacturer credential issuers.
-    pub issuers: Vec<(Vec<u8>, VerifyingKey)>,
-    /// The storage thread's queue.
-    pub committer: Committer,
-    /// Metrics.
-    pub metrics: Arc<Metrics>,
-    /// What to keep of messages.
-    pub app: Arc<dyn Application>,
-    /// Static-static X25519 results of devices seen before.
-    pub dh_cache: DhCache,
-    /// Slots for handshakes being computed.
-    pub handshakes: Arc<Semaphore>,
-    /// The session configuration (plaintexts up to one delivery frame).
-    pub session_config: SessionConfig,
-    /// Becomes true when the gateway stops.
-    pub shutdown: watch::Receiver<bool>,
-    start: std::time::Instant,
-    audit_limiter: AuditLimiter,
-}
-
-impl Shared {
-    /// The monotonic clock sessions run on.
-    pub fn now(&self) -> TInstant {
-        connection::monotonic(self.start)
-    }
-
-    /// Writes a security event the gateway itself detected about a registered device to the
-    /// audit trail, at most once per device and event per `AUDIT_EVERY` (a peer that repeats a
-    /// refused handshake must not be able to fill the trail or the disk); the rest are counted
-    /// in the metrics only. Does not wait for the commit.
-    pub async fn security_event(&self, device: &[u8], event: &'static str, detail: String) {
-        {
-            let mut seen = self.audit_limiter.lock().unwrap_or_else(|p| p.into_inner());
-            let now = std::time::Instant::now();
-            if seen.len() > 100_000 {
-                seen.retain(|_, t| now.duration_since(*t) < AUDIT_EVERY);
-            }
-            match seen.get(&(device.to_vec(), event)) {
-                Some(t) if now.duration_since(*t) < AUDIT_EVERY => return,
-                _ => {
-                    seen.insert((device.to_vec(), event), now);
-                }
-            }
-        }
-        tracing::warn!(device = %String::from_utf8_lossy(device), event, %detail, "security event");
-        let _ = self
-            .committer
-            .apply(vec![Change::Audit {
-                event: event.to_owned(),
-                device: Some(device.to_vec()),
-                detail,
-            }])
-            .await;
-    }
-}
-
-/// The shortest time between two audit rows of the same kind for the same device.
-pub const AUDIT_EVERY: Duration = Duration::from_secs(60);
-
-/// When each (device, event) was last written to the audit trail.
-type AuditLimiter =
-    std::sync::Mutex<std::collections::HashMap<(Vec<u8>, &'static str), std::time::Instant>>;
 
 /// Starting the gateway failed.
 #[derive(Debug, thiserror::Error)]
