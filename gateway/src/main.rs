@@ -160,6 +160,13 @@ fn main() -> std::process::ExitCode {
         .init();
     match run(cli) {
         Ok(code) => code,
+        // The reader of our output went away (`tether-gateway audit | head`): not an error.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            std::process::ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("tether-gateway: {e}");
             std::process::ExitCode::from(2)
@@ -314,14 +321,16 @@ fn run(cli: Cli) -> Res<std::process::ExitCode> {
         }
         Cmd::Commands { device } => {
             let (_, _, mut store) = open_data(&data)?;
+            let mut out = std::io::stdout().lock();
             for c in store.commands(device.as_deref().map(str::as_bytes))? {
-                println!(
+                writeln!(
+                    out,
                     "{} command {} (stream number {}): {}",
                     String::from_utf8_lossy(&c.device),
                     c.command_id,
                     c.seq,
                     c.state
-                );
+                )?;
             }
         }
         Cmd::Export { device } => {
@@ -329,7 +338,9 @@ fn run(cli: Cli) -> Res<std::process::ExitCode> {
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
             writeln!(out, "device,seq,time_ms,mdc,unit,value")?;
-            let n = store.export_readings(device.as_deref().map(str::as_bytes), &mut |r| {
+            // A write error (a closed pipe) stops the export and is reported as itself.
+            let mut failed: Option<std::io::Error> = None;
+            let exported = store.export_readings(device.as_deref().map(str::as_bytes), &mut |r| {
                 writeln!(
                     out,
                     "{},{},{},{},{},{}",
@@ -340,8 +351,16 @@ fn run(cli: Cli) -> Res<std::process::ExitCode> {
                     r.reading.unit,
                     r.reading.value
                 )
-                .map_err(|e| tether_gateway::store::StoreError::Refused(e.to_string()))
-            })?;
+                .map_err(|e| {
+                    let what = e.to_string();
+                    failed = Some(e);
+                    tether_gateway::store::StoreError::Refused(what)
+                })
+            });
+            if let Some(e) = failed {
+                return Err(e.into());
+            }
+            let n = exported?;
             out.flush()?;
             eprintln!("{n} readings");
         }
@@ -360,8 +379,10 @@ fn run(cli: Cli) -> Res<std::process::ExitCode> {
         }
         Cmd::Audit => {
             let (_, _, mut store) = open_data(&data)?;
+            let mut out = std::io::stdout().lock();
             for e in store.audit_rows()? {
-                println!(
+                writeln!(
+                    out,
                     "{} {} {} {} {}",
                     e.row,
                     e.time_ms,
@@ -370,7 +391,7 @@ fn run(cli: Cli) -> Res<std::process::ExitCode> {
                         .as_deref()
                         .map_or_else(|| "-".into(), |d| String::from_utf8_lossy(d).into_owned()),
                     e.detail
-                );
+                )?;
             }
         }
     }

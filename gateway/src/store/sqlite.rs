@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS devices (
     changed INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS devices_changed ON devices (changed);
+CREATE UNIQUE INDEX IF NOT EXISTS devices_by_key ON devices (static_key);
 -- Each device's delivery state, written with every message: a narrow table of its own, so a
 -- group commit touches few pages (a devices row is ten times wider).
 CREATE TABLE IF NOT EXISTS delivery_state (
@@ -575,6 +576,21 @@ impl Storage for SqliteStorage {
                 return Err(StoreError::Refused(format!(
                     "device {:?} is already registered",
                     String::from_utf8_lossy(&d.id)
+                )));
+            }
+            // Two devices never share a static key: the handshake would prove either.
+            let holder: Option<Vec<u8>> = tx
+                .query_row(
+                    "SELECT id FROM devices WHERE static_key = ?1",
+                    [&d.static_key[..]],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(holder) = holder {
+                return Err(StoreError::Refused(format!(
+                    "the static key of {:?} is already registered to {:?}",
+                    String::from_utf8_lossy(&d.id),
+                    String::from_utf8_lossy(&holder)
                 )));
             }
             let mut stream = [0u8; STREAM_ID_LEN];
