@@ -797,3 +797,47 @@ async fn slow_storage_slows_the_device_down_and_loses_nothing() {
     running.shutdown().await.unwrap();
     let _ = StaticKeypair::from_secret(DEV);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_queues_a_command_signed_elsewhere_only_for_its_device() {
+    let gw = gateway(test_config()).await;
+    register(&gw, "SN-1", DEV).await;
+    let TestGateway { running, dir, .. } = gw;
+    running.shutdown().await.unwrap();
+    let bin = env!("CARGO_BIN_EXE_tether-gateway");
+    let queue = |device: &str, file: &std::path::Path| {
+        std::process::Command::new(bin)
+            .arg("--data")
+            .arg(dir.path())
+            .args(["queue-command", "--device", device, "--signed"])
+            .arg(file)
+            .output()
+            .unwrap()
+    };
+    let signed = dir.path().join("command.cbor");
+    std::fs::write(&signed, signed_command("SN-1", 7, 1200).bytes).unwrap();
+    let out = queue("SN-1", &signed);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The same command for another device, and a file that is not a command: refused.
+    register_in(dir.path(), "SN-2", [0x22; 32]);
+    let out = queue("SN-2", &signed);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("another device"));
+    let junk = dir.path().join("junk.cbor");
+    std::fs::write(&junk, vitals(97)).unwrap();
+    assert!(!queue("SN-1", &junk).status.success());
+    let listed = std::process::Command::new(bin)
+        .arg("--data")
+        .arg(dir.path())
+        .arg("commands")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&listed.stdout),
+        "SN-1 command 7 (stream number 1): queued\n"
+    );
+}
