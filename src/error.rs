@@ -1,7 +1,8 @@
 //! One error type for the whole crate, grouped by cause.
 //!
 //! The groups tell the caller what to do: [`Error::Malformed`] and [`Error::Peer`] come from the
-//! network and mean "drop this input (or this connection)"; [`Error::Local`] is a bug or a resource
+//! network and mean "drop this input (or this connection)"; [`Error::Link`] too, from the BLE link
+//! layer below any authentication: drop the fragment; [`Error::Local`] is a bug or a resource
 //! limit on this side; [`Error::Policy`] is a deliberate refusal of the peer.
 //!
 //! Peer-facing behaviour stays coarse: tether sends nothing to the peer when it rejects input, and
@@ -39,6 +40,10 @@ pub enum Error {
     /// The outbox's storage failed, or holds something it did not write.
     #[error("storage: {0}")]
     Storage(StorageError),
+    /// A BLE fragment that does not fit the unit being reassembled (spec/LINK.md): drop it; the
+    /// unit in progress is abandoned.
+    #[error("link: {0}")]
+    Link(LinkError),
 }
 
 macro_rules! from_group {
@@ -57,7 +62,8 @@ from_group!(
     Policy(Rejection),
     Command(CommandRejection),
     Update(UpdateRejection),
-    Storage(StorageError)
+    Storage(StorageError),
+    Link(LinkError)
 );
 
 /// Input that does not parse.
@@ -288,6 +294,55 @@ impl fmt::Display for StorageError {
     }
 }
 
+/// Why the BLE link layer's reassembler refused a fragment (spec/LINK.md sections 5 and 6). After
+/// any of them the fragment is dropped and the reassembler is idle, so the unit in progress, if
+/// any, is lost; the delivery layer resends what it carried. Only the first failing check is
+/// reported, in the order of the variants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LinkError {
+    /// Longer than the connection's ATT_MTU allows (`min(ATT_MTU - 3, 512)` bytes).
+    TooLong,
+    /// Shorter than its header: 2 bytes, or 4 for a START fragment.
+    Truncated,
+    /// A START fragment whose index is not 0.
+    StartIndex,
+    /// A START fragment declaring a unit length of 0, or above what this receiver accepts
+    /// (`max_unit`) or what 256 fragments carry at its MTU.
+    Oversized,
+    /// A fragment that is not a START fragment while no unit is in progress: its unit's start
+    /// was lost, or the unit was abandoned.
+    NotStarted,
+    /// A fragment numbered for another unit than the one in progress.
+    WrongUnit,
+    /// A fragment whose index is beyond the next one expected: a fragment was lost.
+    Gap,
+    /// A fragment whose index is below the next one expected: a duplicate or a late fragment.
+    Duplicate,
+    /// More bytes than the unit's declared length.
+    Overrun,
+    /// The unit ends short: an END fragment before the declared length, or a fragment of index
+    /// 255 without END (none can follow it).
+    Incomplete,
+}
+
+impl fmt::Display for LinkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LinkError::TooLong => "fragment longer than the MTU allows",
+            LinkError::Truncated => "fragment shorter than its header",
+            LinkError::StartIndex => "START fragment with a non-zero index",
+            LinkError::Oversized => "declared unit length zero or above the limit",
+            LinkError::NotStarted => "fragment of no unit in progress",
+            LinkError::WrongUnit => "fragment of another unit",
+            LinkError::Gap => "fragment index beyond the next expected",
+            LinkError::Duplicate => "fragment index below the next expected",
+            LinkError::Overrun => "fragments longer than the declared unit length",
+            LinkError::Incomplete => "unit ends before its declared length",
+        })
+    }
+}
+
 /// Input that parses but breaks the protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -341,7 +396,8 @@ pub enum Local {
     /// The call does not fit the current state (for example writing when it is the peer's turn,
     /// or sealing after close).
     WrongState,
-    /// The plaintext is larger than the session's `max_plaintext`.
+    /// The plaintext is larger than the session's `max_plaintext` (or a message or unit is
+    /// larger than its layer carries).
     PlaintextTooLarge,
     /// The sending counter or epoch reached its hard limit: the session must be replaced by a new
     /// handshake. tether refuses to send rather than reuse a nonce.

@@ -139,6 +139,7 @@ mod time;
 // inside records their meaning; the delivery layer carries messages exactly once.
 pub mod delivery;
 pub mod handshake;
+pub mod link;
 pub mod message;
 pub mod record;
 
