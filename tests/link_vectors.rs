@@ -82,6 +82,10 @@ const READING_SEQ: u64 = 86_400;
 const PLX_CONTINUOUS: usize = 1 + 2 + 2;
 const PLX_SPOT_CHECK_TIMESTAMP: usize = 1 + 2 + 2 + 7;
 
+/// TLS 1.3's bytes around each record's content: 5 of header, 1 of inner content type, 16 of AEAD
+/// tag (RFC 8446 section 5.2; the record-layer comparison in the project's domain notes).
+const TLS13_RECORD_OVERHEAD: usize = 5 + 1 + 16;
+
 struct ReadingBytes {
     message: Vec<u8>,
     frame: Vec<u8>,
@@ -186,6 +190,18 @@ fn bytes_on_air_table(r: &ReadingBytes) -> String {
         t += &format!(
             "| tether, ATT_MTU {m} | {n} | {link} | {} | **{air}** |\n",
             ATT_HEADER * n
+        );
+    }
+    // TLS 1.3 carrying the same delivery frame: one record, its bytes cut into attribute values
+    // of the largest size as a byte stream (TLS needs the values in order and none lost, so no
+    // header of its own).
+    for m in MTUS {
+        let tls = r.frame.len() + TLS13_RECORD_OVERHEAD;
+        let n = tls.div_ceil(mtu(m).max_fragment());
+        t += &format!(
+            "| TLS 1.3 record of the same frame, a byte stream, ATT_MTU {m} | {n} | 0 | {} | **{}** |\n",
+            ATT_HEADER * n,
+            tls + ATT_HEADER * n
         );
     }
     for (name, len) in [
