@@ -383,11 +383,12 @@ def check_records_vector(v):
 def main():
     directory = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent
     # The message layer's vectors (spec/MESSAGES.md) have their own checks: the Rust tests
-    # tests/message_vectors_*.rs and, for the signed ones, check_cose.py with pycose.
+    # tests/message_vectors_*.rs and, for the signed ones, check_cose.py with pycose; the BLE link
+    # layer's (spec/LINK.md), check_link.py.
     files = sorted(
         f
         for f in directory.glob("*.json")
-        if not f.name.startswith(("messages_", "pycose_"))
+        if not f.name.startswith(("messages_", "pycose_", "link"))
     )
     failed = 0
     for f in files:
