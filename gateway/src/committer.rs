@@ -113,12 +113,6 @@ impl Committer {
 #[error("the storage thread has stopped")]
 pub struct Closed;
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 fn commit<S: Storage>(storage: &mut S, batch: &mut Vec<(Vec<Change>, Reply)>, metrics: &Metrics) {
     if batch.is_empty() {
         return;
@@ -131,7 +125,7 @@ fn commit<S: Storage>(storage: &mut S, batch: &mut Vec<(Vec<Change>, Reply)>, me
         dones.push(done);
     }
     let started = Instant::now();
-    let result = storage.apply(&all, now_ms());
+    let result = storage.apply(&all, crate::wall_ms());
     metrics.observe_commit(started.elapsed(), &all, result.is_ok());
     match result {
         Ok(()) => {
@@ -153,7 +147,7 @@ fn commit<S: Storage>(storage: &mut S, batch: &mut Vec<(Vec<Change>, Reply)>, me
             for (len, done) in lens.into_iter().zip(dones) {
                 let part = all.get(start..start + len).unwrap_or(&[]);
                 start += len;
-                let r = storage.apply(part, now_ms()).map_err(|e| {
+                let r = storage.apply(part, crate::wall_ms()).map_err(|e| {
                     tracing::error!(error = %e, "commit failed");
                     metrics.storage_errors.inc();
                     e.to_string()

@@ -75,12 +75,6 @@ fn now_unix() -> UnixTime {
     )
 }
 
-fn wall_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 /// A metrics label for a handshake failure.
 pub fn cause(e: &tether::Error) -> &'static str {
     use tether::{Error, PeerError};
@@ -351,20 +345,15 @@ impl Conn {
     fn open_owned(&mut self, unit: &[u8]) -> Result<Option<Vec<u8>>, Reason> {
         let mut plain = [0u8; MAX_FRAME + 64];
         let now = self.shared.now();
-        match self.session.open(now, unit, &mut plain) {
-            Ok(Event::Data(d)) => {
-                self.shared.metrics.records_in.inc();
-                Ok(Some(d.to_vec()))
-            }
-            Ok(Event::KeyUpdate { .. }) => Ok(None),
-            Ok(Event::Close) => {
-                self.peer_closed = true;
-                Ok(None)
-            }
-            // A stream unit that does not authenticate means the bytes after it cannot be
-            // trusted (spec section 6): close without a word.
-            Err(_) => Err("bad_record"),
-        }
+        let len = open_record(
+            &mut self.session,
+            &self.shared.metrics,
+            &mut self.peer_closed,
+            now,
+            unit,
+            &mut plain,
+        )?;
+        Ok(len.map(|n| plain.get(..n).unwrap_or(&[]).to_vec()))
     }
 
     async fn serve(
@@ -564,16 +553,20 @@ impl Conn {
                 Err(_) => return Err("bad_framing"),
             };
             let now = self.shared.now();
-            let len = match self.session.open(now, unit, &mut plain) {
-                Ok(Event::Data(d)) => d.len(),
-                Ok(Event::KeyUpdate { .. }) => continue,
-                Ok(Event::Close) => {
-                    self.peer_closed = true;
+            let opened = open_record(
+                &mut self.session,
+                &self.shared.metrics,
+                &mut self.peer_closed,
+                now,
+                unit,
+                &mut plain,
+            )?;
+            let Some(len) = opened else {
+                if self.peer_closed {
                     return Ok(());
                 }
-                Err(_) => return Err("bad_record"),
+                continue;
             };
-            self.shared.metrics.records_in.inc();
             self.on_frame(plain.get(..len).unwrap_or(&[]))?;
             if self.peer_closed {
                 break;
@@ -608,7 +601,7 @@ impl Conn {
                     prev: self.queued_state.to_bytes(),
                     then: then.to_bytes(),
                     rows,
-                    received_ms: wall_ms(),
+                    received_ms: crate::wall_ms(),
                 };
                 self.queued_state = then;
                 self.jobs.push((
@@ -764,6 +757,31 @@ impl Conn {
                 Err("local_error")
             }
         }
+    }
+}
+
+/// Opens one record into `plain`: the plaintext's length for data, `None` for a key update or a
+/// close (which sets `peer_closed`). A stream unit that does not authenticate means the bytes
+/// after it cannot be trusted (spec section 6): the connection closes without a word.
+fn open_record(
+    session: &mut Session,
+    metrics: &Metrics,
+    peer_closed: &mut bool,
+    now: tether::Instant,
+    unit: &[u8],
+    plain: &mut [u8],
+) -> Result<Option<usize>, Reason> {
+    match session.open(now, unit, plain) {
+        Ok(Event::Data(d)) => {
+            metrics.records_in.inc();
+            Ok(Some(d.len()))
+        }
+        Ok(Event::KeyUpdate { .. }) => Ok(None),
+        Ok(Event::Close) => {
+            *peer_closed = true;
+            Ok(None)
+        }
+        Err(_) => Err("bad_record"),
     }
 }
 

@@ -36,3 +36,11 @@ pub mod store;
 pub use app::{Application, Decoded, StoreAll};
 pub use config::Config;
 pub use server::{start, Running};
+
+/// The wall clock in milliseconds since the Unix epoch: what the database and the audit trail
+/// record (0 if the clock is before 1970).
+pub fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}

@@ -136,12 +136,6 @@ fn parse_head(s: &str) -> Result<(i64, [u8; 32]), String> {
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 fn key32(hex: &str, what: &str) -> Res<[u8; 32]> {
     audit::unhex(hex.trim())
         .and_then(|b| b.try_into().ok())
@@ -230,12 +224,12 @@ fn run(cli: Cli) -> Res<std::process::ExitCode> {
                 });
             }
             let (_, _, mut store) = open_data(&data)?;
-            store.register(&regs, now_ms())?;
+            store.register(&regs, tether_gateway::wall_ms())?;
             println!("registered {} device(s)", regs.len());
         }
         Cmd::Revoke { id, reason } => {
             let (_, _, mut store) = open_data(&data)?;
-            store.revoke(id.as_bytes(), &reason, now_ms())?;
+            store.revoke(id.as_bytes(), &reason, tether_gateway::wall_ms())?;
             println!("revoked {id}");
         }
         Cmd::QueueCommand {
@@ -285,7 +279,7 @@ fn run(cli: Cli) -> Res<std::process::ExitCode> {
                     let signer = Signer::from_seed(&seed, kid.as_bytes())?;
                     let operation = operation.ok_or("--operation is required")?;
                     let command_id = store.next_command_id(device.as_bytes())?;
-                    let issued_ms = now_ms();
+                    let issued_ms = tether_gateway::wall_ms();
                     let expires_ms = issued_ms + expires_in.max(1) * 1000;
                     let command = Command {
                         device_id: device.as_bytes(),
@@ -312,7 +306,7 @@ fn run(cli: Cli) -> Res<std::process::ExitCode> {
                     )
                 }
             };
-            let seq = store.queue_command(&cmd, now_ms())?;
+            let seq = store.queue_command(&cmd, tether_gateway::wall_ms())?;
             println!(
                 "queued command {} for {device} (stream number {seq}, {} bytes)",
                 cmd.command_id,

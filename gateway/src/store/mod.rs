@@ -179,16 +179,6 @@ pub enum Change {
     },
 }
 
-impl Change {
-    /// Rows a change writes, for the storage-latency metrics (a message's readings count).
-    pub fn weight(&self) -> usize {
-        match self {
-            Change::Message { rows, .. } => 1 + rows.len(),
-            _ => 1,
-        }
-    }
-}
-
 /// A new device for [`Storage::register`].
 #[derive(Debug, Clone)]
 pub struct Registration {

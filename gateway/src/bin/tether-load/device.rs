@@ -310,12 +310,6 @@ fn unix_now() -> UnixTime {
     )
 }
 
-fn wall_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 async fn read_unit(
     sock: &TcpStream,
     dec: &mut StreamDecoder,
@@ -356,7 +350,7 @@ fn vitals(readings: usize, out: &mut [u8]) -> Res<usize> {
             exponent: 0,
         },
     ];
-    let t = wall_ms();
+    let t = tether_gateway::wall_ms();
     let list: Vec<Reading> = (0..readings)
         .map(|k| Reading {
             time_ms: t + (k / 2) as u64 * 200,
