@@ -412,6 +412,11 @@ pub enum Local {
     BadKey,
     /// An error inside the Noise implementation that is not attributable to the peer.
     Noise,
+    /// Too many pairing attempts failed in a row: the next one is allowed in `retry_in_ms`.
+    RateLimited {
+        /// Milliseconds until the next attempt is allowed.
+        retry_in_ms: u64,
+    },
 }
 
 impl fmt::Display for Local {
@@ -428,6 +433,12 @@ impl fmt::Display for Local {
             Local::Entropy => f.write_str("entropy source failed"),
             Local::BadKey => f.write_str("invalid key"),
             Local::Noise => f.write_str("internal Noise error"),
+            Local::RateLimited { retry_in_ms } => {
+                write!(
+                    f,
+                    "too many failed pairing attempts: retry in {retry_in_ms} ms"
+                )
+            }
         }
     }
 }

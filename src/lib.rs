@@ -144,7 +144,7 @@ pub mod message;
 pub mod record;
 
 // Module paths as users know them, whatever folder their layer keeps them in.
-pub use handshake::{credential, identity, pairing, policy, prologue};
+pub use handshake::{credential, identity, pairing, policy, prologue, short_code};
 pub use record::{config, framing};
 
 pub use config::{KeyUpdatePolicy, SessionConfig};

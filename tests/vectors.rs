@@ -26,6 +26,22 @@ use tether::*;
 const INITIATOR_EPHEMERAL: [u8; 32] = [0xE1; 32];
 const RESPONDER_EPHEMERAL: [u8; 32] = [0xE2; 32];
 const PAIRING_SECRET: [u8; 16] = [0x5A; 16];
+/// The short code of the code-pairing vectors, and the 64 bytes each side draws for its SPAKE2
+/// scalar (spec/PROTOCOL.md 4.7.2).
+const SHORT_CODE: &str = "306119";
+const PHONE_SCALAR_ENTROPY: [u8; 64] = counting(0x00);
+const DEVICE_SCALAR_ENTROPY: [u8; 64] = counting(0x80);
+
+/// 64 bytes counting up from `start`: no byte order reads them the same way.
+const fn counting(start: u8) -> [u8; 64] {
+    let mut out = [0u8; 64];
+    let mut i = 0;
+    while i < 64 {
+        out[i] = start.wrapping_add(i as u8);
+        i += 1;
+    }
+    out
+}
 
 /// The manufacturer key of the credential vectors (an Ed25519 seed, RFC 8032).
 const MANUFACTURER_SEED: [u8; 32] = [0x4D; 32];
@@ -229,6 +245,8 @@ struct Case {
     /// The initiator carries this credential and the responder checks it
     /// (`ManufacturerCredential`).
     credential: Option<CredentialInfo>,
+    /// `Pairing` through a short code (4.7.2) instead of a QR code (4.7.1).
+    short_code: bool,
 }
 
 /// The parties of the main matrix: device -> cloud on channel 1, phone -> device on channel 2 for
@@ -251,7 +269,17 @@ fn matrix_case(suite: Suite, pattern: Pattern, framing: Framing) -> Case {
         res_seed,
         session: SessionConfig::default(),
         credential: None,
+        short_code: false,
     }
+}
+
+/// A phone pairing with a device through the short code [`SHORT_CODE`]: the code exchange, then
+/// `XXpsk0` keyed by it.
+fn code_case(suite: Suite, framing: Framing) -> Case {
+    let mut c = matrix_case(suite, Pattern::Pairing, framing);
+    c.description = "tether protocol v1 known-answer vector: pairing by a short code (section 4.7.2): the two code messages, every intermediate value of the exchange, then the XXpsk0 handshake keyed by it and a record sequence";
+    c.short_code = true;
+    c
 }
 
 /// A device (seed 1) with a manufacturer credential enrolling with the cloud (`XX`), which checks
@@ -310,9 +338,74 @@ struct Run {
     r: Established,
     transcript: Transcript,
     code: PairingCode,
+    /// Short-code pairing: code messages 0 and 1.
+    exchange: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+/// The short-code exchange (4.7.2), then the pairing handshake it keys.
+fn run_short_code(case: &Case) -> Run {
+    use tether::short_code::{AttemptLimiter, DevicePairing, PhonePairing, ShortCode};
+    let code = || ShortCode::parse(SHORT_CODE.as_bytes()).unwrap();
+    let framing = case.framing;
+    let mut m0 = [0u8; 64];
+    let (pake, n0) = PhonePairing::start(
+        framing,
+        code(),
+        &mut FixedEntropy::new(&PHONE_SCALAR_ENTROPY),
+        &mut m0,
+    )
+    .unwrap();
+    let mut m1 = [0u8; 64];
+    let (device_key, n1) = DevicePairing::new(framing, code())
+        .respond(
+            &mut AttemptLimiter::new(),
+            T0,
+            &m0[..n0],
+            &mut FixedEntropy::new(&DEVICE_SCALAR_ENTROPY),
+            &mut m1,
+        )
+        .unwrap();
+    let phone_key = pake.finish(&m1[..n1]).unwrap();
+    let icfg = config(&case.ini, case.suite, framing, case.channel);
+    let rcfg = responder_config(&case.res, framing, case.channel);
+    let mut init = Initiator::code_pairing(
+        &icfg,
+        &phone_key,
+        &mut FixedEntropy::new(&INITIATOR_EPHEMERAL),
+    )
+    .unwrap();
+    let mut transcript = Transcript::new();
+    let mut buf = vec![0u8; 2048];
+    let n = write(&mut init, &mut buf).unwrap();
+    transcript.push((true, buf[..n].to_vec()));
+    let mut resp = Responder::accept_code_pairing(
+        &rcfg,
+        &device_key,
+        &buf[..n],
+        &mut accept_all,
+        NOW,
+        &mut FixedEntropy::new(&RESPONDER_EPHEMERAL),
+    )
+    .unwrap();
+    let n = write(&mut resp, &mut buf).unwrap();
+    transcript.push((false, buf[..n].to_vec()));
+    init.read_message(&buf[..n], &mut accept_all, NOW).unwrap();
+    let n = write(&mut init, &mut buf).unwrap();
+    transcript.push((true, buf[..n].to_vec()));
+    resp.read_message(&buf[..n], &mut accept_all, NOW).unwrap();
+    Run {
+        i: init.finish(T0).unwrap(),
+        r: resp.finish(T0).unwrap(),
+        transcript,
+        code: PairingCode::from_secret(PAIRING_SECRET, &case.res.key.public()),
+        exchange: Some((m0[..n0].to_vec(), m1[..n1].to_vec())),
+    }
 }
 
 fn run(case: &Case) -> Run {
+    if case.short_code {
+        return run_short_code(case);
+    }
     let code = PairingCode::from_secret(PAIRING_SECRET, &case.res.key.public());
     let mut icfg = config(&case.ini, case.suite, case.framing, case.channel);
     icfg.context = case.context;
@@ -350,6 +443,7 @@ fn run(case: &Case) -> Run {
         r,
         transcript,
         code,
+        exchange: None,
     }
 }
 
@@ -361,6 +455,7 @@ fn handshake_vector(case: &Case) -> Value {
         mut r,
         transcript,
         code,
+        exchange,
     } = run(case);
     let (suite, pattern, framing, channel) = (case.suite, case.pattern, case.framing, case.channel);
     let handshake: Vec<Value> = transcript
@@ -411,7 +506,15 @@ fn handshake_vector(case: &Case) -> Value {
         "handshake_hash": hex(&i.handshake_hash),
         "records": records,
     });
-    if pattern == Pattern::Pairing {
+    if let Some((m0, m1)) = &exchange {
+        v["code_exchange"] = json!({
+            "code": SHORT_CODE,
+            "phone_entropy": hex(&PHONE_SCALAR_ENTROPY),
+            "device_entropy": hex(&DEVICE_SCALAR_ENTROPY),
+            "code_message_0": hex(m0),
+            "code_message_1": hex(m1),
+        });
+    } else if pattern == Pattern::Pairing {
         v["pairing_code"] = json!(String::from_utf8(code.to_text().to_vec()).unwrap());
         v["pairing_secret"] = json!(hex(&PAIRING_SECRET));
     }
@@ -431,7 +534,7 @@ fn handshake_vector(case: &Case) -> Value {
         });
     }
     add_intermediates(&mut v);
-    if let Some(fp) = v.get("fingerprint") {
+    if let (Some(fp), None) = (v.get("fingerprint"), &exchange) {
         assert_eq!(independent::unhex(fp), code.fingerprint());
     }
     v
@@ -455,9 +558,16 @@ fn add_intermediates(v: &mut Value) {
         independent::unhex(&v["handshake_hash"])
     );
     v["split"] = json!({ "k1": hex(&split.k1), "k2": hex(&split.k2) });
-    if let (Some(fp), Some(psk)) = (split.fingerprint, split.psk) {
+    if let Some(fp) = split.fingerprint {
         v["fingerprint"] = json!(hex(&fp));
+    }
+    if let Some(psk) = split.psk {
         v["psk"] = json!(hex(&psk));
+    }
+    if let Some(steps) = &split.code_exchange {
+        for (name, value) in steps {
+            v["code_exchange"][*name] = json!(hex(value));
+        }
     }
     let suite_id = u8::try_from(v["suite_id"].as_u64().unwrap()).unwrap();
     let stream = v["framing"] == "stream";
@@ -1039,6 +1149,11 @@ fn all_vectors() -> Vec<(String, Suite, Box<dyn Fn() -> Value>)> {
             Box::new(move || handshake_vector(&credential_case(suite, f))),
         ));
         files.push((
+            format!("code_{}", matrix_name(Pattern::Pairing, suite, f)),
+            suite,
+            Box::new(move || handshake_vector(&code_case(suite, f))),
+        ));
+        files.push((
             format!(
                 "context_channel4_{}",
                 matrix_name(Pattern::Provisioned, suite, f)
@@ -1087,13 +1202,16 @@ fn vectors_match_the_checked_in_files() {
     );
     let per_suite = files.len() / 2;
     assert_eq!(checked, Suite::ENABLED.len() * per_suite);
-    assert_eq!(per_suite, 4 * 2 + 2 + 2);
+    assert_eq!(per_suite, 4 * 2 + 3 + 2);
     // No stray file: every JSON file in the directory is one the test generates, except the
-    // message-layer vectors (spec/MESSAGES.md), which tests/message_vectors_*.rs check, and the
-    // link-layer vectors (spec/LINK.md), which tests/link_vectors.rs checks.
+    // message-layer vectors (spec/MESSAGES.md), which tests/message_vectors_*.rs check, the
+    // link-layer vectors (spec/LINK.md), which tests/link_vectors.rs checks, and the relay
+    // envelope's, which tests/relay_vectors.rs checks.
     for entry in std::fs::read_dir(&dir).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
-        if name.starts_with("messages_") || name == "pycose_signed.json" || name == "link.json" {
+        if name.starts_with("messages_")
+            || ["pycose_signed.json", "link.json", "relay.json"].contains(&name.as_str())
+        {
             continue;
         }
         if let Some(stem) = name.strip_suffix(".json") {

@@ -8,7 +8,9 @@ Needs Python 3.11+ and the `cryptography` package (pip install cryptography). Ru
 For every file in the directory (default: the one this script is in) it checks, without tether:
 
 * handshake vectors (files with "handshake"): static public keys (X25519), the prologue (4.2),
-  identity CBOR (4.4), pairing fingerprint, PSK and code text (4.7), the manufacturer credential
+  identity CBOR (4.4), pairing fingerprint, PSK and code text (4.7.1), the short-code exchange of
+  "code_exchange" (4.7.2: SPAKE2 over edwards25519, with the group written out here, and the
+  receiver's checks of a code message on messages built here), the manufacturer credential
   (4.5: signed bytes and Ed25519 signature), and every record of "records": flags, counter, nonce
   and associated data (5.3), epoch keys by REKEY from "split" (5.4), and decryption;
 * record-layer vectors (files with "scenarios"): epoch keys from "split", every listed record,
@@ -21,6 +23,7 @@ Exit status 0 when everything matches.
 """
 
 import hashlib
+import hmac
 import json
 import sys
 from base64 import b32encode
@@ -115,6 +118,236 @@ def identity_cbor(ident):  # 4.4, canonical form
     return out
 
 
+# --- Short-code exchange (4.7.2): SPAKE2 over edwards25519 ---------------------------------------
+# The group operations of RFC 8032 (5.1), written out: `cryptography` has no raw point arithmetic.
+
+P25519 = 2**255 - 19
+D25519 = -121665 * pow(121666, P25519 - 2, P25519) % P25519  # RFC 8032 5.1: d = -121665/121666
+SQRT_M1 = pow(2, (P25519 - 1) // 4, P25519)  # RFC 8032 5.1.3: 2^((p-1)/4), a square root of -1
+ORDER_L = 2**252 + 27742317777372353535851937790883648493  # 4.7.2: L
+NEUTRAL = (0, 1, 1, 0)  # extended coordinates (X, Y, Z, T), x = X/Z, y = Y/Z, x*y = T/Z
+CODE_ID_PHONE = b"tether-v1 code pairing phone"  # 4.7.2
+CODE_ID_DEVICE = b"tether-v1 code pairing device"
+
+
+def ed_decode(s, strict=True):
+    """RFC 8032 5.1.3; None when decoding fails. strict=False: the lax decoding of many libraries
+    (y reduced mod p, the sign bit ignored when x = 0), to exercise 4.7.2's canonical-encoding rule."""
+    if len(s) != 32:
+        return None
+    n = int.from_bytes(s, "little")
+    y, sign = n & ((1 << 255) - 1), n >> 255
+    if y >= P25519:  # step 1: a y of p or more fails
+        if strict:
+            return None
+        y -= P25519
+    u, v = (y * y - 1) % P25519, (D25519 * y * y + 1) % P25519
+    x = u * pow(v, 3, P25519) * pow(u * pow(v, 7, P25519), (P25519 - 5) // 8, P25519) % P25519
+    if v * x * x % P25519 == u:  # step 3
+        pass
+    elif v * x * x % P25519 == -u % P25519:
+        x = x * SQRT_M1 % P25519
+    else:
+        return None
+    if x == 0 and sign:  # step 4: x = 0 with the sign bit set fails
+        if strict:
+            return None
+        sign = 0
+    if (x & 1) != sign:
+        x = P25519 - x
+    return (x, y, 1, x * y % P25519)
+
+
+def ed_encode(pt):  # RFC 8032 5.1.2: y little-endian, the sign (low bit) of x in bit 255
+    X, Y, Z, _ = pt
+    zi = pow(Z, P25519 - 2, P25519)
+    x, y = X * zi % P25519, Y * zi % P25519
+    return (y | (x & 1) << 255).to_bytes(32, "little")
+
+
+def ed_add(p1, p2):  # RFC 8032 5.1.4 (complete: also doubles)
+    X1, Y1, Z1, T1 = p1
+    X2, Y2, Z2, T2 = p2
+    a = (Y1 - X1) * (Y2 - X2) % P25519
+    b = (Y1 + X1) * (Y2 + X2) % P25519
+    c = T1 * 2 * D25519 * T2 % P25519
+    d = Z1 * 2 * Z2 % P25519
+    e, f, g, hh = b - a, d - c, d + c, b + a
+    return (e * f % P25519, g * hh % P25519, f * g % P25519, e * hh % P25519)
+
+
+def ed_neg(pt):
+    X, Y, Z, T = pt
+    return (-X % P25519, Y, Z, -T % P25519)
+
+
+def ed_sub(p1, p2):
+    return ed_add(p1, ed_neg(p2))
+
+
+def ed_mul(k, pt):  # double and add, most significant bit first
+    acc = NEUTRAL
+    for bit in bin(k)[2:]:
+        acc = ed_add(acc, acc)
+        if bit == "1":
+            acc = ed_add(acc, pt)
+    return acc
+
+
+def ed_eq(p1, p2):  # same point whatever Z
+    return (p1[0] * p2[2] - p2[0] * p1[2]) % P25519 == 0 and (p1[1] * p2[2] - p2[1] * p1[2]) % P25519 == 0
+
+
+ED_B = ed_decode(bytes.fromhex("58" + "66" * 31))  # RFC 8032 5.1: B, y = 4/5, x even
+CODE_M = ed_decode(h("15cfd18e385952982b6a8f8c7854963b58e34388c8e6dae891db756481a02312"))  # 4.7.2
+CODE_N = ed_decode(h("f04f2e7eb734b2a8f8b472eaf9c3c632576ac64aea650b496a8a20ff00e583c3"))  # 4.7.2
+
+
+def code_w(code):  # 4.7.2: OS2IP(HKDF-SHA-256(salt = "", IKM = code, info = "SPAKE2 pw", L = 48)) mod L
+    prk = hmac.new(b"", code, hashlib.sha256).digest()  # RFC 5869 extract; "" pads to the same key as HashLen zeros
+    okm, t = b"", b""
+    for i in range(1, 3):  # RFC 5869 expand: T(1) || T(2), first 48 bytes
+        t = hmac.new(prk, t + b"SPAKE2 pw" + bytes([i]), hashlib.sha256).digest()
+        okm += t
+    return int.from_bytes(okm[:48], "big") % ORDER_L  # the 48 bytes read big-endian
+
+
+def scalar_hex(k):  # 8.3: scalars are 32 bytes little-endian
+    return k.to_bytes(32, "little").hex()
+
+
+def check_code_message(unit, first, stream=False, strict=True):
+    """4.7.2 "Checks": the point of a code message, or Reject naming the rule it breaks."""
+    if stream:  # 3.2: u16 length prefix
+        if len(unit) < 2 or int.from_bytes(unit[:2], "big") != len(unit) - 2:
+            raise Reject("malformed.length")
+        unit = unit[2:]
+    if len(unit) != 33:  # body exactly 33 bytes
+        raise Reject("malformed.length")
+    if unit[0] != first:  # 0x51 at the device, 0x55 at the phone (3.1)
+        raise Reject("malformed.first_byte")
+    pt = ed_decode(unit[1:], strict)  # the point decodes (RFC 8032 5.1.3)
+    if pt is None:
+        raise Reject("malformed.point")
+    if ed_encode(pt) != unit[1:]:  # re-encoding gives the same 32 bytes
+        raise Reject("malformed.non_canonical")
+    if ed_eq(ed_mul(8, pt), NEUTRAL):  # small order: 8*P is the neutral element (order 1, 2, 4 or 8)
+        raise Reject("peer.small_order")
+    if not ed_eq(ed_mul(ORDER_L, pt), NEUTRAL):  # prime-order subgroup: L*P is the neutral element
+        raise Reject("peer.not_in_subgroup")
+    return pt
+
+
+def torsion_points():
+    """The 8 points of small order, found from scratch: L*P for a point P of order 8*L."""
+    yv = 2
+    while True:
+        pt = ed_decode(yv.to_bytes(32, "little"))
+        if pt is not None:
+            t = ed_mul(ORDER_L, pt)
+            if not ed_eq(ed_mul(4, t), NEUTRAL):  # order 8
+                return [ed_mul(i, t) for i in range(8)]
+        yv += 1
+
+
+def check_code_refusals(X, Y):
+    """4.7.2 "Checks" on messages built here: the genuine ones pass, every broken one is refused."""
+    msg0, msg1 = b"\x51" + ed_encode(X), b"\x55" + ed_encode(Y)
+    check(ed_eq(check_code_message(msg0, 0x51), X), "genuine code message 0 accepted")
+    check(ed_eq(check_code_message(msg1, 0x55), Y), "genuine code message 1 accepted")
+    check(ed_eq(check_code_message(len(msg0).to_bytes(2, "big") + msg0, 0x51, stream=True), X),
+          "genuine code message 0 on a stream accepted")
+    torsion = torsion_points()
+    check(len({ed_encode(t) for t in torsion}) == 8 and ed_eq(ed_mul(8, torsion[1]), NEUTRAL),
+          "8 distinct torsion points")
+    bad = [
+        ("first byte 0x55 at the device", msg1, 0x51, "malformed.first_byte"),
+        ("first byte 0x51 at the phone", msg0, 0x55, "malformed.first_byte"),
+        ("handshake byte 0x50 at the device", b"\x50" + msg0[1:], 0x51, "malformed.first_byte"),
+        ("reserved low bits 0x53", b"\x53" + msg0[1:], 0x51, "malformed.first_byte"),
+        ("32 bytes", msg0[:32], 0x51, "malformed.length"),
+        ("34 bytes", msg0 + b"\x00", 0x51, "malformed.length"),
+        ("empty", b"", 0x51, "malformed.length"),
+        ("y = p + 1 (the neutral element, non-canonical)", b"\x51" + (P25519 + 1).to_bytes(32, "little"), 0x51, "malformed.point"),
+        ("x = 0 with the sign bit set", b"\x51" + (1 | 1 << 255).to_bytes(32, "little"), 0x51, "malformed.point"),
+        ("all ones (y = 2^255 - 1)", b"\x51" + b"\xff" * 32, 0x51, "malformed.point"),
+    ]
+    # y not on the curve (u/v is not a square): the first such y from 2.
+    yv = 2
+    while ed_decode(yv.to_bytes(32, "little")) is not None:
+        yv += 1
+    bad.append((f"y = {yv}, not on the curve", b"\x51" + yv.to_bytes(32, "little"), 0x51, "malformed.point"))
+    # Non-canonical y + p for a y < 19 that is on the curve with a large order (decodes if reduced mod p).
+    for yv in range(2, 19):
+        pt = ed_decode(yv.to_bytes(32, "little"))
+        if pt is not None and not ed_eq(ed_mul(8, pt), NEUTRAL):
+            bad.append((f"y = {yv} + p, non-canonical", b"\x51" + (yv + P25519).to_bytes(32, "little"), 0x51, "malformed.point"))
+            break
+    for i, t in enumerate(torsion):
+        bad.append((f"small order: torsion point {i}", b"\x51" + ed_encode(t), 0x51, "peer.small_order"))
+    bad.append(("X + a point of order 8", b"\x51" + ed_encode(ed_add(X, torsion[1])), 0x51, "peer.not_in_subgroup"))
+    bad.append(("Y + a point of order 2", b"\x55" + ed_encode(ed_add(Y, torsion[4])), 0x55, "peer.not_in_subgroup"))
+    bad.append(("stream: wrong length prefix", (34).to_bytes(2, "big") + msg0, 0x51, "malformed.length"))
+    # Every non-canonical encoding (y + p with y < 19, or x = 0 with the sign bit) fails RFC 8032's
+    # strict decoding already; a lax decoder accepts it and the re-encoding rule must refuse it.
+    lax = [(f"{what} (lax decoding)", unit, first, "malformed.non_canonical")
+           for what, unit, first, want in bad if "non-canonical" in what or "sign bit" in what]
+    check(len(lax) == 3, "non-canonical cases")
+    for what, unit, first, want in bad + lax:
+        try:
+            check_code_message(unit, first, stream=what.startswith("stream"), strict="lax" not in what)
+            got = "accept"
+        except Reject as e:
+            got = e.name
+        check(got == want, f"code message with {what}: expected {want}, got {got}")
+    return len(bad) + len(lax)
+
+
+def check_code_exchange(v):
+    """4.7.2 and 8.3: every field of the `code_exchange` object, recomputed."""
+    c = v["code_exchange"]
+    code = c["code"].encode()
+    check(len(code) == 6 and all(0x30 <= b <= 0x39 for b in code), "code: six ASCII digits")
+    w = code_w(code)
+    check(scalar_hex(w) == c["w"], "w")
+    for pt, name in ((ED_B, "B"), (CODE_M, "M"), (CODE_N, "N")):  # M, N: prime order, as B
+        check(pt is not None and ed_eq(ed_mul(ORDER_L, pt), NEUTRAL) and not ed_eq(pt, NEUTRAL), f"{name} has order L")
+    x = int.from_bytes(h(c["phone_entropy"]), "little") % ORDER_L  # 4.7.2: x = r_x mod L, r_x little-endian
+    y = int.from_bytes(h(c["device_entropy"]), "little") % ORDER_L  # 4.7.2: y = r_y mod L
+    check(len(h(c["phone_entropy"])) == 64 and len(h(c["device_entropy"])) == 64, "64 bytes of entropy each")
+    check(scalar_hex(x) == c["x"], "x")
+    check(scalar_hex(y) == c["y"], "y")
+    X = ed_add(ed_mul(x, ED_B), ed_mul(w, CODE_M))  # 4.7.2: X = x*B + w*M
+    Y = ed_add(ed_mul(y, ED_B), ed_mul(w, CODE_N))  # 4.7.2: Y = y*B + w*N
+    check(ed_encode(X).hex() == c["X"], "X")
+    check(ed_encode(Y).hex() == c["Y"], "Y")
+    m0, m1 = h(c["code_message_0"]), h(c["code_message_1"])
+    check(m0 == b"\x51" + ed_encode(X), "code message 0 = 0x51 || X")  # 4.7.2, datagram framing (3.3)
+    check(m1 == b"\x55" + ed_encode(Y), "code message 1 = 0x55 || Y")
+    # 3.1: kind 01 (handshake), version 01, index 0 and 1, low bits 01 (short-code pairing message)
+    check([(b >> 6, b >> 4 & 3, b >> 2 & 3, b & 3) for b in (m0[0], m1[0])] == [(1, 1, 0, 1), (1, 1, 1, 1)],
+          "first bytes of the code messages")
+    X_rx = check_code_message(m0, 0x51)  # the device checks X, the phone Y (4.7.2 "Checks")
+    Y_rx = check_code_message(m1, 0x55)
+    K_phone = ed_mul(x, ed_sub(Y_rx, ed_mul(w, CODE_N)))  # 4.7.2: K_phone = x*(Y - w*N)
+    K_device = ed_mul(y, ed_sub(X_rx, ed_mul(w, CODE_M)))  # 4.7.2: K_device = y*(X - w*M)
+    check(ed_encode(K_phone) == ed_encode(K_device), "K_phone == K_device")
+    check(ed_encode(K_phone).hex() == c["K"], "K")
+    K = ed_encode(K_phone)
+    sha = lambda b: hashlib.sha256(b).digest()  # noqa: E731
+    # 4.7.2: key = SHA-256(SHA-256(code) || SHA-256(id_phone) || SHA-256(id_device) || X || Y || K)
+    key = sha(sha(code) + sha(CODE_ID_PHONE) + sha(CODE_ID_DEVICE) + ed_encode(X) + ed_encode(Y) + K)
+    check(key.hex() == c["key"], "key")
+    psk = hashlib.blake2s(b"tether-v1 code pairing psk" + key).digest()  # 4.7.2: psk = BLAKE2s-256(... || key)
+    check(psk.hex() == c["psk"], "code exchange psk")
+    check(c["psk"] == v["psk"], "code exchange psk is the handshake's psk")
+    # A wrong code gives another K, key and psk (the device's side with the phone's X).
+    w2 = code_w(b"306118" if code != b"306118" else b"306119")
+    K2 = ed_mul(y, ed_sub(X_rx, ed_mul(w2, CODE_M)))
+    check(ed_encode(K2) != K, "a wrong code gives another K")
+    return check_code_refusals(X, Y)
+
+
 def check_record_unit(suite_id, stream, key, unit, ty, epoch, counter, plaintext, max_plaintext=16384):
     """5.1 to 5.3: layout, flags, counter and AEAD of one record the sender produced."""
     if stream:
@@ -132,7 +365,9 @@ def check_record_unit(suite_id, stream, key, unit, ty, epoch, counter, plaintext
 
 
 def check_handshake_vector(v):
+    """Returns how many constructed code messages were refused (4.7.2), None without a code exchange."""
     suite_id = v["suite_id"]
+    refused = None
     stream = v["framing"] == "stream"
     for side in ("initiator", "responder"):
         p = v[side]
@@ -142,7 +377,11 @@ def check_handshake_vector(v):
     ctx = v["context"].encode()
     prologue = b"tether" + bytes([1, suite_id, v["pattern_id"], v["channel_id"], FRAMING_IDS[v["framing"]], len(ctx)]) + ctx
     check(prologue.hex() == v["prologue"], "prologue")
-    if v["pattern"] == "Pairing":
+    if "code_exchange" in v:  # 4.7.2: a short-code pairing, no QR code (8.1)
+        check(v["pattern"] == "Pairing" and v["noise_protocol"].startswith("Noise_XXpsk0_"), "code pairing pattern")
+        check(not {"pairing_code", "pairing_secret", "fingerprint"} & v.keys(), "no QR-code fields")
+        refused = check_code_exchange(v)
+    elif v["pattern"] == "Pairing":
         device = h(v["responder"]["static_public"])
         fp = hashlib.blake2s(b"tether-v1 key fingerprint" + device).digest()[:16]
         secret = h(v["pairing_secret"])
@@ -183,6 +422,7 @@ def check_handshake_vector(v):
                                   r["epoch"], counter, h(r["plaintext"]))
         check(r["nonce"] == nonce(counter).hex(), "nonce")
         check(r["ad"] == associated_data(flags, counter).hex(), "associated data")
+    return refused
 
 
 # --- Record-layer vectors ---------------------------------------------------------------------
@@ -380,6 +620,41 @@ def check_records_vector(v):
             check(rx.epoch == d["receiver_epoch"], f"{where} delivery {i}: receiver epoch")
 
 
+# --- Relay envelope vectors (section 3.4) ------------------------------------------------------
+
+
+def parse_relayed(b):
+    """Section 3.4: the index and the inner unit, or Reject(error)."""
+    if len(b) < 2:
+        raise Reject("truncated")
+    kind, version = b[0] >> 6, (b[0] >> 4) & 3
+    if kind != 0b10:
+        raise Reject("unknown_type")
+    if version != 1:
+        raise Reject("version")
+    if len(b) < 3:
+        raise Reject("truncated")
+    if b[2] >> 6 == 0b10:  # no relayed unit inside a relayed unit, whatever its version
+        raise Reject("unknown_type")
+    return ((b[0] & 0x0F) << 8) | b[1], b[2:]
+
+
+def check_relay_vector(v):
+    for c in v["valid"]:
+        index, unit = c["index"], h(c["unit"])
+        check(0 <= index <= 4095, "index range")
+        relayed = bytes([0b10 << 6 | 0b01 << 4 | index >> 8, index & 0xFF]) + unit
+        check(relayed.hex() == c["relayed"], f"relayed unit for index {index}")
+        check(parse_relayed(relayed) == (index, unit), f"parse of index {index}")
+    for c in v["invalid"]:
+        try:
+            parse_relayed(h(c["relayed"]))
+        except Reject as r:
+            check(r.name == c["error"], f"{c['why']}: {r.name} instead of {c['error']}")
+        else:
+            check(False, f"{c['why']}: accepted")
+
+
 def main():
     directory = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent
     # The message layer's vectors (spec/MESSAGES.md) have their own checks: the Rust tests
@@ -394,13 +669,17 @@ def main():
     for f in files:
         v = json.loads(f.read_text())
         try:
-            if "scenarios" in v:
+            if f.name == "relay.json":
+                check_relay_vector(v)
+                print(f"ok   {f.name}: {len(v['valid'])} relayed units, {len(v['invalid'])} refused")
+            elif "scenarios" in v:
                 check_records_vector(v)
                 n = sum(len(s["deliveries"]) for s in v["scenarios"])
                 print(f"ok   {f.name}: {len(v['scenarios'])} scenarios, {n} deliveries")
             else:
-                check_handshake_vector(v)
-                print(f"ok   {f.name}: {len(v['records'])} records")
+                refused = check_handshake_vector(v)
+                extra = "" if refused is None else f", code exchange and {refused} refused code messages"
+                print(f"ok   {f.name}: {len(v['records'])} records{extra}")
         except Exception as e:  # noqa: BLE001 - report every file
             failed += 1
             print(f"FAIL {f.name}: {type(e).__name__}: {e}")

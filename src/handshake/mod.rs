@@ -40,6 +40,7 @@ pub mod pairing;
 pub(crate) mod pattern;
 pub mod policy;
 pub mod prologue;
+pub mod short_code;
 
 use alloc::boxed::Box;
 use core::fmt;
@@ -54,6 +55,7 @@ use crate::handshake::pairing::PairingCode;
 use crate::handshake::pattern::{ChannelKind, Pattern};
 use crate::handshake::policy::{PeerInfo, Rejection, TrustPolicy};
 use crate::handshake::prologue::Prologue;
+use crate::handshake::short_code::CodeKey;
 use crate::hygiene::NoiseState;
 use crate::keys::{PublicKey, StaticKeypair};
 use crate::record::config::SessionConfig;
@@ -178,7 +180,30 @@ impl Initiator {
         code: &PairingCode,
         rng: &mut (impl Entropy + ?Sized),
     ) -> Result<Handshake, Error> {
-        Handshake::initiate(Pattern::Pairing, config, None, Some(code), rng)
+        Handshake::initiate(
+            Pattern::Pairing,
+            config,
+            None,
+            Some(PairingSecret::Qr(code)),
+            rng,
+        )
+    }
+
+    /// A phone pairing with a device through a short code, once the code exchange
+    /// ([`short_code::PhonePairing`]) has produced `key` (Noise `XXpsk0` keyed by it). The
+    /// handshake fails unless the device took part in the same exchange with the same code.
+    pub fn code_pairing(
+        config: &HandshakeConfig<'_>,
+        key: &CodeKey,
+        rng: &mut (impl Entropy + ?Sized),
+    ) -> Result<Handshake, Error> {
+        Handshake::initiate(
+            Pattern::Pairing,
+            config,
+            None,
+            Some(PairingSecret::Code(key)),
+            rng,
+        )
     }
 
     /// Reconnect between peers that know each other's static keys (Noise `KK`).
@@ -207,6 +232,32 @@ impl Responder {
         now: UnixTime,
         rng: &mut (impl Entropy + ?Sized),
     ) -> Result<Handshake, Error> {
+        Responder::accept_with(config, None, unit, policy, now, rng)
+    }
+
+    /// As [`Responder::accept`] for a device that has just answered a short-code exchange
+    /// ([`short_code::DevicePairing`]) with `key`: `unit` must be message 0 of the pairing
+    /// handshake (`XXpsk0`) keyed by it, and nothing else is accepted. `config.pairing`,
+    /// `config.patterns` and `config.allow_without_code` play no part.
+    pub fn accept_code_pairing(
+        config: &ResponderConfig<'_>,
+        key: &CodeKey,
+        unit: &[u8],
+        policy: &mut (impl TrustPolicy + ?Sized),
+        now: UnixTime,
+        rng: &mut (impl Entropy + ?Sized),
+    ) -> Result<Handshake, Error> {
+        Responder::accept_with(config, Some(key), unit, policy, now, rng)
+    }
+
+    fn accept_with(
+        config: &ResponderConfig<'_>,
+        code_key: Option<&CodeKey>,
+        unit: &[u8],
+        policy: &mut (impl TrustPolicy + ?Sized),
+        now: UnixTime,
+        rng: &mut (impl Entropy + ?Sized),
+    ) -> Result<Handshake, Error> {
         let body = unframe(config.framing, unit)?;
         let (suite, pattern) = match body {
             [first, suite, pattern, ..] => {
@@ -220,6 +271,19 @@ impl Responder {
         // Before building any Noise state: message 0 of `XX` and `XXpsk0` has a fixed size, and
         // of `IK` and `KK` a bounded one.
         check_noise_len(pattern, 0, body.len().saturating_sub(header_len(0)))?;
+        if let Some(key) = code_key {
+            if pattern != Pattern::Pairing {
+                return Err(PeerError::UnexpectedMessage.into());
+            }
+            if !config.suites.contains(&suite) {
+                return Err(Local::NotAllowed.into());
+            }
+            let common = Common::responder(config, suite, pattern);
+            let mut hs =
+                Handshake::build(&common, false, None, Some(PairingSecret::Code(key)), rng)?;
+            hs.read_message(unit, policy, now)?;
+            return Ok(hs);
+        }
         if !config.suites.contains(&suite) || !config.patterns.contains(&pattern) {
             return Err(Local::NotAllowed.into());
         }
@@ -234,20 +298,13 @@ impl Responder {
                 Some(config.known_initiator.as_ref().ok_or(Local::NotAllowed)?),
                 None,
             ),
-            Pattern::Pairing => (None, Some(config.pairing.ok_or(Local::NotAllowed)?)),
+            Pattern::Pairing => (
+                None,
+                Some(PairingSecret::Qr(config.pairing.ok_or(Local::NotAllowed)?)),
+            ),
             Pattern::Provisioned | Pattern::Enrollment => (None, None),
         };
-        let common = Common {
-            suite,
-            pattern,
-            channel: config.channel,
-            framing: config.framing,
-            context: config.context,
-            identity: config.identity,
-            static_key: config.static_key,
-            session: config.session,
-            dh_cache: config.dh_cache,
-        };
+        let common = Common::responder(config, suite, pattern);
         let mut hs = Handshake::build(&common, false, remote, code, rng)?;
         hs.read_message(unit, policy, now)?;
         Ok(hs)
@@ -267,6 +324,47 @@ struct Common<'a> {
     // Read only where a cache can exist.
     #[cfg_attr(not(feature = "std"), allow(dead_code))]
     dh_cache: Option<&'a dh_cache::DhCache>,
+}
+
+impl<'a> Common<'a> {
+    fn responder(config: &ResponderConfig<'a>, suite: Suite, pattern: Pattern) -> Self {
+        Common {
+            suite,
+            pattern,
+            channel: config.channel,
+            framing: config.framing,
+            context: config.context,
+            identity: config.identity,
+            static_key: config.static_key,
+            session: config.session,
+            dh_cache: config.dh_cache,
+        }
+    }
+}
+
+/// Where the pre-shared key of the pairing pattern comes from.
+#[derive(Clone, Copy)]
+enum PairingSecret<'a> {
+    /// A scanned QR code: its secret, and the fingerprint the device's key must match.
+    Qr(&'a PairingCode),
+    /// A short-code exchange: its key authenticates the device; there is no fingerprint.
+    Code(&'a CodeKey),
+}
+
+impl PairingSecret<'_> {
+    fn psk(self) -> Zeroizing<[u8; 32]> {
+        match self {
+            PairingSecret::Qr(code) => code.psk(),
+            PairingSecret::Code(key) => key.psk(),
+        }
+    }
+
+    fn fingerprint(self) -> Option<PairingCode> {
+        match self {
+            PairingSecret::Qr(code) => Some(code.clone()),
+            PairingSecret::Code(_) => None,
+        }
+    }
 }
 
 /// A handshake in progress, for either role.
@@ -330,7 +428,7 @@ impl Handshake {
         pattern: Pattern,
         config: &HandshakeConfig<'_>,
         remote: Option<&PublicKey>,
-        code: Option<&PairingCode>,
+        code: Option<PairingSecret<'_>>,
         rng: &mut (impl Entropy + ?Sized),
     ) -> Result<Handshake, Error> {
         let common = Common {
@@ -351,7 +449,7 @@ impl Handshake {
         c: &Common<'_>,
         initiator: bool,
         remote: Option<&PublicKey>,
-        code: Option<&PairingCode>,
+        code: Option<PairingSecret<'_>>,
         rng: &mut (impl Entropy + ?Sized),
     ) -> Result<Handshake, Error> {
         c.session.validate()?;
@@ -396,7 +494,11 @@ impl Handshake {
             session: c.session,
             identity,
             identity_len,
-            expected_fingerprint: if initiator { code.cloned() } else { None },
+            expected_fingerprint: if initiator {
+                code.and_then(PairingSecret::fingerprint)
+            } else {
+                None
+            },
             next: 0,
             peer: None,
             failed: false,

@@ -19,12 +19,14 @@ pub mod fragment;
 mod fragmenter;
 mod mtu;
 mod reassembler;
+pub mod relay;
 
 pub use crate::error::LinkError;
 pub use fragment::Fragment;
 pub use fragmenter::Fragmenter;
 pub use mtu::Mtu;
 pub use reassembler::{Progress, Pushed, Reassembler};
+pub use relay::{RelayIndex, RelayTable, Relayed, Route, RELAY_HEADER_LEN};
 
 use crate::delivery::MAX_FRAME;
 use crate::record::framing::{Framing, MAX_HANDSHAKE_UNIT};

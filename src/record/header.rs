@@ -22,6 +22,7 @@ pub(crate) const AD_LEN: usize = 9;
 const VERSION_BITS: u8 = (crate::PROTOCOL_VERSION & 0b11) << 4;
 const KIND_RECORD: u8 = 0b00;
 const KIND_HANDSHAKE: u8 = 0b01;
+const KIND_RELAYED: u8 = 0b10;
 
 /// What a record carries. Its two bits sit in the record's first byte and are authenticated, so
 /// an attacker cannot turn data into a key update or a close.
@@ -55,6 +56,8 @@ pub(crate) enum UnitKind {
     Record,
     /// A handshake message.
     Handshake,
+    /// A unit inside a relay envelope.
+    Relayed,
 }
 
 /// Checks the kind and version bits of a unit's first byte.
@@ -62,6 +65,7 @@ pub(crate) fn unit_kind(first: u8) -> Result<UnitKind, Error> {
     let kind = match first >> 6 {
         KIND_RECORD => UnitKind::Record,
         KIND_HANDSHAKE => UnitKind::Handshake,
+        KIND_RELAYED => UnitKind::Relayed,
         _ => return Err(Malformed::UnknownType.into()),
     };
     if first & 0b0011_0000 != VERSION_BITS {
@@ -79,8 +83,14 @@ pub(crate) fn unit_kind(first: u8) -> Result<UnitKind, Error> {
 pub enum UnitType {
     /// Handshake message 0, 1 or 2.
     Handshake(u8),
+    /// Short-code pairing message 0 (the phone's) or 1 (the device's), which come before the
+    /// pairing handshake (spec/PROTOCOL.md 4.7.2).
+    CodePairing(u8),
     /// A record of the given type (its epoch bits are not interpreted here).
     Record(RecordType),
+    /// A unit inside a relay envelope (spec/PROTOCOL.md 3.4), for the session with this index on
+    /// this hop; [`crate::link::Relayed::parse`] gives the unit inside.
+    Relayed(crate::link::RelayIndex),
 }
 
 impl UnitType {
@@ -92,8 +102,12 @@ impl UnitType {
         let body = unit_body(framing, unit)?;
         let first = *body.first().ok_or(Malformed::Truncated)?;
         Ok(match unit_kind(first)? {
+            UnitKind::Handshake if first & 0b11 == CODE_PAIRING_BITS => {
+                UnitType::CodePairing(parse_code_pairing_byte(first)?)
+            }
             UnitKind::Handshake => UnitType::Handshake(parse_handshake_byte(first)?),
             UnitKind::Record => UnitType::Record(parse_record_flags(first)?.0),
+            UnitKind::Relayed => UnitType::Relayed(crate::link::Relayed::parse(body)?.index),
         })
     }
 }
@@ -114,6 +128,44 @@ pub(crate) fn parse_handshake_byte(b: u8) -> Result<u8, Error> {
         return Err(Malformed::UnknownType.into());
     }
     Ok(index)
+}
+
+/// Bits 1..0 of a short-code pairing message's first byte (00 in a handshake message).
+const CODE_PAIRING_BITS: u8 = 0b01;
+
+/// First byte of short-code pairing message `index` (0 or 1): 0x51, 0x55.
+pub(crate) fn code_pairing_byte(index: u8) -> u8 {
+    (KIND_HANDSHAKE << 6) | VERSION_BITS | ((index & 0b1) << 2) | CODE_PAIRING_BITS
+}
+
+/// Parses a short-code pairing message's first byte into its index (0 or 1).
+pub(crate) fn parse_code_pairing_byte(b: u8) -> Result<u8, Error> {
+    if unit_kind(b)? != UnitKind::Handshake || b & 0b11 != CODE_PAIRING_BITS {
+        return Err(Malformed::UnknownType.into());
+    }
+    match (b >> 2) & 0b11 {
+        index @ (0 | 1) => Ok(index),
+        _ => Err(Malformed::UnknownType.into()),
+    }
+}
+
+/// The relay envelope of `index`: kind `10`, the version, the index's high 4 bits, then its low
+/// 8 bits.
+pub(crate) fn relay_header(index: crate::link::RelayIndex) -> [u8; 2] {
+    let [high, low] = index.get().to_be_bytes();
+    [(KIND_RELAYED << 6) | VERSION_BITS | (high & 0x0F), low]
+}
+
+/// Parses a relay envelope into its index.
+pub(crate) fn parse_relay_header(header: [u8; 2]) -> Result<crate::link::RelayIndex, Error> {
+    let [first, low] = header;
+    if unit_kind(first)? != UnitKind::Relayed {
+        return Err(Malformed::UnknownType.into());
+    }
+    Ok(crate::link::RelayIndex::from_bits(u16::from_be_bytes([
+        first & 0x0F,
+        low,
+    ])))
 }
 
 /// First byte of a record of type `ty` sent in `epoch`.
@@ -305,9 +357,29 @@ mod tests {
         );
         // Reserved index, type, kind and version; empty units.
         assert_eq!(UnitType::of(d, &[0x5C]), Err(Malformed::UnknownType.into()));
-        assert_eq!(UnitType::of(d, &[0x51]), Err(Malformed::UnknownType.into()));
+        assert_eq!(UnitType::of(d, &[0x51]), Ok(CodePairing(0)));
+        assert_eq!(UnitType::of(d, &[0x55]), Ok(CodePairing(1)));
+        assert_eq!(UnitType::of(d, &[0x59]), Err(Malformed::UnknownType.into()));
+        assert_eq!(UnitType::of(d, &[0x52]), Err(Malformed::UnknownType.into()));
         assert_eq!(UnitType::of(d, &[0x1C]), Err(Malformed::UnknownType.into()));
-        assert_eq!(UnitType::of(d, &[0x90]), Err(Malformed::UnknownType.into()));
+        assert_eq!(UnitType::of(d, &[0xD0]), Err(Malformed::UnknownType.into()));
+        // Relayed: the index in 12 bits, a unit inside that is neither empty nor relayed.
+        assert_eq!(
+            UnitType::of(d, &[0x9A, 0xBC, 0x13]),
+            Ok(Relayed(crate::link::RelayIndex::new(0xABC).unwrap()))
+        );
+        assert_eq!(
+            UnitType::of(d, &[0x90, 0x00]),
+            Err(Malformed::Truncated.into())
+        );
+        assert_eq!(
+            UnitType::of(d, &[0x90, 0x00, 0x90, 0x00, 0x13]),
+            Err(Malformed::UnknownType.into())
+        );
+        assert_eq!(
+            UnitType::of(d, &[0xA0, 0x00, 0x13]),
+            Err(Malformed::Version.into())
+        );
         assert_eq!(UnitType::of(d, &[0x60]), Err(Malformed::Version.into()));
         assert_eq!(UnitType::of(d, &[]), Err(Malformed::Truncated.into()));
         assert_eq!(UnitType::of(s, &[0]), Err(Malformed::Truncated.into()));
@@ -348,11 +420,15 @@ mod tests {
             let kind_res = unit_kind(b);
             let rec = parse_record_flags(b);
             let hs = parse_handshake_byte(b);
-            if kind >= 2 {
+            let code = parse_code_pairing_byte(b);
+            let relay = parse_relay_header([b, 0x34]);
+            if kind == 3 {
                 let e: Result<(), Error> = Err(Malformed::UnknownType.into());
                 assert_eq!(kind_res.map(|_| ()), e, "{b:#04x}");
                 assert_eq!(rec.map(|_| ()), e);
                 assert_eq!(hs.map(|_| ()), e);
+                assert_eq!(code.map(|_| ()), e);
+                assert_eq!(relay.map(|_| ()), e);
                 continue;
             }
             if version != 1 {
@@ -362,6 +438,17 @@ mod tests {
                 assert_eq!(hs.map(|_| ()), e);
                 continue;
             }
+            if kind == 2 {
+                assert_eq!(kind_res, Ok(UnitKind::Relayed));
+                assert_eq!(rec, Err(Malformed::UnknownType.into()));
+                assert_eq!(hs, Err(Malformed::UnknownType.into()));
+                assert_eq!(code, Err(Malformed::UnknownType.into()));
+                let index = relay.unwrap();
+                assert_eq!(index.get(), (u16::from(b & 0x0F) << 8) | 0x34);
+                assert_eq!(relay_header(index), [b, 0x34]);
+                continue;
+            }
+            assert!(relay.is_err());
             if kind == 0 {
                 assert_eq!(kind_res, Ok(UnitKind::Record));
                 assert_eq!(hs, Err(Malformed::UnknownType.into()));
@@ -378,6 +465,11 @@ mod tests {
                     assert_eq!(hs, Err(Malformed::UnknownType.into()), "{b:#04x}");
                 } else {
                     assert_eq!(handshake_byte(hs.unwrap()), b);
+                }
+                if b & 3 == 1 && (b >> 2) & 3 < 2 {
+                    assert_eq!(code_pairing_byte(code.unwrap()), b);
+                } else {
+                    assert_eq!(code, Err(Malformed::UnknownType.into()), "{b:#04x}");
                 }
             }
         }

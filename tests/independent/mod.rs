@@ -116,6 +116,72 @@ pub struct Split {
     /// Pairing only.
     pub fingerprint: Option<[u8; 16]>,
     pub psk: Option<[u8; 32]>,
+    /// Short-code pairing only: the exchange's intermediate values, in the order of 4.7.2.
+    pub code_exchange: Option<Vec<(&'static str, Vec<u8>)>>,
+}
+
+/// Spec 4.7.2, from the formulas alone (curve25519-dalek's group operations, the hkdf, sha2 and
+/// blake2 crates): recomputes both code messages from the code and each side's 64 drawn bytes,
+/// checks them against the vector's, and returns the intermediate values ending with `psk`.
+pub fn code_exchange(ex: &Value) -> Vec<(&'static str, Vec<u8>)> {
+    use curve25519_dalek::constants::ED25519_BASEPOINT_POINT as B;
+    use curve25519_dalek::edwards::CompressedEdwardsY;
+    use curve25519_dalek::scalar::Scalar;
+    use sha2::Sha256;
+
+    let point = |h: &str| {
+        CompressedEdwardsY(hex::decode(h).unwrap().try_into().unwrap())
+            .decompress()
+            .unwrap()
+    };
+    let m = point("15cfd18e385952982b6a8f8c7854963b58e34388c8e6dae891db756481a02312");
+    let n = point("f04f2e7eb734b2a8f8b472eaf9c3c632576ac64aea650b496a8a20ff00e583c3");
+    let code = ex["code"].as_str().unwrap().as_bytes();
+    let mut okm = [0u8; 48];
+    hkdf::Hkdf::<Sha256>::new(Some(b""), code)
+        .expand(b"SPAKE2 pw", &mut okm)
+        .unwrap();
+    // OS2IP: big-endian; from_bytes_mod_order_wide reads 64 bytes little-endian.
+    let mut wide = [0u8; 64];
+    for (i, b) in okm.iter().enumerate() {
+        wide[47 - i] = *b;
+    }
+    let w = Scalar::from_bytes_mod_order_wide(&wide);
+    let scalar = |h: &Value| Scalar::from_bytes_mod_order_wide(&unhex(h).try_into().unwrap());
+    let x = scalar(&ex["phone_entropy"]);
+    let y = scalar(&ex["device_entropy"]);
+    let big_x = (B * x + m * w).compress();
+    let big_y = (B * y + n * w).compress();
+    let m0 = unhex(&ex["code_message_0"]);
+    let m1 = unhex(&ex["code_message_1"]);
+    assert_eq!(m0[0], 0x51, "code message 0 first byte");
+    assert_eq!(m1[0], 0x55, "code message 1 first byte");
+    assert_eq!(&m0[1..], big_x.as_bytes(), "code message 0 carries X");
+    assert_eq!(&m1[1..], big_y.as_bytes(), "code message 1 carries Y");
+    let k_phone = (big_y.decompress().unwrap() - n * w) * x;
+    let k_device = (big_x.decompress().unwrap() - m * w) * y;
+    assert_eq!(k_phone, k_device, "both sides compute the same K");
+    let k = k_phone.compress();
+    let sha = |d: &[u8]| -> [u8; 32] { Sha256::digest(d).into() };
+    let mut transcript = Vec::new();
+    transcript.extend_from_slice(&sha(code));
+    transcript.extend_from_slice(&sha(b"tether-v1 code pairing phone"));
+    transcript.extend_from_slice(&sha(b"tether-v1 code pairing device"));
+    transcript.extend_from_slice(big_x.as_bytes());
+    transcript.extend_from_slice(big_y.as_bytes());
+    transcript.extend_from_slice(k.as_bytes());
+    let key = sha(&transcript);
+    let psk = blake2s(&[b"tether-v1 code pairing psk", &key]);
+    vec![
+        ("w", w.to_bytes().to_vec()),
+        ("x", x.to_bytes().to_vec()),
+        ("y", y.to_bytes().to_vec()),
+        ("X", big_x.as_bytes().to_vec()),
+        ("Y", big_y.as_bytes().to_vec()),
+        ("K", k.as_bytes().to_vec()),
+        ("key", key.to_vec()),
+        ("psk", psk.to_vec()),
+    ]
 }
 
 /// Index of the handshake message that carries the initiator's (`true`) or responder's identity
@@ -143,7 +209,11 @@ pub fn noise_split(v: &Value) -> Split {
     let res = &v["responder"];
     let prologue = unhex(&v["prologue"]);
 
-    let (fingerprint, psk) = if pattern == "XXpsk0" {
+    let code_steps = v.get("code_exchange").map(code_exchange);
+    let (fingerprint, psk) = if let Some(steps) = &code_steps {
+        let psk = steps.last().unwrap().1.clone().try_into().unwrap();
+        (None, Some(psk))
+    } else if pattern == "XXpsk0" {
         let fp = fingerprint(&unhex(&res["static_public"]));
         let secret = unhex(&v["pairing_secret"]);
         let mut raw = secret.clone();
@@ -256,6 +326,7 @@ pub fn noise_split(v: &Value) -> Split {
         handshake_hash: i.get_handshake_hash().to_vec(),
         fingerprint,
         psk,
+        code_exchange: code_steps,
     }
 }
 

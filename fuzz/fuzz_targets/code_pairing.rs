@@ -1,0 +1,71 @@
+//! Short-code pairing (spec/PROTOCOL.md 4.7.2): arbitrary bytes as either code message never
+//! panic. At the device, a message is either accepted (the attempt counts, the code is spent, an
+//! answer of exactly 33 bytes is written) or refused with nothing changed (code kept, no attempt
+//! counted, output untouched); at the phone, any answer gives a key or an error. The input also
+//! picks the framing.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use rand_core::{CryptoRng, RngCore};
+use tether::short_code::{AttemptLimiter, DevicePairing, PhonePairing, ShortCode, CODE_UNIT_MAX};
+use tether::{Framing, Instant};
+
+/// A fixed, deterministic entropy source (a counter), so that every run is reproducible.
+struct Counter(u8);
+
+impl RngCore for Counter {
+    fn next_u32(&mut self) -> u32 {
+        let mut b = [0; 4];
+        self.fill_bytes(&mut b);
+        u32::from_le_bytes(b)
+    }
+    fn next_u64(&mut self) -> u64 {
+        let mut b = [0; 8];
+        self.fill_bytes(&mut b);
+        u64::from_le_bytes(b)
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        for d in dest {
+            self.0 = self.0.wrapping_add(1);
+            *d = self.0;
+        }
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
+}
+impl CryptoRng for Counter {}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&selector, unit)) = data.split_first() else {
+        return;
+    };
+    let framing = if selector & 1 == 0 {
+        Framing::Datagram
+    } else {
+        Framing::Stream
+    };
+    let code = || ShortCode::parse(b"123456").expect("six digits");
+
+    let mut limiter = AttemptLimiter::new();
+    let mut device = DevicePairing::new(framing, code());
+    let mut out = [0u8; CODE_UNIT_MAX];
+    match device.respond(&mut limiter, Instant(0), unit, &mut Counter(0), &mut out) {
+        Ok((_, len)) => {
+            assert_eq!(len, CODE_UNIT_MAX - usize::from(framing == Framing::Datagram) * 2);
+            assert!(device.is_spent());
+            assert_eq!(limiter.failures(), 1);
+        }
+        Err(_) => {
+            assert!(!device.is_spent(), "a refused message took the code");
+            assert_eq!(limiter.failures(), 0, "a refused message counted an attempt");
+            assert_eq!(out, [0u8; CODE_UNIT_MAX], "a refused message wrote an answer");
+        }
+    }
+
+    let mut first = [0u8; CODE_UNIT_MAX];
+    let (phone, _) = PhonePairing::start(framing, code(), &mut Counter(100), &mut first)
+        .expect("the phone starts");
+    let _ = phone.finish(unit);
+});
