@@ -19,7 +19,7 @@ use tether::delivery::{Frame, Incoming, Receiver, ReceiverState, StreamId, MAX_F
 use tether::handshake::Established;
 use tether::{
     ChannelKind, Event, Framing, OsEntropy, Pattern, Responder, ResponderConfig, Session,
-    StreamDecoder, Suite, UnixTime,
+    StreamDecoder, Suite, UnitType, UnixTime,
 };
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -29,6 +29,7 @@ use tokio::time::{sleep_until, timeout, timeout_at, Instant};
 use crate::app::Decoded;
 use crate::metrics::Metrics;
 use crate::registry::{DeviceEntry, Live, RegistryPolicy};
+use crate::relay::Slot;
 use crate::shared::Shared;
 use crate::store::{Change, Row};
 
@@ -57,14 +58,123 @@ type Done = oneshot::Receiver<Result<(), String>>;
 /// Why a connection ended (a metrics label and a log field).
 pub type Reason = &'static str;
 
-/// Serves one accepted connection until it ends.
+/// Serves one accepted connection until it ends: a device's own, or a phone's relay connection
+/// (spec/PROTOCOL.md 3.4), told apart by the first unit.
 pub async fn serve(shared: Arc<Shared>, sock: TcpStream, conn_id: u64) {
     shared.metrics.connections.inc();
     let _ = sock.set_nodelay(true);
-    let reason = run(&shared, sock, conn_id).await;
+    let reason = accept(&shared, sock, conn_id).await;
     Metrics::count(&shared.metrics.closed, reason);
     tracing::debug!(conn = conn_id, reason, "connection ended");
     shared.metrics.connections.dec();
+}
+
+async fn accept(shared: &Arc<Shared>, sock: TcpStream, conn_id: u64) -> Reason {
+    let deadline = Instant::now() + shared.config.limits.handshake_deadline();
+    let mut dec = StreamDecoder::new(crate::relay::MAX_UNIT);
+    let mut carry = Vec::new();
+    let first = match timeout_at(deadline, next_unit(&sock, &mut dec, &mut carry)).await {
+        Ok(Ok(u)) => u,
+        Ok(Err(r)) => return r,
+        Err(_) => return "handshake_timeout",
+    };
+    if matches!(
+        UnitType::of(Framing::Stream, &first),
+        Ok(UnitType::Relayed(_))
+    ) {
+        return crate::relay::serve(shared, sock, dec, first, carry).await;
+    }
+    // A device's own connection: units are bounded by the session's records from here on.
+    let dec = StreamDecoder::for_session_config(&shared.session_config);
+    let pipe = Pipe::Tcp { sock, dec, carry };
+    run(shared, pipe, conn_id, first, deadline).await
+}
+
+/// Serves one session of a relay connection (one index), from its handshake message 0.
+pub(crate) async fn serve_slot(shared: Arc<Shared>, slot: Slot, id: u64, msg0: Vec<u8>) {
+    let deadline = Instant::now() + shared.config.limits.handshake_deadline();
+    let reason = run(&shared, Pipe::Slot(slot), id, msg0, deadline).await;
+    Metrics::count(&shared.metrics.closed, reason);
+    tracing::debug!(slot = id, reason, "relayed session ended");
+}
+
+/// Where a session's units come from and go: a device's own TCP connection (stream framing,
+/// where a unit that does not authenticate ends the connection), or one index of a phone's relay
+/// connection (datagram units, where such a unit is dropped and the session goes on).
+pub(crate) enum Pipe {
+    /// A device's own connection.
+    Tcp {
+        /// The socket.
+        sock: TcpStream,
+        /// Splits the byte stream into units.
+        dec: StreamDecoder,
+        /// Bytes read past the last unit.
+        carry: Vec<u8>,
+    },
+    /// One index of a relay connection.
+    Slot(Slot),
+}
+
+impl Pipe {
+    fn framing(&self) -> Framing {
+        match self {
+            Pipe::Tcp { .. } => Framing::Stream,
+            Pipe::Slot(_) => Framing::Datagram,
+        }
+    }
+
+    fn channel(&self) -> ChannelKind {
+        match self {
+            Pipe::Tcp { .. } => ChannelKind::DeviceCloud,
+            Pipe::Slot(_) => ChannelKind::Relayed,
+        }
+    }
+
+    fn is_datagram(&self) -> bool {
+        matches!(self, Pipe::Slot(_))
+    }
+
+    /// The next whole unit.
+    async fn next_unit(&mut self) -> Result<Vec<u8>, Reason> {
+        match self {
+            Pipe::Tcp { sock, dec, carry } => next_unit(sock, dec, carry).await,
+            Pipe::Slot(slot) => slot.rx.recv().await.ok_or("relay_closed"),
+        }
+    }
+
+    /// Waits for input: `None` when the socket is readable (then read it with
+    /// `Conn::read_and_handle`), or a unit from the relay.
+    async fn ready(&mut self) -> Result<Option<Vec<u8>>, Reason> {
+        match self {
+            Pipe::Tcp { sock, .. } => sock.readable().await.map(|()| None).map_err(|_| "io_error"),
+            Pipe::Slot(slot) => slot.rx.recv().await.map(Some).ok_or("relay_closed"),
+        }
+    }
+
+    /// Appends sealed units to `out` as this pipe sends them: as they are on TCP (each with its
+    /// length prefix already), each in a relay envelope with a length prefix on a relay.
+    /// `datagrams` are the units' lengths.
+    fn frame(&self, units: &[u8], datagrams: &[usize], out: &mut Vec<u8>) {
+        match self {
+            Pipe::Tcp { .. } => out.extend_from_slice(units),
+            Pipe::Slot(slot) => {
+                let mut rest = units;
+                for len in datagrams {
+                    let (unit, tail) = rest.split_at(usize::min(*len, rest.len()));
+                    slot.frame(unit, out);
+                    rest = tail;
+                }
+            }
+        }
+    }
+
+    /// Writes bytes already framed for this pipe.
+    async fn send(&mut self, shared: &Shared, bytes: &[u8]) -> Result<(), Reason> {
+        match self {
+            Pipe::Tcp { sock, .. } => write(shared, sock, bytes).await,
+            Pipe::Slot(slot) => slot.send(bytes.to_vec()).await,
+        }
+    }
 }
 
 fn now_unix() -> UnixTime {
@@ -156,19 +266,16 @@ async fn write(shared: &Shared, sock: &mut TcpStream, bytes: &[u8]) -> Result<()
     }
 }
 
-async fn run(shared: &Arc<Shared>, mut sock: TcpStream, conn_id: u64) -> Reason {
-    let limits = &shared.config.limits;
-    let deadline = Instant::now() + limits.handshake_deadline();
+/// Serves one session, from its handshake message 0 until it ends.
+async fn run(
+    shared: &Arc<Shared>,
+    mut pipe: Pipe,
+    conn_id: u64,
+    msg0: Vec<u8>,
+    deadline: Instant,
+) -> Reason {
     let mut shutdown = shared.shutdown.clone();
-    let mut dec = StreamDecoder::for_session_config(&shared.session_config);
-    let mut carry = Vec::new();
-
-    // Handshake message 0, then a slot to compute the handshake in.
-    let msg0 = match timeout_at(deadline, next_unit(&sock, &mut dec, &mut carry)).await {
-        Ok(Ok(u)) => u,
-        Ok(Err(r)) => return r,
-        Err(_) => return "handshake_timeout",
-    };
+    // A slot to compute the handshake in.
     let permit = tokio::select! {
         p = timeout_at(deadline, shared.handshakes.clone().acquire_owned()) => match p {
             Ok(Ok(p)) => p,
@@ -177,38 +284,47 @@ async fn run(shared: &Arc<Shared>, mut sock: TcpStream, conn_id: u64) -> Reason 
         _ = shutdown.changed() => return "shutdown",
     };
     shared.metrics.handshakes_in_progress.inc();
-    let established = handshake(shared, &mut sock, &msg0).await;
+    let established = handshake(shared, &mut pipe, &msg0).await;
     shared.metrics.handshakes_in_progress.dec();
     drop(permit);
-    let (session, entry) = match established {
+    let (session, entry, reply) = match established {
         Ok(x) => x,
         Err(r) => return r,
     };
 
     // Spec 4.10: the device is switched to this session only once a record authenticates
     // under it; a replayed handshake message never gets this far.
-    let mut conn = Box::new(Conn::new(shared.clone(), conn_id, session, dec, entry));
-    let first = match timeout_at(deadline, next_unit(&sock, &mut conn.dec, &mut carry)).await {
-        Ok(Ok(u)) => u,
-        Ok(Err(r)) => return r,
-        Err(_) => return "handshake_timeout",
-    };
-    let first_plain = match conn.open_owned(&first) {
-        Ok(p) => p,
-        Err(r) => {
-            // The handshake named this device, but its first record does not authenticate: a
-            // replayed message 0 followed by garbage, or a broken device.
-            shared
-                .security_event(
-                    &conn.entry.id,
-                    "security.session_not_confirmed",
-                    "a handshake as this device was answered, but its first record failed authentication".into(),
-                )
-                .await;
-            return r;
+    let mut conn = Box::new(Conn::new(shared.clone(), conn_id, session, entry, pipe));
+    let first_plain = loop {
+        let first = match timeout_at(deadline, conn.pipe.next_unit()).await {
+            Ok(Ok(u)) => u,
+            Ok(Err(r)) => return r,
+            Err(_) => return "handshake_timeout",
+        };
+        if !conn.pipe.is_datagram() {
+            match conn.open_owned(&first) {
+                Ok(p) => break p,
+                Err(r) => {
+                    conn.not_confirmed().await;
+                    return r;
+                }
+            }
+        }
+        // On a relay, a copy of message 0 gets the same reply again (spec 4.10), and a unit
+        // that does not open is dropped while the genuine one can still come.
+        if first == msg0 {
+            if let Err(r) = conn.pipe.send(shared, &reply).await {
+                return r;
+            }
+            continue;
+        }
+        match conn.open_owned(&first) {
+            Ok(p) => break p,
+            Err(_) => {
+                shared.metrics.dropped_units.inc();
+            }
         }
     };
-    drop(first);
     let stop = Arc::new(Notify::new());
     conn.entry.claim(conn_id, stop.clone());
     let guard = tokio::select! {
@@ -221,7 +337,7 @@ async fn run(shared: &Arc<Shared>, mut sock: TcpStream, conn_id: u64) -> Reason 
         return "revoked";
     }
     shared.metrics.sessions.inc();
-    let reason = conn.serve(guard, &mut sock, first_plain, carry, stop).await;
+    let reason = conn.serve(guard, first_plain, stop).await;
     shared.metrics.sessions.dec();
     if let Some(what) = session_error(reason) {
         shared
@@ -236,16 +352,18 @@ async fn run(shared: &Arc<Shared>, mut sock: TcpStream, conn_id: u64) -> Reason 
     reason
 }
 
+/// Answers message 0; returns the session, the device, and the reply as framed for the pipe
+/// (to send again if a relay delivers a copy of message 0).
 async fn handshake(
     shared: &Shared,
-    sock: &mut TcpStream,
+    pipe: &mut Pipe,
     msg0: &[u8],
-) -> Result<(Box<Session>, Arc<DeviceEntry>), Reason> {
+) -> Result<(Box<Session>, Arc<DeviceEntry>, Vec<u8>), Reason> {
     let config = ResponderConfig {
         suites: Suite::ENABLED,
         patterns: &[Pattern::Provisioned],
-        channel: ChannelKind::DeviceCloud,
-        framing: Framing::Stream,
+        channel: pipe.channel(),
+        framing: pipe.framing(),
         context: b"",
         identity: &shared.identity,
         static_key: &shared.keys.static_key,
@@ -287,9 +405,11 @@ async fn handshake(
         Ok(Established { session, .. }) => Box::new(session),
         Err(e) => return Err(refused(e)),
     };
-    write(shared, sock, &reply).await?;
+    let mut framed = Vec::with_capacity(reply.len() + 4);
+    pipe.frame(&reply, &[reply.len()], &mut framed);
+    pipe.send(shared, &framed).await?;
     Metrics::count(&shared.metrics.handshakes, "ok");
-    Ok((session, entry))
+    Ok((session, entry, framed))
 }
 
 /// A connection whose handshake is done.
@@ -297,8 +417,8 @@ struct Conn {
     shared: Arc<Shared>,
     id: u64,
     session: Box<Session>,
-    dec: StreamDecoder,
     entry: Arc<DeviceEntry>,
+    pipe: Pipe,
     receiver: Receiver,
     /// The receiver state the database will hold once every queued job is durable.
     queued_state: ReceiverState,
@@ -321,15 +441,15 @@ impl Conn {
         shared: Arc<Shared>,
         id: u64,
         session: Box<Session>,
-        dec: StreamDecoder,
         entry: Arc<DeviceEntry>,
+        pipe: Pipe,
     ) -> Conn {
         Conn {
             shared,
             id,
             session,
-            dec,
             entry,
+            pipe,
             receiver: Receiver::new(ReceiverState::NEW),
             queued_state: ReceiverState::NEW,
             queued_acked: 0,
@@ -339,6 +459,18 @@ impl Conn {
             out: Vec::new(),
             peer_closed: false,
         }
+    }
+
+    /// The handshake named this device, but its first record does not authenticate: a replayed
+    /// message 0 followed by garbage, or a broken device.
+    async fn not_confirmed(&self) {
+        self.shared
+            .security_event(
+                &self.entry.id,
+                "security.session_not_confirmed",
+                "a handshake as this device was answered, but its first record failed authentication".into(),
+            )
+            .await;
     }
 
     /// Opens one record: `Some(plaintext)` for data, `None` for a key update or close.
@@ -359,9 +491,7 @@ impl Conn {
     async fn serve(
         &mut self,
         mut live: OwnedMutexGuard<Live>,
-        sock: &mut TcpStream,
         first: Option<Vec<u8>>,
-        carry: Vec<u8>,
         stop: Arc<Notify>,
     ) -> Reason {
         self.entry.take_commands(&mut live);
@@ -370,7 +500,7 @@ impl Conn {
         self.queued_state = live.receiver;
         self.queued_acked = live.out_acked;
         self.out_sent = live.out_acked;
-        let reason = self.serve_inner(&mut live, sock, first, carry, stop).await;
+        let reason = self.serve_inner(&mut live, first, stop).await;
         // Whatever happened, the live state must match the database before the next session
         // of this device takes it: wait for every queued job.
         self.finish_pending(&mut live).await;
@@ -397,9 +527,7 @@ impl Conn {
     async fn serve_inner(
         &mut self,
         live: &mut Live,
-        sock: &mut TcpStream,
         first: Option<Vec<u8>>,
-        carry: Vec<u8>,
         stop: Arc<Notify>,
     ) -> Reason {
         let limits = self.shared.config.limits.clone();
@@ -416,6 +544,11 @@ impl Conn {
                 return r;
             }
         }
+        // Bytes a device sent right behind its first record.
+        let carry = match &mut self.pipe {
+            Pipe::Tcp { carry, .. } => std::mem::take(carry),
+            Pipe::Slot(_) => Vec::new(),
+        };
         if let Err(r) = self.on_bytes(&carry) {
             return r;
         }
@@ -436,7 +569,7 @@ impl Conn {
             }
             if !self.out.is_empty() {
                 let out = std::mem::take(&mut self.out);
-                if let Err(r) = write(&self.shared, sock, &out).await {
+                if let Err(r) = self.pipe.send(&self.shared, &out).await {
                     return r;
                 }
             }
@@ -447,17 +580,19 @@ impl Conn {
                 if self.pending.is_empty() {
                     // Everything acknowledged that will be: say goodbye.
                     let close = self.close_record();
-                    let _ = write(&self.shared, sock, &close).await;
+                    let _ = self.pipe.send(&self.shared, &close).await;
                     return reason;
                 }
             }
             let can_read = stopping.is_none() && self.pending.len() < limits.max_in_flight;
             tokio::select! {
-                r = sock.readable(), if can_read => {
-                    if r.is_err() {
-                        return "io_error";
-                    }
-                    match self.read_and_handle(sock) {
+                r = self.pipe.ready(), if can_read => {
+                    let handled = match r {
+                        Ok(None) => self.read_and_handle(),
+                        Ok(Some(unit)) => self.on_datagram(&unit),
+                        Err(r) => Err(r),
+                    };
+                    match handled {
                         Ok(true) => idle = Instant::now() + limits.idle_timeout(),
                         Ok(false) => {}
                         Err(r) => return r,
@@ -526,8 +661,11 @@ impl Conn {
 
     /// Reads what the socket has and handles it; `Ok(false)` when nothing was there. A plain
     /// function so its buffer is never part of the connection's future.
-    fn read_and_handle(&mut self, sock: &TcpStream) -> Result<bool, Reason> {
+    fn read_and_handle(&mut self) -> Result<bool, Reason> {
         let mut chunk = [0u8; CHUNK];
+        let Pipe::Tcp { sock, .. } = &self.pipe else {
+            return Ok(false);
+        };
         match sock.try_read(&mut chunk) {
             Ok(0) => Err("eof"),
             Ok(n) => self.on_bytes(chunk.get(..n).unwrap_or(&[])).map(|()| true),
@@ -538,16 +676,58 @@ impl Conn {
 
     fn close_record(&mut self) -> Vec<u8> {
         let mut close = [0u8; 64];
-        match self.session.close(&mut close) {
-            Ok(n) => close.get(..n).unwrap_or(&[]).to_vec(),
-            Err(_) => Vec::new(),
+        let mut out = Vec::new();
+        if let Ok(n) = self.session.close(&mut close) {
+            self.pipe
+                .frame(close.get(..n).unwrap_or(&[]), &[n], &mut out);
+        }
+        out
+    }
+
+    /// One unit from a relay: a record that does not open is dropped (a datagram carrier, spec
+    /// section 6) and the session goes on; `Ok(true)` when it authenticated. A frame that breaks
+    /// the delivery protocol inside an authentic record is the device's own doing and ends the
+    /// session, as on TCP.
+    fn on_datagram(&mut self, unit: &[u8]) -> Result<bool, Reason> {
+        let mut plain = [0u8; MAX_FRAME + 64];
+        let now = self.shared.now();
+        let opened = open_record(
+            &mut self.session,
+            &self.shared.metrics,
+            &mut self.peer_closed,
+            now,
+            unit,
+            &mut plain,
+        );
+        match opened {
+            Ok(Some(len)) => self
+                .on_frame(plain.get(..len).unwrap_or(&[]))
+                .map(|()| true),
+            Ok(None) => Ok(true),
+            Err(_) => {
+                self.shared.metrics.dropped_units.inc();
+                Ok(false)
+            }
         }
     }
 
     fn on_bytes(&mut self, mut input: &[u8]) -> Result<(), Reason> {
+        let Pipe::Tcp { dec, .. } = &mut self.pipe else {
+            return Ok(());
+        };
+        // The decoder is taken out while its units are handled (handling needs `self`).
+        let mut dec = std::mem::replace(dec, StreamDecoder::new(0));
+        let result = self.on_units(&mut dec, &mut input);
+        if let Pipe::Tcp { dec: slot, .. } = &mut self.pipe {
+            *slot = dec;
+        }
+        result
+    }
+
+    fn on_units(&mut self, dec: &mut StreamDecoder, input: &mut &[u8]) -> Result<(), Reason> {
         let mut plain = [0u8; MAX_FRAME + 64];
         while !input.is_empty() {
-            let unit = match self.dec.next(&mut input) {
+            let unit = match dec.next(input) {
                 Ok(Some(u)) => u,
                 Ok(None) => break,
                 Err(_) => return Err("bad_framing"),
@@ -750,6 +930,13 @@ impl Conn {
             Ok(s) => {
                 self.out.truncate(start + s.total());
                 self.shared.metrics.records_out.inc();
+                if self.pipe.is_datagram() {
+                    // One or two datagram units (a key update may go first): each in its
+                    // envelope.
+                    let sealed = self.out.split_off(start);
+                    let lens: Vec<usize> = s.units(&sealed).map(<[u8]>::len).collect();
+                    self.pipe.frame(&sealed, &lens, &mut self.out);
+                }
                 Ok(())
             }
             Err(_) => {

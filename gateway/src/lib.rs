@@ -1,6 +1,7 @@
 //! tether-gateway: the cloud side of tether.
 //!
-//! A tokio server that accepts device connections (Noise IK over TCP, stream framing), decides
+//! A tokio server that accepts device connections (Noise IK over TCP, stream framing, or relayed
+//! through a phone as datagram units in relay envelopes on the phone's connection), decides
 //! trust against its device registry, stores every message durably before acknowledging it,
 //! delivers signed commands and records every security-relevant step in a hash-chained audit
 //! trail. The wire protocol is all tether's core: this crate adds I/O, storage and operation.
@@ -8,7 +9,8 @@
 //! | module | what it owns |
 //! |---|---|
 //! | [`server`] | start, accept loop with its caps, polling the CLI's changes, graceful stop |
-//! | [`connection`] | one device connection: deadline, handshake, takeover, serving, close |
+//! | [`connection`] | one device session: deadline, handshake, takeover, serving, close |
+//! | [`relay`] | a phone's relay connection: one session per relay index (spec/PROTOCOL.md 3.4) |
 //! | [`shared`] | what every connection shares, and the audit of the gateway's own detections |
 //! | [`registry`] | registered devices in memory, the trust policy, each device's live state |
 //! | [`committer`] | group commits on the storage thread, in order, with backpressure |
@@ -29,6 +31,7 @@ pub mod connection;
 pub mod keyfile;
 pub mod metrics;
 pub mod registry;
+pub mod relay;
 pub mod server;
 pub mod shared;
 pub mod store;

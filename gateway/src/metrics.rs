@@ -57,6 +57,9 @@ pub struct Metrics {
     pub commit_changes: Histogram,
     /// Commits that failed.
     pub storage_errors: Counter,
+    /// Relayed units dropped: not a relay envelope, no session at their index, a full queue, or
+    /// a record that did not open in its session (datagram carriers drop, they do not close).
+    pub dropped_units: Counter,
 }
 
 impl Metrics {
@@ -79,6 +82,7 @@ impl Metrics {
             commit_seconds: Histogram::new(exponential_buckets(0.000_25, 2.0, 14)),
             commit_changes: Histogram::new(exponential_buckets(1.0, 2.0, 15)),
             storage_errors: Counter::default(),
+            dropped_units: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("connections", "TCP connections open", m.connections.clone());
@@ -139,6 +143,11 @@ impl Metrics {
             "storage_errors",
             "Commits that failed",
             m.storage_errors.clone(),
+        );
+        registry.register(
+            "relay_dropped_units",
+            "Relayed units dropped (no envelope, no session at the index, queue full, or not authentic)",
+            m.dropped_units.clone(),
         );
         Arc::new(Metrics { registry, ..m })
     }
