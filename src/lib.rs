@@ -11,8 +11,9 @@
 //! ## The layers, bottom to top
 //! 1. A **handshake** ([`handshake`]) built on the Noise protocol framework (through `snow`), one
 //!    pattern per real situation ([`Pattern`]): a provisioned device calling the cloud (`IK`), first
-//!    contact and enrollment (`XX`), pairing with a phone through a QR code (`XXpsk0`), and reconnect
-//!    between peers that know each other (`KK`). Each side proves a compact CBOR [`Identity`], and a
+//!    contact and enrollment (`XX`), pairing with a phone through a QR code (`XXpsk0`) or a
+//!    six-digit code ([`short_code`]: SPAKE2, whose result keys `XXpsk0`), and reconnect between
+//!    peers that know each other (`KK`). Each side proves a compact CBOR [`Identity`], and a
 //!    [`TrustPolicy`] decides whether the peer is accepted before any application data flows.
 //! 2. A **record layer** ([`Session`]) of tether's own: explicit 64-bit record counters, a sliding
 //!    anti-replay window, key updates with epochs, hard usage limits, and two framings of the same
@@ -25,6 +26,10 @@
 //! 4. A **delivery layer** ([`delivery`]): every message numbered, acknowledged once the receiver
 //!    has stored it, resent after a reconnect and deduplicated, so each is applied exactly once;
 //!    on a device, unacknowledged messages wait in an outbox sealed with AES-256-GCM.
+//!
+//! Beside them, the **link layer** ([`link`]) carries units over BLE GATT (fragments of any
+//! ATT_MTU, `spec/LINK.md`) and through a phone that relays a device's session with the cloud
+//! without reading it (relay envelopes, `spec/PROTOCOL.md` 3.4).
 //!
 //! The normative formats are `spec/PROTOCOL.md` (handshake and records) and `spec/MESSAGES.md`
 //! (messages and delivery) in the repository; every constant here is defined there too.
