@@ -978,7 +978,7 @@ const fn unit_len(framing: Framing, pattern: Pattern, index: usize, payload: usi
 }
 
 /// Strips the stream length prefix and bounds the body.
-fn unframe(framing: Framing, unit: &[u8]) -> Result<&[u8], Error> {
+pub(crate) fn unframe(framing: Framing, unit: &[u8]) -> Result<&[u8], Error> {
     let body = match framing {
         Framing::Datagram => unit,
         Framing::Stream => {

@@ -381,16 +381,7 @@ fn write_unit(framing: Framing, index: u8, message: &[u8], out: &mut [u8]) -> Re
 /// and that the element is the canonical encoding of a point in the prime-order subgroup (so that
 /// neither side ever multiplies its secret scalar by a point of small order).
 fn read_unit(framing: Framing, index: u8, unit: &[u8]) -> Result<&[u8; ELEMENT_LEN], Error> {
-    let body = match framing {
-        Framing::Datagram => unit,
-        Framing::Stream => {
-            let (len, body) = unit.split_first_chunk::<2>().ok_or(Malformed::Truncated)?;
-            if usize::from(u16::from_be_bytes(*len)) != body.len() {
-                return Err(Malformed::Length.into());
-            }
-            body
-        }
-    };
+    let body = super::unframe(framing, unit)?;
     let (first, element) = body.split_first().ok_or(Malformed::Truncated)?;
     if parse_code_pairing_byte(*first)? != index {
         return Err(PeerError::UnexpectedMessage.into());
