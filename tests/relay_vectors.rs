@@ -36,6 +36,12 @@ fn vectors() -> Value {
             assert_eq!(hex::encode(header(index)), relayed[..4]);
             let parsed = Relayed::parse(&out[..n]).unwrap();
             assert_eq!((parsed.index, parsed.unit), (index, &unhex(unit)[..]));
+            // On a stream hop the length prefix counts the whole relayed unit.
+            let mut framed = (n as u16).to_be_bytes().to_vec();
+            framed.extend_from_slice(&out[..n]);
+            assert_eq!(Relayed::parse_framed(Framing::Stream, &framed), Ok(parsed));
+            framed[1] ^= 1;
+            assert!(Relayed::parse_framed(Framing::Stream, &framed).is_err());
             assert_eq!(
                 UnitType::of(Framing::Datagram, &out[..n]),
                 Ok(UnitType::Relayed(index))

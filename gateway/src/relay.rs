@@ -173,8 +173,7 @@ struct Demux {
 impl Demux {
     /// Routes one relayed unit (as the stream decoder yields it, with its length prefix).
     fn unit(&mut self, framed: Vec<u8>) {
-        let body = framed.get(2..).unwrap_or(&[]);
-        let Ok(relayed) = Relayed::parse(body) else {
+        let Ok(relayed) = Relayed::parse_framed(Framing::Stream, &framed) else {
             self.shared.metrics.dropped_units.inc();
             return;
         };

@@ -14,7 +14,8 @@
 use alloc::vec::Vec;
 
 use crate::error::{Error, Local, Malformed};
-use crate::record::header::{parse_relay_header, relay_header};
+use crate::record::framing::Framing;
+use crate::record::header::{parse_relay_header, relay_header, unit_body};
 
 /// Bytes the envelope adds to a unit.
 pub const RELAY_HEADER_LEN: usize = 2;
@@ -60,6 +61,13 @@ pub struct Relayed<'a> {
 }
 
 impl<'a> Relayed<'a> {
+    /// Parses a relayed unit as framed on its hop: with its stream length prefix (which must
+    /// match) on a stream such as the phone's connection to the gateway, as it is on a datagram
+    /// carrier.
+    pub fn parse_framed(framing: Framing, unit: &'a [u8]) -> Result<Relayed<'a>, Error> {
+        Relayed::parse(unit_body(framing, unit)?)
+    }
+
     /// Parses a relayed unit (its body, without any stream length prefix). The unit inside must
     /// be non-empty and must not itself be relayed.
     pub fn parse(bytes: &'a [u8]) -> Result<Relayed<'a>, Error> {
@@ -77,8 +85,8 @@ impl<'a> Relayed<'a> {
 }
 
 /// Writes `unit` relayed under `index` into `out`; returns the length,
-/// `unit.len() + RELAY_HEADER_LEN`. To avoid the copy, seal the unit at
-/// `out[RELAY_HEADER_LEN..]` and put [`header`] in front.
+/// `unit.len() + RELAY_HEADER_LEN`. Each unit gets its own envelope: a `seal` that also wrote a
+/// key update produced two units ([`crate::Sealed::units`]), which are wrapped one by one.
 pub fn wrap(index: RelayIndex, unit: &[u8], out: &mut [u8]) -> Result<usize, Error> {
     if unit.is_empty() {
         return Err(Malformed::Truncated.into());
@@ -108,11 +116,12 @@ pub fn rewrite_index(bytes: &mut [u8], index: RelayIndex) -> Result<RelayIndex, 
     Ok(old)
 }
 
-/// One route through a relay: a device's link (the caller's number for it, for example a BLE
-/// connection handle) and the index the device uses on it.
+/// One route through a relay: a device's link and the index the device uses on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Route {
-    /// The caller's number for the device's link.
+    /// The caller's number for the device, stable for as long as the pairing lasts (for example
+    /// the bond's slot). Not a BLE connection handle, which changes at every connection: a device
+    /// that comes back in range must keep its uplink index (spec/PROTOCOL.md 3.4).
     pub link: u32,
     /// The index on the device's link.
     pub index: RelayIndex,
