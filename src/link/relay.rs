@@ -13,7 +13,7 @@
 
 use alloc::vec::Vec;
 
-use crate::error::{Error, Local, Malformed};
+use crate::error::{Error, Local, Malformed, PeerError};
 use crate::record::framing::Framing;
 use crate::record::header::{parse_relay_header, relay_header, unit_body};
 
@@ -176,8 +176,9 @@ impl RelayTable {
     }
 
     /// A relayed unit from the uplink, going down: rewrites its index in place back to the
-    /// device's and returns the route (whose `link` says where to send it). An index with no
-    /// route, or bytes that are not a relayed unit, change nothing.
+    /// device's and returns the route (whose `link` says where to send it). Bytes that are not a
+    /// relayed unit (malformed), or an index with no route ([`PeerError::UnexpectedMessage`]:
+    /// well formed, but nothing here expects it), change nothing; drop the unit.
     pub fn down(&self, bytes: &mut [u8]) -> Result<Route, Error> {
         let index = Relayed::parse(bytes)?.index;
         let route = self
@@ -185,7 +186,7 @@ impl RelayTable {
             .get(usize::from(index.get()))
             .copied()
             .flatten()
-            .ok_or(Malformed::UnknownType)?;
+            .ok_or(PeerError::UnexpectedMessage)?;
         rewrite_index(bytes, route.index)?;
         Ok(route)
     }
