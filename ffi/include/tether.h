@@ -9,7 +9,8 @@
  *   misuse or limits on this side, 20..39 malformed input, 40..59 the peer broke the protocol,
  *   60..79 the trust policy refused the peer, 90..99 internal, 101..119 a therapy command
  *   refused (100 + the reason code its acknowledgement carries), 121..139 an update refused
- *   (120 + the reason code), 140..159 delivery and the sealed outbox.
+ *   (120 + the reason code), 140..159 delivery and the sealed outbox, 160..179 a fragment the
+ *   BLE link layer's reassembler dropped (spec/LINK.md section 6; not security events).
  * - Every pointer is checked for NULL; a buffer may be NULL only with length 0. A length above
  *   PTRDIFF_MAX is TETHER_ERR_BAD_LENGTH. Pointers to scalars and structs need no alignment.
  * - An output buffer is followed by its length. If it is too small the call returns
@@ -21,8 +22,9 @@
  *   tether_session_seal_in_place and tether_session_open_in_place use one buffer as input and
  *   output (it still must not overlap the other outputs or the handle).
  *
- * Handles: tether_handshake, tether_session, tether_decoder and tether_sender are storage you declare (no
- * malloc needed): static, on the stack or inside your own struct, with the type's alignment.
+ * Handles: tether_handshake, tether_session, tether_decoder, tether_sender, tether_fragmenter and
+ * tether_reassembler are storage you declare (no malloc needed): static, on the stack or inside
+ * your own struct, with the type's alignment.
  * - Zero the storage before its first init: static storage is zero already; otherwise use
  *   `= {0}`, memset or calloc (for a union of handles, memset the union: `= {0}` zeroes only
  *   its first member). Wipe leaves it zeroed again. Init reads the storage's 24-byte
@@ -55,10 +57,10 @@
  * thread-safe.
  *
  * Memory: a handle's storage holds its keys, which wipe zeroizes. Besides, the core allocates
- * at init (the handshake's Noise state, the replay window, the decoder buffer), never per
- * record. Hosted builds of this library zero every block they free; a no_std firmware build
- * allocates through tether_alloc_hook/tether_free_hook, whose free should zero too. What stays
- * behind is listed in spec/PROTOCOL.md section 7 (memory hygiene).
+ * at init (the handshake's Noise state, the replay window, the decoder and reassembler
+ * buffers), never per record. Hosted builds of this library zero every block they free; a
+ * no_std firmware build allocates through tether_alloc_hook/tether_free_hook, whose free should
+ * zero too. What stays behind is listed in spec/PROTOCOL.md section 7 (memory hygiene).
  */
 
 #ifndef TETHER_H
@@ -164,6 +166,19 @@
 // Length of a pairing code's text (`TETHER1:` and 52 base32 characters), without a NUL.
 #define TETHER_PAIRING_CODE_LEN 60
 
+// Bytes of storage a fragmenter needs (`sizeof(tether_fragmenter)`).
+#define TETHER_FRAGMENTER_SIZE 64
+
+// Alignment of that storage.
+#define TETHER_FRAGMENTER_ALIGN 8
+
+// Bytes of storage a reassembler needs (`sizeof(tether_reassembler)`; its unit buffer is
+// allocated apart, at init).
+#define TETHER_REASSEMBLER_SIZE 128
+
+// Alignment of that storage.
+#define TETHER_REASSEMBLER_ALIGN 8
+
 // Message kind: a batch of vital signs (`tether_vitals_decode`).
 #define TETHER_KIND_VITALS 1
 
@@ -264,6 +279,25 @@
 
 // Bytes of an X25519 key, public or secret.
 #define TETHER_KEY_LEN 32
+
+// The largest BLE fragment at any ATT_MTU (the largest attribute value): a buffer of this size
+// holds every fragment `tether_fragmenter_next` writes. At a known ATT_MTU a fragment is at most
+// `min(ATT_MTU - 3, 512)` bytes.
+#define TETHER_LINK_MAX_FRAGMENT 512
+
+// The smallest ATT_MTU, and every BLE connection's until the ATT MTU exchange: fragments of at
+// most 20 bytes.
+#define TETHER_LINK_MIN_ATT_MTU 23
+
+// The `max_unit` that suits a reassembler of a session carrying the delivery layer: a datagram
+// record of the largest delivery frame (`TETHER_DELIVERY_MAX_FRAME` + 25 bytes), which also
+// holds any handshake message.
+#define TETHER_LINK_DEFAULT_MAX_UNIT 1063
+
+// The largest unit the link layer carries (its length travels in two bytes), and the largest
+// `max_unit`. A session over BLE whose records may exceed a reassembler's `max_unit` needs a
+// smaller `max_plaintext` (a record is `max_plaintext` + 25 bytes at most).
+#define TETHER_LINK_MAX_UNIT 65535
 
 // Length of a manifest's vendor and class ids.
 #define TETHER_UPDATE_ID_LEN 16
@@ -469,6 +503,29 @@ enum tether_status
   // A `tether_receiver_state` whose bytes no receiver writes (corrupted persisted state, or
   // flags set by hand). Nothing changed.
   TETHER_ERR_BAD_RECEIVER_STATE = 147,
+  // A fragment longer than the link's ATT_MTU allows (`min(ATT_MTU - 3, 512)` bytes).
+  TETHER_ERR_LINK_TOO_LONG = 160,
+  // A fragment shorter than its header (2 bytes, 4 for a START fragment).
+  TETHER_ERR_LINK_TRUNCATED = 161,
+  // A START fragment whose index is not 0.
+  TETHER_ERR_LINK_START_INDEX = 162,
+  // A START fragment declaring a unit length of 0, above the reassembler's `max_unit`, or
+  // above what 256 fragments carry at its ATT_MTU.
+  TETHER_ERR_LINK_OVERSIZED = 163,
+  // A fragment that is not a START fragment while no unit is in progress: its unit's START
+  // fragment was lost, or the unit was abandoned.
+  TETHER_ERR_LINK_NOT_STARTED = 164,
+  // A fragment numbered for another unit than the one in progress.
+  TETHER_ERR_LINK_WRONG_UNIT = 165,
+  // A fragment whose index is beyond the next one expected: a fragment was lost.
+  TETHER_ERR_LINK_GAP = 166,
+  // A fragment whose index is below the next one expected: a duplicate or a late fragment.
+  TETHER_ERR_LINK_DUPLICATE = 167,
+  // Fragments carrying more bytes than the unit's declared length.
+  TETHER_ERR_LINK_OVERRUN = 168,
+  // The unit ends short: an END fragment before the declared length, or a fragment of index
+  // 255 without END.
+  TETHER_ERR_LINK_INCOMPLETE = 169,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -817,6 +874,25 @@ typedef struct TETHER_ALIGNED(16) {
   // Opaque: never read or write it.
   uint64_t _opaque[512];
 } tether_session;
+
+// Storage for the sending side of one BLE link (one direction of one connection): it numbers
+// the units and writes their fragments. Set it up with `tether_fragmenter_init` at each
+// connection, clear it with `tether_fragmenter_wipe`. Never copy or move it while it is
+// initialized (a copy is refused with `TETHER_ERR_COPIED`: two copies would give consecutive
+// units the same number).
+typedef struct TETHER_ALIGNED(8) {
+  // Opaque: never read or write it.
+  uint64_t _opaque[8];
+} tether_fragmenter;
+
+// Storage for the receiving side of one BLE link: it reassembles units from the fragments the
+// connection delivers, one unit at a time, in a buffer of `max_unit` bytes allocated at init.
+// Set it up with `tether_reassembler_init`, clear it with `tether_reassembler_wipe` (which frees
+// the buffer). Never copy or move it while it is initialized (`TETHER_ERR_COPIED`).
+typedef struct TETHER_ALIGNED(8) {
+  // Opaque: never read or write it.
+  uint64_t _opaque[16];
+} tether_reassembler;
 
 // Storage for one sender: the sealed outbox (its AES key schedule included) and the sending
 // state of the current session. Never copy or move it while it is open (a copy is refused with
@@ -1310,6 +1386,171 @@ tether_status tether_pairing_code_generate(const tether_platform *platform,
                                            uint8_t *text_out,
                                            size_t text_len,
                                            size_t *written);
+
+// Sets up `f` for a new connection's link at ATT_MTU `att_mtu` (23 until the ATT MTU exchange;
+// values above 517 act like 517): the next unit is numbered 0. Storage rules as for
+// `tether_handshake_init_initiator`: zeroed storage, or a fragmenter set up at this address
+// (replaced: that is how a fragmenter restarts at a new connection); another kind of live
+// object is refused.
+//
+// Returns `TETHER_OK`, or `TETHER_ERR_NULL`, `TETHER_ERR_MISALIGNED`, `TETHER_ERR_BAD_STATE`
+// (storage holds another kind of object), `TETHER_ERR_BUSY`, `TETHER_ERR_BAD_CONFIG`
+// (`att_mtu` below 23). On error `f` is left as it was.
+//
+// # Safety
+// `f` must be NULL or storage of `TETHER_FRAGMENTER_SIZE` bytes you own.
+tether_status tether_fragmenter_init(tether_fragmenter *f, uint16_t att_mtu);
+
+// Sets the connection's ATT_MTU (after the ATT MTU exchange). It applies from the next unit
+// `tether_fragmenter_start` takes; a unit in progress keeps the size it was cut for.
+//
+// Returns `TETHER_OK`, or `TETHER_ERR_BAD_CONFIG` (`att_mtu` below 23; nothing changed),
+// `TETHER_ERR_NULL`, `TETHER_ERR_MISALIGNED`, `TETHER_ERR_BAD_STATE` (`f` holds no fragmenter),
+// `TETHER_ERR_COPIED`, `TETHER_ERR_BUSY`.
+//
+// # Safety
+// `f` must be NULL or storage of `TETHER_FRAGMENTER_SIZE` bytes you own.
+tether_status tether_fragmenter_set_mtu(tether_fragmenter *f, uint16_t att_mtu);
+
+// Starts sending `unit` (a handshake message or a datagram record, 1 byte up to what 256
+// fragments carry at the ATT_MTU: 4606 bytes at 23, 65535 from 262 on): gives it the link's next
+// number and stores in `*count` (optional) how many fragments it takes. Then call
+// `tether_fragmenter_next` `*count` times, with the same unit, and send each fragment as the
+// whole value of one ATT write or notification, in order; the fragmenter is then ready for the
+// next unit. The unit is not copied: keep it, unchanged, until its last fragment is written.
+//
+// Returns `TETHER_OK`, or: `TETHER_ERR_BAD_CONFIG` (an empty unit),
+// `TETHER_ERR_PLAINTEXT_TOO_LARGE` (more than 256 fragments, or above 65535 bytes; at ATT_MTU 23
+// a session whose `max_plaintext` exceeds 4581 can seal such a record), `TETHER_ERR_BAD_STATE`
+// (a unit is still in progress: write its remaining fragments, or init the fragmenter again at
+// a new connection; or `f` holds no fragmenter), `TETHER_ERR_NULL`, `TETHER_ERR_MISALIGNED`,
+// `TETHER_ERR_COPIED`, `TETHER_ERR_BUSY`, `TETHER_ERR_BAD_LENGTH`, `TETHER_ERR_OVERLAP`
+// (`count` overlapping `unit` or `f`, or `unit` overlapping `f`). On error nothing changes and
+// `*count` is not written.
+//
+// # Safety
+// `f` as for `tether_fragmenter_set_mtu`; `unit` readable for `unit_len` bytes; `count` NULL or
+// writable.
+tether_status tether_fragmenter_start(tether_fragmenter *f,
+                                      const uint8_t *unit,
+                                      size_t unit_len,
+                                      size_t *count);
+
+// Writes the next fragment of the unit in progress into `out` and its length into `*written`
+// (at most `min(ATT_MTU - 3, 512)` bytes: `TETHER_LINK_MAX_FRAGMENT` always suffices). Every
+// fragment but the last fills the ATT value. After the last one the fragmenter is ready for the
+// next `tether_fragmenter_start`. `unit` must be the unit given to `tether_fragmenter_start`,
+// unchanged (only its length is checked; other bytes would make fragments the receiver joins
+// into a unit that then fails authentication).
+//
+// The fragmenter keeps no pointer to the unit, so each call makes the fragments already
+// written again (in a stack buffer) before the next one: its work grows with the fragment's
+// index, to at most 255 fragment copies for the last fragment of the largest unit.
+//
+// Returns `TETHER_OK`, or: `TETHER_ERR_BUFFER_TOO_SMALL` (nothing written to `out`, nothing
+// changed, the fragment's length in `*written`: the same fragment comes next),
+// `TETHER_ERR_BAD_STATE` (no unit in progress, `unit_len` is not its length, or `f` holds no
+// fragmenter), `TETHER_ERR_NULL`, `TETHER_ERR_MISALIGNED`, `TETHER_ERR_COPIED`,
+// `TETHER_ERR_BUSY`, `TETHER_ERR_BAD_LENGTH`, `TETHER_ERR_OVERLAP` (`out` or `written`
+// overlapping each other, `unit` or `f`). Only `TETHER_OK` and `TETHER_ERR_BUFFER_TOO_SMALL`
+// write `*written`.
+//
+// # Safety
+// `f` as for `tether_fragmenter_set_mtu`; `unit` readable for `unit_len` bytes; `out` writable
+// for `out_len` bytes; `written` writable.
+tether_status tether_fragmenter_next(tether_fragmenter *f,
+                                     const uint8_t *unit,
+                                     size_t unit_len,
+                                     uint8_t *out,
+                                     size_t out_len,
+                                     size_t *written);
+
+// Zeroes the storage (a fragmenter holds no keys and nothing allocated). Safe on NULL, fresh,
+// zeroed or wiped storage; storage that holds another kind of live object is left alone.
+//
+// # Safety
+// `f` must be NULL or storage of `TETHER_FRAGMENTER_SIZE` bytes you own.
+void tether_fragmenter_wipe(tether_fragmenter *f);
+
+// Sets up `r` to reassemble units of 1 to `max_unit` bytes (`TETHER_LINK_DEFAULT_MAX_UNIT`,
+// 1063, holds every record of the delivery layer and every handshake message; a session whose
+// records are larger needs `25 + max_plaintext`). Its buffer of `max_unit` bytes is allocated
+// once, here; nothing a peer sends makes it allocate or keep more. It accepts fragments of any
+// ATT_MTU until `tether_reassembler_set_mtu` names the connection's. Storage rules as for
+// `tether_fragmenter_init` (init again, or `tether_reassembler_reset`, when the connection
+// drops).
+//
+// Returns `TETHER_OK`, or `TETHER_ERR_NULL`, `TETHER_ERR_MISALIGNED`, `TETHER_ERR_BAD_STATE`,
+// `TETHER_ERR_BUSY`, `TETHER_ERR_BAD_CONFIG` (`max_unit` 0 or above `TETHER_LINK_MAX_UNIT`).
+// On error `r` is left as it was.
+//
+// # Safety
+// `r` must be NULL or storage of `TETHER_REASSEMBLER_SIZE` bytes you own.
+tether_status tether_reassembler_init(tether_reassembler *r, uint32_t max_unit);
+
+// Sets the connection's ATT_MTU once it is known: fragments longer than `min(ATT_MTU - 3, 512)`
+// are refused from now on (`TETHER_ERR_LINK_TOO_LONG`). A unit in progress is kept.
+//
+// Returns `TETHER_OK`, or `TETHER_ERR_BAD_CONFIG` (`att_mtu` below 23; nothing changed),
+// `TETHER_ERR_NULL`, `TETHER_ERR_MISALIGNED`, `TETHER_ERR_BAD_STATE` (`r` holds no
+// reassembler), `TETHER_ERR_COPIED`, `TETHER_ERR_BUSY`.
+//
+// # Safety
+// `r` must be NULL or storage of `TETHER_REASSEMBLER_SIZE` bytes you own.
+tether_status tether_reassembler_set_mtu(tether_reassembler *r, uint16_t att_mtu);
+
+// Takes the next fragment the connection delivered (the whole value of one ATT write or
+// notification), in the order they arrived. When it completes a unit, points `*unit` at it and
+// stores its length in `*unit_len`; otherwise `*unit` is NULL and `*unit_len` 0.
+// `*interrupted` (optional) tells whether this START fragment abandoned a unit in progress
+// (whose end was lost): the fragment itself was accepted, so this is not an error.
+//
+// `*unit` points into `fragment` (a unit of one fragment) or into the reassembler's own buffer.
+// It stays valid until the next call on `r` or until `fragment` is freed, whichever comes
+// first, and is read-only: pass it to `tether_handshake_read` or `tether_session_open` (to open
+// it in place, copy it out first). Never pass it back as a fragment (`TETHER_ERR_OVERLAP`).
+//
+// Returns `TETHER_OK`, or a link status (160..169, spec/LINK.md section 6): the fragment was
+// dropped and the reassembler is idle, any unit in progress lost; carry on with the next
+// fragment (the next START fragment begins afresh): `TETHER_ERR_LINK_TOO_LONG`,
+// `TETHER_ERR_LINK_TRUNCATED`, `TETHER_ERR_LINK_START_INDEX`, `TETHER_ERR_LINK_OVERSIZED`,
+// `TETHER_ERR_LINK_NOT_STARTED`, `TETHER_ERR_LINK_WRONG_UNIT`, `TETHER_ERR_LINK_GAP`,
+// `TETHER_ERR_LINK_DUPLICATE`, `TETHER_ERR_LINK_OVERRUN`, `TETHER_ERR_LINK_INCOMPLETE`. On
+// these, all three outputs are written (NULL, 0, false). Misuse, with no output written and
+// nothing changed: `TETHER_ERR_NULL`, `TETHER_ERR_MISALIGNED`, `TETHER_ERR_BAD_STATE` (`r`
+// holds no reassembler), `TETHER_ERR_COPIED`, `TETHER_ERR_BUSY`, `TETHER_ERR_BAD_LENGTH`,
+// `TETHER_ERR_OVERLAP` (out-pointers overlapping each other, `fragment`, `r` or the
+// reassembler's buffer, or `fragment` overlapping `r` or its buffer).
+//
+// # Safety
+// `r` as for `tether_reassembler_set_mtu`; `fragment` readable for `fragment_len` bytes; `unit`
+// and `unit_len` writable; `interrupted` NULL or writable.
+tether_status tether_reassembler_push(tether_reassembler *r,
+                                      const uint8_t *fragment,
+                                      size_t fragment_len,
+                                      const uint8_t **unit,
+                                      size_t *unit_len,
+                                      bool *interrupted);
+
+// Abandons the unit in progress, if any, and stores in `*abandoned` (optional) whether there
+// was one. Call it when the connection drops: a unit's fragments cannot continue on the next
+// connection.
+//
+// Returns `TETHER_OK`, or `TETHER_ERR_NULL`, `TETHER_ERR_MISALIGNED`, `TETHER_ERR_BAD_STATE`
+// (`r` holds no reassembler), `TETHER_ERR_COPIED`, `TETHER_ERR_BUSY`, `TETHER_ERR_OVERLAP`
+// (`abandoned` inside `r` or its buffer); `*abandoned` is written only on success.
+//
+// # Safety
+// `r` as for `tether_reassembler_set_mtu`; `abandoned` NULL or writable.
+tether_status tether_reassembler_reset(tether_reassembler *r, bool *abandoned);
+
+// Frees the reassembler's buffer and zeroes the storage. Safe on NULL, fresh, zeroed or wiped
+// storage; storage that holds another kind of live object is left alone; a copy is zeroed
+// without touching the original. A unit it lent is gone with it.
+//
+// # Safety
+// `r` must be NULL or storage of `TETHER_REASSEMBLER_SIZE` bytes you own.
+void tether_reassembler_wipe(tether_reassembler *r);
 
 // Tells what an application message is, so a receiver can route it to the right decoder (or
 // drop a kind it does not handle) before decoding its body. Only the envelope `[kind, body]`

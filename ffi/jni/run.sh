@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Builds the JNI binding (ffi/jni/tether_jni.c over target/debug/libtether_ffi.a, and the Java
-# classes in ffi/jni/java) and runs org.tether.TetherTest as the demo device against the Rust
-# record-layer demo server (examples/records.rs) on loopback: once plainly, once under -Xcheck:jni.
+# classes in ffi/jni/java) and runs, each once plainly and once under -Xcheck:jni:
+# - org.tether.PhoneTest: Java as the phone, the responder of a BLE session its device starts
+#   (the device driven from Java too, in the same JVM), every unit crossing the link as fragments
+#   at ATT_MTU 23, 185 and 517, vital signs decoded;
+# - org.tether.TetherTest: Java as the demo device against the Rust record-layer demo server
+#   (examples/records.rs) on loopback.
 #
 # Usage: ffi/jni/run.sh   (from any directory; plain javac/java, no Maven or Gradle)
 # Outputs go to target/jni/ (never into the source tree): classes, the generated JNI header,
@@ -15,6 +19,7 @@ root="$(cd "$here/../.." && pwd)"
 # Cargo's target directory (CARGO_TARGET_DIR, relative to the caller's directory, if set).
 target="${CARGO_TARGET_DIR:-$root/target}"
 [[ "$target" == /* ]] || target="$PWD/$target"
+export CARGO_TARGET_DIR="$target" # the cargo commands below run from $root
 out="$target/jni"
 
 say() { printf '== %s\n' "$*"; }
@@ -68,12 +73,13 @@ records="$target/debug/examples/records"
 [[ -f "$staticlib" && -x "$records" ]] || die "cargo did not produce $staticlib and $records"
 
 # ---- Java: the binding for Java 8 APIs (what any Android level offers), plus its JNI header.
-say "javac: org.tether.Tether (release 8) and TetherTest"
+say "javac: org.tether.Tether (release 8), TetherTest and PhoneTest"
 javac --release 8 -Xlint:all -Xlint:-options -Werror -encoding UTF-8 \
     -h "$out/include" -d "$out/classes" \
     "$here/java/org/tether/Tether.java" "$here/java/org/tether/TetherException.java"
 javac -Xlint:all -Werror -encoding UTF-8 -cp "$out/classes" -d "$out/test-classes" \
-    "$here/java/org/tether/TetherTest.java"
+    "$here/java/org/tether/Checks.java" "$here/java/org/tether/TetherTest.java" \
+    "$here/java/org/tether/PhoneTest.java"
 
 # ---- C: the shim, checked against the generated header, linked with the static library.
 # jni.h and jni_md.h compile cleanly under -Wpedantic, so no warning is relaxed.
@@ -88,6 +94,24 @@ exported="$(nm -D --defined-only "$out/lib/libtether_jni.so" | awk '$2 ~ /^[TDBR
 if grep -v '^Java_org_tether_Tether_' <<<"$exported" | grep -q .; then
     grep -v '^Java_org_tether_Tether_' <<<"$exported" >&2
     die "libtether_jni.so exports symbols beyond the JNI entry points"
+fi
+
+# ---- The Java phone, twice (no network: its device is in the same JVM).
+run_phone() { # run_phone LOG [JVM options...]
+    local log="$1"
+    shift
+    if ! "$java" "$@" -Djava.library.path="$out/lib" -cp "$out/classes:$out/test-classes" \
+            org.tether.PhoneTest 2>&1 | tee "$log"; then
+        die "PhoneTest failed (log: $log)"
+    fi
+    tail -n 1 "$log" | grep -Eq '^[0-9]+ passed, 0 failed$' || die "unexpected last line in $log"
+}
+say "java org.tether.PhoneTest"
+run_phone "$out/phone.log"
+say "java -Xcheck:jni org.tether.PhoneTest"
+run_phone "$out/phone-checkjni.log" -Xcheck:jni
+if grep -E 'WARNING|FATAL ERROR|JNI (call|local refs)' "$out/phone-checkjni.log" >&2; then
+    die "-Xcheck:jni reported the problems above (PhoneTest)"
 fi
 
 # ---- The records demo server on an ephemeral loopback port.
@@ -147,4 +171,4 @@ if grep -E 'refused|without close' "$server_log" >&2; then
     die "the server saw a failed session"
 fi
 
-say "JNI binding: all passed, twice, in $((SECONDS - started)) s ($(tail -n 1 "$out/test.log"))"
+say "JNI binding: all passed, twice, in $((SECONDS - started)) s (PhoneTest: $(tail -n 1 "$out/phone.log"); TetherTest: $(tail -n 1 "$out/test.log"))"

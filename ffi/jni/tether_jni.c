@@ -2,7 +2,8 @@
  * JNI shim: the Java class org.tether.Tether (java/org/tether/Tether.java) over tether's C ABI
  * (ffi/include/tether.h). C11; builds with -std=c11 -Wall -Wextra -Wpedantic -Werror.
  *
- * Storage. tether keeps handshakes, sessions and decoders in caller storage. Here the caller is a
+ * Storage. tether keeps handshakes, sessions, decoders, fragmenters and reassemblers in caller
+ * storage. Here the caller is a
  * Java object, whose memory the garbage collector may move, so the shim allocates that storage
  * with aligned_alloc (zeroed, as the header requires for storage not yet initialized), hands its
  * address to Java as a `long` handle, and in close() calls tether_*_wipe (which zeroizes the
@@ -63,10 +64,16 @@ _Static_assert(sizeof(tether_session) == TETHER_SESSION_SIZE, "session size");
 _Static_assert(_Alignof(tether_session) == TETHER_SESSION_ALIGN, "session align");
 _Static_assert(sizeof(tether_decoder) == TETHER_DECODER_SIZE, "decoder size");
 _Static_assert(_Alignof(tether_decoder) == TETHER_DECODER_ALIGN, "decoder align");
+_Static_assert(sizeof(tether_fragmenter) == TETHER_FRAGMENTER_SIZE, "fragmenter size");
+_Static_assert(_Alignof(tether_fragmenter) == TETHER_FRAGMENTER_ALIGN, "fragmenter align");
+_Static_assert(sizeof(tether_reassembler) == TETHER_REASSEMBLER_SIZE, "reassembler size");
+_Static_assert(_Alignof(tether_reassembler) == TETHER_REASSEMBLER_ALIGN, "reassembler align");
 /* aligned_alloc requires the size to be a multiple of the alignment. */
 _Static_assert(TETHER_HANDSHAKE_SIZE % TETHER_HANDSHAKE_ALIGN == 0, "handshake size/align");
 _Static_assert(TETHER_SESSION_SIZE % TETHER_SESSION_ALIGN == 0, "session size/align");
 _Static_assert(TETHER_DECODER_SIZE % TETHER_DECODER_ALIGN == 0, "decoder size/align");
+_Static_assert(TETHER_FRAGMENTER_SIZE % TETHER_FRAGMENTER_ALIGN == 0, "fragmenter size/align");
+_Static_assert(TETHER_REASSEMBLER_SIZE % TETHER_REASSEMBLER_ALIGN == 0, "reassembler size/align");
 /* A Java long holds a pointer. */
 _Static_assert(sizeof(void *) <= sizeof(jlong), "pointer fits a jlong");
 
@@ -145,6 +152,21 @@ SAME(ERR_STORAGE_ROLLED_BACK, TETHER_ERR_STORAGE_ROLLED_BACK);
 SAME(ERR_STORAGE_REORDERED, TETHER_ERR_STORAGE_REORDERED);
 SAME(ERR_BAD_FRAME, TETHER_ERR_BAD_FRAME);
 SAME(ERR_BAD_RECEIVER_STATE, TETHER_ERR_BAD_RECEIVER_STATE);
+SAME(ERR_LINK_TOO_LONG, TETHER_ERR_LINK_TOO_LONG);
+SAME(ERR_LINK_TRUNCATED, TETHER_ERR_LINK_TRUNCATED);
+SAME(ERR_LINK_START_INDEX, TETHER_ERR_LINK_START_INDEX);
+SAME(ERR_LINK_OVERSIZED, TETHER_ERR_LINK_OVERSIZED);
+SAME(ERR_LINK_NOT_STARTED, TETHER_ERR_LINK_NOT_STARTED);
+SAME(ERR_LINK_WRONG_UNIT, TETHER_ERR_LINK_WRONG_UNIT);
+SAME(ERR_LINK_GAP, TETHER_ERR_LINK_GAP);
+SAME(ERR_LINK_DUPLICATE, TETHER_ERR_LINK_DUPLICATE);
+SAME(ERR_LINK_OVERRUN, TETHER_ERR_LINK_OVERRUN);
+SAME(ERR_LINK_INCOMPLETE, TETHER_ERR_LINK_INCOMPLETE);
+SAME(LINK_MAX_FRAGMENT, TETHER_LINK_MAX_FRAGMENT);
+SAME(LINK_MIN_ATT_MTU, TETHER_LINK_MIN_ATT_MTU);
+SAME(LINK_DEFAULT_MAX_UNIT, TETHER_LINK_DEFAULT_MAX_UNIT);
+SAME(LINK_MAX_UNIT, TETHER_LINK_MAX_UNIT);
+SAME(DELIVERY_MAX_FRAME, TETHER_DELIVERY_MAX_FRAME);
 SAME(KIND_VITALS, TETHER_KIND_VITALS);
 SAME(KIND_USAGE, TETHER_KIND_USAGE);
 SAME(KIND_DIAGNOSTICS, TETHER_KIND_DIAGNOSTICS);
@@ -417,6 +439,24 @@ static bool to_u8(JNIEnv *env, jint v, const char *what, uint8_t *out) {
     return true;
 }
 
+static bool to_u16(JNIEnv *env, jint v, const char *what, uint16_t *out) {
+    if (v < 0 || v > 0xFFFF) {
+        throw_iae(env, what);
+        return false;
+    }
+    *out = (uint16_t)v;
+    return true;
+}
+
+static bool to_u32(JNIEnv *env, jint v, const char *what, uint32_t *out) {
+    if (v < 0) {
+        throw_iae(env, what);
+        return false;
+    }
+    *out = (uint32_t)v;
+    return true;
+}
+
 /* ---- Library-wide ---- */
 
 JNIEXPORT jint JNICALL Java_org_tether_Tether_nVersion(JNIEnv *env, jclass cls) {
@@ -459,10 +499,14 @@ JNIEXPORT jbyteArray JNICALL Java_org_tether_Tether_nPublicKey(JNIEnv *env, jcla
 
 /* ---- Handshake ---- */
 
-JNIEXPORT jlong JNICALL Java_org_tether_Tether_nHandshakeInitiator(
-    JNIEnv *env, jclass cls, jint suite, jint pattern, jint channel, jint framing,
-    jbyteArray staticSecret, jbyteArray id, jbyteArray model, jbyteArray version,
-    jbyteArray keyId, jbyteArray peerStaticKey) {
+/*
+ * An initiator or a responder. peerStaticKey may be NULL (no peer key configured: the library
+ * then refuses the patterns that need one, and accepts no peer without a trust callback).
+ */
+JNIEXPORT jlong JNICALL Java_org_tether_Tether_nHandshakeNew(
+    JNIEnv *env, jclass cls, jboolean initiator, jint suite, jint pattern, jint channel,
+    jint framing, jbyteArray staticSecret, jbyteArray id, jbyteArray model, jbyteArray version,
+    jbyteArray keyId, jbyteArray peerStaticKey, jint allowedPatterns, jint maxPlaintext) {
     (void)cls;
     jlong result = 0;
     uint8_t secret[KEY_LEN];
@@ -480,15 +524,18 @@ JNIEXPORT jlong JNICALL Java_org_tether_Tether_nHandshakeInitiator(
         !to_u8(env, pattern, "pattern", &config.pattern) ||
         !to_u8(env, channel, "channel", &config.channel) ||
         !to_u8(env, framing, "framing", &config.framing) ||
+        !to_u32(env, maxPlaintext, "maxPlaintext", &config.max_plaintext) ||
         !copy_in_fixed(env, staticSecret, "staticSecret (32 bytes)", secret, KEY_LEN) ||
-        !copy_in_fixed(env, peerStaticKey, "peerStaticKey (32 bytes)", peer, KEY_LEN) ||
+        (peerStaticKey != NULL &&
+         !copy_in_fixed(env, peerStaticKey, "peerStaticKey (32 bytes)", peer, KEY_LEN)) ||
         !copy_in(env, id, "id", &b_id) || !copy_in(env, model, "model", &b_model) ||
         !copy_in(env, version, "version", &b_version) ||
         !copy_in(env, keyId, "keyId", &b_key_id)) {
         goto out;
     }
     config.static_secret = secret;
-    config.peer_static_key = peer;
+    config.peer_static_key = peerStaticKey != NULL ? peer : NULL;
+    config.allowed_patterns = (uint32_t)allowedPatterns; /* a bit mask: every bit is a pattern */
     config.identity.id = b_id.ptr;
     config.identity.id_len = b_id.len;
     config.identity.model = b_model.ptr;
@@ -504,7 +551,8 @@ JNIEXPORT jlong JNICALL Java_org_tether_Tether_nHandshakeInitiator(
         goto out;
     }
     tether_platform p = platform();
-    tether_status rc = tether_handshake_init_initiator(hs, &config, &p);
+    tether_status rc = initiator ? tether_handshake_init_initiator(hs, &config, &p)
+                                 : tether_handshake_init_responder(hs, &config, &p);
     if (rc != TETHER_OK) {
         throw_status(env, rc);
         goto out;
@@ -855,7 +903,8 @@ JNIEXPORT jlong JNICALL Java_org_tether_Tether_nDecoderNew(JNIEnv *env, jclass c
     return to_handle(dec);
 }
 
-/* Complete units gathered during one feed: their bytes back to back, and their lengths. */
+/* Units gathered during one call (decoded from a stream, or fragments of one unit): their bytes
+ * back to back, and their lengths. */
 typedef struct {
     uint8_t *bytes;
     size_t used, cap;
@@ -889,6 +938,44 @@ static bool units_push(units *u, const uint8_t *p, size_t n) {
     u->used += n;
     u->lens[u->count++] = n;
     return true;
+}
+
+static void units_free(units *u) {
+    if (u->bytes != NULL) {
+        wipe(u->bytes, u->used);
+    }
+    free(u->bytes);
+    free(u->lens);
+    u->bytes = NULL;
+    u->lens = NULL;
+    u->used = u->cap = u->count = u->lens_cap = 0;
+}
+
+/* A new Java byte[][] of the gathered units; NULL with an exception pending on failure. */
+static jobjectArray units_to_java(JNIEnv *env, const units *u) {
+    if (u->count > (size_t)INT32_MAX) {
+        throw_oom(env);
+        return NULL;
+    }
+    jclass byte_array = (*env)->FindClass(env, "[B");
+    if (byte_array == NULL) {
+        return NULL;
+    }
+    jobjectArray result = (*env)->NewObjectArray(env, (jsize)u->count, byte_array, NULL);
+    (*env)->DeleteLocalRef(env, byte_array);
+    if (result == NULL) {
+        return NULL;
+    }
+    /* One element at a time, each local reference dropped at once (no local-frame growth). */
+    size_t pos = 0;
+    for (size_t i = 0; i < u->count; i++) {
+        if (!set_bytes_element(env, result, (jsize)i, u->bytes + pos, u->lens[i])) {
+            (*env)->DeleteLocalRef(env, result);
+            return NULL;
+        }
+        pos += u->lens[i];
+    }
+    return result;
 }
 
 JNIEXPORT jobjectArray JNICALL Java_org_tether_Tether_nDecoderFeed(JNIEnv *env, jclass cls,
@@ -935,35 +1022,9 @@ JNIEXPORT jobjectArray JNICALL Java_org_tether_Tether_nDecoderFeed(JNIEnv *env, 
             goto done;
         }
     }
-    if (got.count > (size_t)INT32_MAX) {
-        throw_oom(env);
-        goto done;
-    }
-    jclass byte_array = (*env)->FindClass(env, "[B");
-    if (byte_array == NULL) {
-        goto done;
-    }
-    result = (*env)->NewObjectArray(env, (jsize)got.count, byte_array, NULL);
-    (*env)->DeleteLocalRef(env, byte_array);
-    if (result == NULL) {
-        goto done;
-    }
-    /* One element at a time, each local reference dropped at once (no local-frame growth). */
-    size_t pos = 0;
-    for (size_t i = 0; i < got.count; i++) {
-        if (!set_bytes_element(env, result, (jsize)i, got.bytes + pos, got.lens[i])) {
-            (*env)->DeleteLocalRef(env, result);
-            result = NULL;
-            goto done;
-        }
-        pos += got.lens[i];
-    }
+    result = units_to_java(env, &got);
 done:
-    if (got.bytes != NULL) {
-        wipe(got.bytes, got.used);
-    }
-    free(got.bytes);
-    free(got.lens);
+    units_free(&got);
     buf_free(&in);
     return result;
 }
@@ -976,6 +1037,217 @@ JNIEXPORT void JNICALL Java_org_tether_Tether_nDecoderFree(JNIEnv *env, jclass c
     if (dec != NULL) {
         tether_decoder_wipe(dec);
         free(dec);
+    }
+}
+
+/* ---- BLE link layer (spec/LINK.md) ---- */
+
+JNIEXPORT jlong JNICALL Java_org_tether_Tether_nFragmenterNew(JNIEnv *env, jclass cls,
+                                                              jint attMtu) {
+    (void)cls;
+    uint16_t mtu = 0;
+    if (!to_u16(env, attMtu, "attMtu", &mtu)) {
+        return 0;
+    }
+    tether_fragmenter *f = storage_alloc(TETHER_FRAGMENTER_ALIGN, sizeof *f);
+    if (f == NULL) {
+        throw_oom(env);
+        return 0;
+    }
+    tether_status rc = tether_fragmenter_init(f, mtu);
+    if (rc != TETHER_OK) {
+        free(f); /* init changed nothing */
+        throw_status(env, rc);
+        return 0;
+    }
+    return to_handle(f);
+}
+
+JNIEXPORT void JNICALL Java_org_tether_Tether_nFragmenterSetMtu(JNIEnv *env, jclass cls,
+                                                                jlong handle, jint attMtu) {
+    (void)cls;
+    tether_fragmenter *f = live(env, handle, "Fragmenter is closed");
+    uint16_t mtu = 0;
+    if (f == NULL || !to_u16(env, attMtu, "attMtu", &mtu)) {
+        return;
+    }
+    tether_status rc = tether_fragmenter_set_mtu(f, mtu);
+    if (rc != TETHER_OK) {
+        throw_status(env, rc);
+    }
+}
+
+/*
+ * Every fragment of one unit. They are all made in native memory first, then copied into Java
+ * arrays: a Java allocation that fails cannot leave the fragmenter in the middle of a unit.
+ */
+JNIEXPORT jobjectArray JNICALL Java_org_tether_Tether_nFragmenterFragment(JNIEnv *env,
+                                                                          jclass cls,
+                                                                          jlong handle,
+                                                                          jbyteArray unit) {
+    (void)cls;
+    tether_fragmenter *f = live(env, handle, "Fragmenter is closed");
+    buf u;
+    if (f == NULL || !copy_in(env, unit, "unit", &u)) {
+        return NULL;
+    }
+    units got = {NULL, 0, 0, NULL, 0, 0};
+    jobjectArray result = NULL;
+    uint8_t fragment[TETHER_LINK_MAX_FRAGMENT];
+    size_t count = 0;
+    tether_status rc = tether_fragmenter_start(f, u.ptr, u.len, &count);
+    if (rc != TETHER_OK) {
+        throw_status(env, rc);
+        goto done;
+    }
+    for (size_t i = 0; i < count; i++) {
+        size_t n = 0;
+        rc = tether_fragmenter_next(f, u.ptr, u.len, fragment, sizeof fragment, &n);
+        if (rc != TETHER_OK) {
+            throw_status(env, rc);
+            goto done;
+        }
+        if (n > sizeof fragment) {
+            throw_status(env, TETHER_ERR_INTERNAL);
+            goto done;
+        }
+        if (!units_push(&got, fragment, n)) {
+            /* The remaining fragments are still made, so that the next unit can start. */
+            for (size_t j = i + 1; j < count; j++) {
+                (void)tether_fragmenter_next(f, u.ptr, u.len, fragment, sizeof fragment, &n);
+            }
+            throw_oom(env);
+            goto done;
+        }
+    }
+    result = units_to_java(env, &got);
+done:
+    units_free(&got);
+    buf_free(&u);
+    return result;
+}
+
+JNIEXPORT void JNICALL Java_org_tether_Tether_nFragmenterFree(JNIEnv *env, jclass cls,
+                                                              jlong handle) {
+    (void)env;
+    (void)cls;
+    tether_fragmenter *f = (tether_fragmenter *)(intptr_t)handle;
+    if (f != NULL) {
+        tether_fragmenter_wipe(f);
+        free(f);
+    }
+}
+
+JNIEXPORT jlong JNICALL Java_org_tether_Tether_nReassemblerNew(JNIEnv *env, jclass cls,
+                                                               jint maxUnit) {
+    (void)cls;
+    uint32_t max_unit = 0;
+    if (!to_u32(env, maxUnit, "maxUnit", &max_unit)) {
+        return 0;
+    }
+    tether_reassembler *r = storage_alloc(TETHER_REASSEMBLER_ALIGN, sizeof *r);
+    if (r == NULL) {
+        throw_oom(env);
+        return 0;
+    }
+    tether_status rc = tether_reassembler_init(r, max_unit);
+    if (rc != TETHER_OK) {
+        free(r); /* init changed nothing and allocated nothing */
+        throw_status(env, rc);
+        return 0;
+    }
+    return to_handle(r);
+}
+
+JNIEXPORT void JNICALL Java_org_tether_Tether_nReassemblerSetMtu(JNIEnv *env, jclass cls,
+                                                                 jlong handle, jint attMtu) {
+    (void)cls;
+    tether_reassembler *r = live(env, handle, "Reassembler is closed");
+    uint16_t mtu = 0;
+    if (r == NULL || !to_u16(env, attMtu, "attMtu", &mtu)) {
+        return;
+    }
+    tether_status rc = tether_reassembler_set_mtu(r, mtu);
+    if (rc != TETHER_OK) {
+        throw_status(env, rc);
+    }
+}
+
+/* The unit the fragment completed (a copy: the library lends it only until the next call, and
+ * it may lie in the fragment's copy, freed here), or NULL. */
+JNIEXPORT jbyteArray JNICALL Java_org_tether_Tether_nReassemblerPush(JNIEnv *env, jclass cls,
+                                                                     jlong handle,
+                                                                     jbyteArray fragment,
+                                                                     jbooleanArray interruptedOut) {
+    (void)cls;
+    tether_reassembler *r = live(env, handle, "Reassembler is closed");
+    buf frag;
+    if (r == NULL) {
+        return NULL;
+    }
+    if (interruptedOut == NULL) {
+        throw_npe(env, "interruptedOut");
+        return NULL;
+    }
+    if ((*env)->GetArrayLength(env, interruptedOut) != 1) {
+        throw_iae(env, "interruptedOut must have one element");
+        return NULL;
+    }
+    if (!copy_in(env, fragment, "fragment", &frag)) {
+        return NULL;
+    }
+    const uint8_t *unit = NULL;
+    size_t unit_len = 0;
+    bool interrupted = false;
+    jbyteArray result = NULL;
+    tether_status rc =
+        tether_reassembler_push(r, frag.ptr, frag.len, &unit, &unit_len, &interrupted);
+    if (rc != TETHER_OK) {
+        throw_status(env, rc);
+        goto done;
+    }
+    /* The fragment is taken now; an OutOfMemoryError below loses the unit it completed. */
+    if (unit != NULL) {
+        result = new_bytes(env, unit, unit_len);
+        if (result == NULL) {
+            goto done;
+        }
+    }
+    jboolean flag = interrupted ? JNI_TRUE : JNI_FALSE;
+    (*env)->SetBooleanArrayRegion(env, interruptedOut, 0, 1, &flag);
+    if ((*env)->ExceptionCheck(env) && result != NULL) {
+        (*env)->DeleteLocalRef(env, result);
+        result = NULL;
+    }
+done:
+    buf_free(&frag);
+    return result;
+}
+
+JNIEXPORT jboolean JNICALL Java_org_tether_Tether_nReassemblerReset(JNIEnv *env, jclass cls,
+                                                                    jlong handle) {
+    (void)cls;
+    tether_reassembler *r = live(env, handle, "Reassembler is closed");
+    if (r == NULL) {
+        return JNI_FALSE;
+    }
+    bool abandoned = false;
+    tether_status rc = tether_reassembler_reset(r, &abandoned);
+    if (rc != TETHER_OK) {
+        throw_status(env, rc);
+        return JNI_FALSE;
+    }
+    return abandoned ? JNI_TRUE : JNI_FALSE;
+}
+
+JNIEXPORT void JNICALL Java_org_tether_Tether_nReassemblerFree(JNIEnv *env, jclass cls,
+                                                               jlong handle) {
+    (void)env;
+    (void)cls;
+    tether_reassembler *r = (tether_reassembler *)(intptr_t)handle;
+    if (r != NULL) {
+        tether_reassembler_wipe(r);
+        free(r);
     }
 }
 

@@ -49,7 +49,16 @@ pub(crate) const KIND_HANDSHAKE: u64 = 0x7465_7468_6572_4801; // ..'H' 1
 pub(crate) const KIND_SESSION: u64 = 0x7465_7468_6572_5301; // ..'S' 1
 pub(crate) const KIND_DECODER: u64 = 0x7465_7468_6572_4401; // ..'D' 1
 pub(crate) const KIND_SENDER: u64 = 0x7465_7468_6572_4f01; // ..'O' 1 (outbox)
-const KINDS: [u64; 4] = [KIND_HANDSHAKE, KIND_SESSION, KIND_DECODER, KIND_SENDER];
+pub(crate) const KIND_FRAGMENTER: u64 = 0x7465_7468_6572_4601; // ..'F' 1 (BLE link)
+pub(crate) const KIND_REASSEMBLER: u64 = 0x7465_7468_6572_5201; // ..'R' 1 (BLE link)
+const KINDS: [u64; 6] = [
+    KIND_HANDSHAKE,
+    KIND_SESSION,
+    KIND_DECODER,
+    KIND_SENDER,
+    KIND_FRAGMENTER,
+    KIND_REASSEMBLER,
+];
 
 /// No call is running on the object.
 const IDLE: u32 = 0;

@@ -17,8 +17,9 @@
 //!   `tether_session_seal_in_place` and `tether_session_open_in_place`, whose one buffer is both).
 //!   Pointers to scalars and structs need no alignment.
 //! - Handles live in storage the caller declares (`tether_handshake`, `tether_session`,
-//!   `tether_decoder`, sized and aligned by `TETHER_*_SIZE` and `TETHER_*_ALIGN`), zeroed before
-//!   the first init. Each starts with a header (see `boundary.rs`) naming its kind, its own
+//!   `tether_decoder`, `tether_sender`, and for the BLE link `tether_fragmenter` and
+//!   `tether_reassembler`, sized and aligned by `TETHER_*_SIZE` and `TETHER_*_ALIGN`), zeroed
+//!   before the first init. Each starts with a header (see `boundary.rs`) naming its kind, its own
 //!   address and whether a call is running on it, so that a handle of the wrong kind, a copied
 //!   or moved handle, misaligned storage and a callback that calls back into its own handle each
 //!   get a status instead of corrupting memory.
@@ -46,6 +47,7 @@ mod handshake;
 #[cfg(all(feature = "c-hooks", not(feature = "std"), not(test)))]
 mod hooks;
 mod keys;
+mod link;
 mod message;
 mod outbox;
 mod peer;
@@ -82,6 +84,13 @@ pub use keys::{
     tether_keypair_generate, tether_pairing_code_generate, tether_public_key,
     TETHER_PAIRING_CODE_LEN,
 };
+pub use link::{
+    tether_fragmenter, tether_fragmenter_init, tether_fragmenter_next, tether_fragmenter_set_mtu,
+    tether_fragmenter_start, tether_fragmenter_wipe, tether_reassembler, tether_reassembler_init,
+    tether_reassembler_push, tether_reassembler_reset, tether_reassembler_set_mtu,
+    tether_reassembler_wipe, TETHER_FRAGMENTER_ALIGN, TETHER_FRAGMENTER_SIZE,
+    TETHER_REASSEMBLER_ALIGN, TETHER_REASSEMBLER_SIZE,
+};
 pub use message::{
     tether_message_kind, TETHER_KIND_APP_UPDATE_NOTICE, TETHER_KIND_COMMAND,
     TETHER_KIND_COMMAND_ACK, TETHER_KIND_DIAGNOSTICS, TETHER_KIND_FIRMWARE_MANIFEST,
@@ -113,7 +122,8 @@ pub use session::{
 };
 pub use sizes::{
     TETHER_DATAGRAM_OVERHEAD, TETHER_HANDSHAKE_HASH_LEN, TETHER_HANDSHAKE_MAX_LEN, TETHER_KEY_LEN,
-    TETHER_MAX_PLAINTEXT, TETHER_SEAL_HEADROOM, TETHER_STREAM_OVERHEAD,
+    TETHER_LINK_DEFAULT_MAX_UNIT, TETHER_LINK_MAX_FRAGMENT, TETHER_LINK_MAX_UNIT,
+    TETHER_LINK_MIN_ATT_MTU, TETHER_MAX_PLAINTEXT, TETHER_SEAL_HEADROOM, TETHER_STREAM_OVERHEAD,
 };
 pub use status::tether_status;
 pub use update::{

@@ -20,6 +20,21 @@ pub const TETHER_HANDSHAKE_MAX_LEN: usize = 357;
 pub const TETHER_HANDSHAKE_HASH_LEN: usize = 32;
 /// Bytes of an X25519 key, public or secret.
 pub const TETHER_KEY_LEN: usize = 32;
+/// The largest BLE fragment at any ATT_MTU (the largest attribute value): a buffer of this size
+/// holds every fragment `tether_fragmenter_next` writes. At a known ATT_MTU a fragment is at most
+/// `min(ATT_MTU - 3, 512)` bytes.
+pub const TETHER_LINK_MAX_FRAGMENT: usize = 512;
+/// The smallest ATT_MTU, and every BLE connection's until the ATT MTU exchange: fragments of at
+/// most 20 bytes.
+pub const TETHER_LINK_MIN_ATT_MTU: u16 = 23;
+/// The `max_unit` that suits a reassembler of a session carrying the delivery layer: a datagram
+/// record of the largest delivery frame (`TETHER_DELIVERY_MAX_FRAME` + 25 bytes), which also
+/// holds any handshake message.
+pub const TETHER_LINK_DEFAULT_MAX_UNIT: u32 = 1063;
+/// The largest unit the link layer carries (its length travels in two bytes), and the largest
+/// `max_unit`. A session over BLE whose records may exceed a reassembler's `max_unit` needs a
+/// smaller `max_plaintext` (a record is `max_plaintext` + 25 bytes at most).
+pub const TETHER_LINK_MAX_UNIT: u32 = 65535;
 
 #[cfg(test)]
 mod tests {
@@ -40,5 +55,19 @@ mod tests {
             TETHER_DATAGRAM_OVERHEAD + TETHER_DATAGRAM_OVERHEAD - 16
         );
         assert_eq!(TETHER_SEAL_HEADROOM, tether::Session::SEAL_HEADROOM);
+    }
+
+    #[test]
+    fn link_sizes_match_the_core() {
+        use tether::link::{Mtu, DEFAULT_MAX_UNIT, MAX_ATTRIBUTE_VALUE, MAX_UNIT};
+        assert_eq!(TETHER_LINK_MAX_FRAGMENT, MAX_ATTRIBUTE_VALUE);
+        assert_eq!(TETHER_LINK_MAX_FRAGMENT, Mtu::LARGEST.max_fragment());
+        assert_eq!(TETHER_LINK_MIN_ATT_MTU, Mtu::DEFAULT.att_mtu());
+        assert_eq!(TETHER_LINK_DEFAULT_MAX_UNIT as usize, DEFAULT_MAX_UNIT);
+        assert_eq!(
+            TETHER_LINK_DEFAULT_MAX_UNIT as usize,
+            crate::TETHER_DELIVERY_MAX_FRAME + TETHER_DATAGRAM_OVERHEAD
+        );
+        assert_eq!(TETHER_LINK_MAX_UNIT as usize, MAX_UNIT);
     }
 }

@@ -1,5 +1,6 @@
 //! Status codes: 0 is success, every error is non-zero, numbers are never reused.
 
+use tether::link::LinkError;
 use tether::policy::Rejection;
 use tether::{CommandRejection, Error, Local, Malformed, PeerError, UpdateRejection};
 
@@ -174,6 +175,34 @@ pub enum tether_status {
     /// A `tether_receiver_state` whose bytes no receiver writes (corrupted persisted state, or
     /// flags set by hand). Nothing changed.
     TETHER_ERR_BAD_RECEIVER_STATE = 147,
+    // The BLE link layer (160..=179), spec/LINK.md section 6: a fragment a reassembler refused.
+    // The fragment was dropped and the reassembler is idle (the unit in progress, if any, is
+    // lost; the delivery layer resends what it carried): carry on with the next fragment. Not
+    // security events: this is what loss looks like on a BLE link, and a forged unit that
+    // passes these checks fails authentication above.
+    /// A fragment longer than the link's ATT_MTU allows (`min(ATT_MTU - 3, 512)` bytes).
+    TETHER_ERR_LINK_TOO_LONG = 160,
+    /// A fragment shorter than its header (2 bytes, 4 for a START fragment).
+    TETHER_ERR_LINK_TRUNCATED = 161,
+    /// A START fragment whose index is not 0.
+    TETHER_ERR_LINK_START_INDEX = 162,
+    /// A START fragment declaring a unit length of 0, above the reassembler's `max_unit`, or
+    /// above what 256 fragments carry at its ATT_MTU.
+    TETHER_ERR_LINK_OVERSIZED = 163,
+    /// A fragment that is not a START fragment while no unit is in progress: its unit's START
+    /// fragment was lost, or the unit was abandoned.
+    TETHER_ERR_LINK_NOT_STARTED = 164,
+    /// A fragment numbered for another unit than the one in progress.
+    TETHER_ERR_LINK_WRONG_UNIT = 165,
+    /// A fragment whose index is beyond the next one expected: a fragment was lost.
+    TETHER_ERR_LINK_GAP = 166,
+    /// A fragment whose index is below the next one expected: a duplicate or a late fragment.
+    TETHER_ERR_LINK_DUPLICATE = 167,
+    /// Fragments carrying more bytes than the unit's declared length.
+    TETHER_ERR_LINK_OVERRUN = 168,
+    /// The unit ends short: an END fragment before the declared length, or a fragment of index
+    /// 255 without END.
+    TETHER_ERR_LINK_INCOMPLETE = 169,
 }
 
 use tether_status::*;
@@ -322,12 +351,27 @@ impl tether_status {
             TETHER_ERR_STORAGE_REORDERED => "outbox storage reordered: log, then reset it\0",
             TETHER_ERR_BAD_FRAME => "malformed delivery frame\0",
             TETHER_ERR_BAD_RECEIVER_STATE => "invalid receiver state\0",
+            TETHER_ERR_LINK_TOO_LONG => "link: fragment longer than the ATT_MTU allows\0",
+            TETHER_ERR_LINK_TRUNCATED => "link: fragment shorter than its header\0",
+            TETHER_ERR_LINK_START_INDEX => "link: START fragment with a non-zero index\0",
+            TETHER_ERR_LINK_OVERSIZED => "link: declared unit length zero or above the limit\0",
+            TETHER_ERR_LINK_NOT_STARTED => "link: fragment of no unit in progress\0",
+            TETHER_ERR_LINK_WRONG_UNIT => "link: fragment of another unit\0",
+            TETHER_ERR_LINK_GAP => "link: fragment index beyond the next (one was lost)\0",
+            TETHER_ERR_LINK_DUPLICATE => {
+                "link: fragment index below the next (duplicate or late)\0"
+            }
+            TETHER_ERR_LINK_OVERRUN => "link: fragments longer than the declared unit length\0",
+            TETHER_ERR_LINK_INCOMPLETE => "link: unit ends before its declared length\0",
         }
     }
 
     /// The status for a raw number, if it is one.
     pub fn from_raw(raw: i32) -> Option<tether_status> {
-        ALL.into_iter().chain(DELIVERY).find(|s| *s as i32 == raw)
+        ALL.into_iter()
+            .chain(DELIVERY)
+            .chain(LINK)
+            .find(|s| *s as i32 == raw)
     }
 }
 
@@ -371,6 +415,7 @@ impl From<Error> for tether_status {
             Error::Policy(r) => rejection_status(r),
             Error::Command(r) => command_status(r),
             Error::Update(r) => update_status(r),
+            Error::Link(l) => link_status(l),
             _ => TETHER_ERR_INTERNAL,
         }
     }
@@ -461,6 +506,37 @@ pub fn storage_status(e: tether::StorageError) -> tether_status {
         StorageError::Truncated => TETHER_ERR_STORAGE_TRUNCATED,
         StorageError::RolledBack => TETHER_ERR_STORAGE_ROLLED_BACK,
         StorageError::Reordered => TETHER_ERR_STORAGE_REORDERED,
+        _ => TETHER_ERR_INTERNAL,
+    }
+}
+
+/// The link statuses (160..=179), in the order of spec/LINK.md section 6.
+pub(crate) const LINK: [tether_status; 10] = [
+    TETHER_ERR_LINK_TOO_LONG,
+    TETHER_ERR_LINK_TRUNCATED,
+    TETHER_ERR_LINK_START_INDEX,
+    TETHER_ERR_LINK_OVERSIZED,
+    TETHER_ERR_LINK_NOT_STARTED,
+    TETHER_ERR_LINK_WRONG_UNIT,
+    TETHER_ERR_LINK_GAP,
+    TETHER_ERR_LINK_DUPLICATE,
+    TETHER_ERR_LINK_OVERRUN,
+    TETHER_ERR_LINK_INCOMPLETE,
+];
+
+/// The status for a fragment the reassembler refused: each cause has its own.
+pub fn link_status(e: LinkError) -> tether_status {
+    match e {
+        LinkError::TooLong => TETHER_ERR_LINK_TOO_LONG,
+        LinkError::Truncated => TETHER_ERR_LINK_TRUNCATED,
+        LinkError::StartIndex => TETHER_ERR_LINK_START_INDEX,
+        LinkError::Oversized => TETHER_ERR_LINK_OVERSIZED,
+        LinkError::NotStarted => TETHER_ERR_LINK_NOT_STARTED,
+        LinkError::WrongUnit => TETHER_ERR_LINK_WRONG_UNIT,
+        LinkError::Gap => TETHER_ERR_LINK_GAP,
+        LinkError::Duplicate => TETHER_ERR_LINK_DUPLICATE,
+        LinkError::Overrun => TETHER_ERR_LINK_OVERRUN,
+        LinkError::Incomplete => TETHER_ERR_LINK_INCOMPLETE,
         _ => TETHER_ERR_INTERNAL,
     }
 }

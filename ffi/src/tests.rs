@@ -242,6 +242,7 @@ fn every_exported_function_is_inside_the_panic_boundary() {
         include_str!("decoder.rs"),
         include_str!("handshake.rs"),
         include_str!("keys.rs"),
+        include_str!("link.rs"),
         include_str!("peer.rs"),
         include_str!("session.rs"),
         include_str!("message.rs"),
@@ -291,6 +292,22 @@ fn storage_is_large_enough_and_aligned() {
     assert_eq!(
         core::mem::align_of::<tether_decoder>(),
         TETHER_DECODER_ALIGN
+    );
+    assert_eq!(
+        core::mem::size_of::<tether_fragmenter>(),
+        TETHER_FRAGMENTER_SIZE
+    );
+    assert_eq!(
+        core::mem::align_of::<tether_fragmenter>(),
+        TETHER_FRAGMENTER_ALIGN
+    );
+    assert_eq!(
+        core::mem::size_of::<tether_reassembler>(),
+        TETHER_REASSEMBLER_SIZE
+    );
+    assert_eq!(
+        core::mem::align_of::<tether_reassembler>(),
+        TETHER_REASSEMBLER_ALIGN
     );
 }
 
@@ -1400,4 +1417,5 @@ fn manifest_chunk_and_image_check() {
     );
 }
 
+mod link;
 mod misuse;

@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
 # C tests of the tether C ABI (test_tether.c: documented use; test_misuse.c: misuse;
-# test_messages.c: the message layer against the spec vectors), each run twice:
+# test_messages.c: the message layer against the spec vectors; test_outbox.c: delivery and the
+# sealed outbox; test_link.c: the BLE link layer and the phone's side of a BLE session), each run
+# twice:
 #   (a) with AddressSanitizer + UndefinedBehaviorSanitizer (leaks included), against the debug
 #       library (Rust debug assertions on);
 #   (b) without sanitizers under valgrind (memcheck, definite and indirect leaks are errors),
 #       against the release library (same code optimised, with debug info for the reports:
 #       the debug build's unoptimised crypto takes minutes under valgrind).
 # Usage: ffi/tests/c/run.sh   (from any directory; needs cargo, gcc, nm, valgrind)
+# Uses Cargo's target directory (CARGO_TARGET_DIR, relative to the caller's directory, if set).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../../.." && pwd)"
-out="$root/target/c-tests"
+target="${CARGO_TARGET_DIR:-$root/target}"
+[[ "$target" == /* ]] || target="$PWD/$target"
+export CARGO_TARGET_DIR="$target" # the cargo commands below run from $root
+out="$target/c-tests"
 cc="${CC:-gcc}"
 # What `cargo rustc -p tether-ffi --lib --crate-type staticlib -- --print native-static-libs`
 # asks for, reduced to what links on glibc (rt and util live in libc there); override if needed.
@@ -27,8 +33,8 @@ done
 
 step "build the library, debug and release (cargo build -p tether-ffi)"
 (cd "$root" && cargo build -p tether-ffi && cargo build -p tether-ffi --release)
-lib="$root/target/debug/libtether_ffi.a"
-release_lib="$root/target/release/libtether_ffi.a"
+lib="$target/debug/libtether_ffi.a"
+release_lib="$target/release/libtether_ffi.a"
 for l in "$lib" "$release_lib"; do
   [ -f "$l" ] || { echo "run.sh: $l missing" >&2; exit 1; }
 done
@@ -84,8 +90,9 @@ run_valgrind() {
 
 # test_tether.c: the API used as documented; test_misuse.c: the API misused as C users do;
 # test_messages.c: the message layer (vitals, commands, updates) against the spec vectors;
-# test_outbox.c: delivery and the sealed outbox over an in-memory flash, attacks included.
-tests=(test_tether test_misuse test_messages test_outbox)
+# test_outbox.c: delivery and the sealed outbox over an in-memory flash, attacks included;
+# test_link.c: the BLE link layer (its vectors, its misuse) and a phone's BLE session.
+tests=(test_tether test_misuse test_messages test_outbox test_link)
 failed=()
 for t in "${tests[@]}"; do
   step "(a) AddressSanitizer + UndefinedBehaviorSanitizer: $t"

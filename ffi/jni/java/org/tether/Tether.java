@@ -8,11 +8,25 @@ import java.util.Arrays;
  * Java binding of tether's C ABI (ffi/include/tether.h), through the JNI shim
  * ffi/jni/tether_jni.c (library {@code tether_jni}).
  *
+ * <p>Roles. A device calls the cloud ({@link Handshake#initiator(HandshakeConfig)} on the
+ * device-cloud channel). A phone answers its device over Bluetooth LE: the device initiates and
+ * the phone is the {@link Handshake#responder(HandshakeConfig) responder} on the device-phone
+ * channel, with datagram framing; every unit (handshake message or record) crosses the BLE link
+ * as fragments, cut by a {@link Fragmenter} and put back together by a {@link Reassembler}
+ * (spec/LINK.md), and the records carry application messages such as vital signs
+ * ({@link #decodeVitals}). The pieces meet only through units, plain {@code byte[]}s: a
+ * handshake reads and writes units, a session opens and seals them, the link layer cuts and
+ * joins them without knowing what they are. Roles still to come fit the same shapes: short-code
+ * pairing is a code exchange whose result configures a Pairing handshake through a new
+ * {@link HandshakeConfig} setter; a relay (device to cloud through the phone) takes units from a
+ * {@link Reassembler} and hands units to a {@link Fragmenter}, wrapped and unwrapped by an object
+ * of its own, without a session of the phone's.
+ *
  * <p>Objects that own native storage ({@link Handshake}, {@link Session},
- * {@link StreamDecoder}) are {@link AutoCloseable}: use try-with-resources. {@code close()}
- * zeroizes the keys (tether_*_wipe) and frees the storage; it is idempotent. There is no
- * finalizer or Cleaner: an object that is never closed leaks its storage and leaves its keys in
- * memory until the process ends, so always close. (On Android API 33+ a
+ * {@link StreamDecoder}, {@link Fragmenter}, {@link Reassembler}) are {@link AutoCloseable}: use
+ * try-with-resources. {@code close()} zeroizes the keys (tether_*_wipe) and frees the storage; it
+ * is idempotent. There is no finalizer or Cleaner: an object that is never closed leaks its
+ * storage and leaves its keys in memory until the process ends, so always close. (On Android API 33+ a
  * {@code java.lang.ref.Cleaner} could be added as a safety net.)
  *
  * <p>Threading: every method of one object is {@code synchronized} on it, because a tether handle
@@ -145,6 +159,20 @@ public final class Tether {
     public static final int ERR_STORAGE_REORDERED = 145;
     public static final int ERR_BAD_FRAME = 146;
     public static final int ERR_BAD_RECEIVER_STATE = 147;
+    /**
+     * A fragment the {@link Reassembler} dropped (spec/LINK.md section 6): it is idle again and
+     * the unit in progress, if any, is lost. Not security events: what loss looks like on BLE.
+     */
+    public static final int ERR_LINK_TOO_LONG = 160;
+    public static final int ERR_LINK_TRUNCATED = 161;
+    public static final int ERR_LINK_START_INDEX = 162;
+    public static final int ERR_LINK_OVERSIZED = 163;
+    public static final int ERR_LINK_NOT_STARTED = 164;
+    public static final int ERR_LINK_WRONG_UNIT = 165;
+    public static final int ERR_LINK_GAP = 166;
+    public static final int ERR_LINK_DUPLICATE = 167;
+    public static final int ERR_LINK_OVERRUN = 168;
+    public static final int ERR_LINK_INCOMPLETE = 169;
 
     /** Application message kinds ({@link #messageKind}), spec/MESSAGES.md. */
     public static final int KIND_VITALS = 1;
@@ -170,6 +198,20 @@ public final class Tether {
     public static final int VITALS_MAX_READINGS = 512;
     /** Channel codes from this one on are 11073 (MDC) codes; below it, tether table codes. */
     public static final int VITALS_MDC_MIN = 65536;
+
+    /** The largest BLE fragment at any ATT_MTU: {@code min(ATT_MTU - 3, 512)} at a known one. */
+    public static final int LINK_MAX_FRAGMENT = 512;
+    /** The smallest ATT_MTU, and every connection's until the ATT MTU exchange. */
+    public static final int LINK_MIN_ATT_MTU = 23;
+    /** A reassembler's default largest unit: a datagram record of the largest delivery frame. */
+    public static final int LINK_DEFAULT_MAX_UNIT = 1063;
+    /** The largest unit the link layer carries, and the largest {@code maxUnit}. */
+    public static final int LINK_MAX_UNIT = 65535;
+    /**
+     * The largest delivery frame: as a session's largest plaintext over BLE, it makes records
+     * that a reassembler of {@link #LINK_DEFAULT_MAX_UNIT} always takes.
+     */
+    public static final int DELIVERY_MAX_FRAME = 1038;
 
     // ---- Library-wide functions.
 
@@ -475,10 +517,134 @@ public final class Tether {
     }
 
     /**
+     * What a handshake needs (tether_config): the suite, pattern, channel and framing, this
+     * side's key and identity, and the peer it accepts. Set what applies (each setter returns
+     * this config), then pass it to {@link Handshake#initiator(HandshakeConfig)} or
+     * {@link Handshake#responder(HandshakeConfig)}; one config may make several handshakes.
+     *
+     * <p>Defaults: ChaChaPoly/BLAKE2s, Provisioned, device-cloud, stream, the largest plaintext,
+     * an empty model, version and key id; a responder answers only {@link #pattern(int)}. There
+     * is no trust callback: a peer is accepted only if its static key is
+     * {@link #peerStaticKey(byte[])} (with none set, no peer is).
+     *
+     * <p>The arrays are kept by reference and read when a handshake is made: the library keeps
+     * its own copy of the secret, so overwrite yours ({@code Arrays.fill}) once the handshakes
+     * are made. Settings that later roles need (a pairing code or the key a short-code exchange
+     * derives, a context, a credential) are further setters; none of these changes.
+     */
+    public static final class HandshakeConfig {
+        private int suite = SUITE_25519_CHACHAPOLY_BLAKE2S;
+        private int pattern = PATTERN_PROVISIONED;
+        private int channel = CHANNEL_DEVICE_CLOUD;
+        private int framing = FRAMING_STREAM;
+        private byte[] staticSecret;
+        private byte[] id;
+        private String model = "";
+        private String version = "";
+        private byte[] keyId = new byte[0];
+        private byte[] peerStaticKey;
+        private int allowedPatterns;
+        private int maxPlaintext = MAX_PLAINTEXT;
+
+        /** The initiator's suite ({@code SUITE_*}); a responder accepts every suite built in. */
+        public HandshakeConfig suite(int suite) {
+            this.suite = suite;
+            return this;
+        }
+
+        /** The initiator's pattern ({@code PATTERN_*}); the one a responder answers. */
+        public HandshakeConfig pattern(int pattern) {
+            this.pattern = pattern;
+            return this;
+        }
+
+        /** The channel ({@code CHANNEL_*}): both sides the same. */
+        public HandshakeConfig channel(int channel) {
+            this.channel = channel;
+            return this;
+        }
+
+        /** The framing: {@link #FRAMING_STREAM}, or {@link #FRAMING_DATAGRAM} (BLE). */
+        public HandshakeConfig framing(int framing) {
+            this.framing = framing;
+            return this;
+        }
+
+        /** This side's 32-byte X25519 static secret. Required. */
+        public HandshakeConfig staticSecret(byte[] secret) {
+            checkKey(secret, "staticSecret");
+            this.staticSecret = secret;
+            return this;
+        }
+
+        /**
+         * Who this side is: its id (1 to 32 bytes: a serial number, a service or app name), its
+         * model (up to 32 bytes of UTF-8) and its software version (up to 16 bytes of UTF-8).
+         */
+        public HandshakeConfig identity(byte[] id, String model, String version) {
+            if (id == null || model == null || version == null) {
+                throw new NullPointerException("id, model and version are required");
+            }
+            this.id = id;
+            this.model = model;
+            this.version = version;
+            return this;
+        }
+
+        /** The key id this side presents (up to 16 bytes; empty by default). */
+        public HandshakeConfig keyId(byte[] keyId) {
+            if (keyId == null) {
+                throw new NullPointerException("keyId");
+            }
+            this.keyId = keyId;
+            return this;
+        }
+
+        /**
+         * The peer's 32-byte static public key, the only one accepted: the responder's for a
+         * Provisioned or Reconnect initiator (required there), the initiator's for a responder.
+         */
+        public HandshakeConfig peerStaticKey(byte[] key) {
+            checkKey(key, "peerStaticKey");
+            this.peerStaticKey = key;
+            return this;
+        }
+
+        /**
+         * Responder: the patterns it answers ({@code PATTERN_*}); by default only
+         * {@link #pattern(int)}.
+         */
+        public HandshakeConfig allowPatterns(int... patterns) {
+            int mask = 0;
+            for (int p : patterns) {
+                if (p < 0 || p > 31) {
+                    throw new IllegalArgumentException("pattern id " + p);
+                }
+                mask |= 1 << p;
+            }
+            this.allowedPatterns = mask;
+            return this;
+        }
+
+        /**
+         * The largest plaintext per record, both sides the same (1 to {@link #MAX_PLAINTEXT}).
+         * Over BLE, at most what the peer's reassembler takes in one record (25 bytes more):
+         * {@link #DELIVERY_MAX_FRAME} for a reassembler of {@link #LINK_DEFAULT_MAX_UNIT}.
+         */
+        public HandshakeConfig maxPlaintext(int maxPlaintext) {
+            if (maxPlaintext < 0) {
+                throw new IllegalArgumentException("maxPlaintext " + maxPlaintext);
+            }
+            this.maxPlaintext = maxPlaintext;
+            return this;
+        }
+    }
+
+    /**
      * A handshake in progress. Drive it with {@link #next()}: {@link #ACTION_WRITE} means call
      * {@link #write()} and send the bytes, {@link #ACTION_READ} means pass the peer's next unit to
      * {@link #read}, {@link #ACTION_FINISH} means call {@link #finish()}, {@link #ACTION_FAILED}
-     * means give up (close it).
+     * means give up (close it). An initiator starts with WRITE, a responder with READ.
      */
     public static final class Handshake implements AutoCloseable {
         private long handle; // tether_handshake storage owned by the shim; 0 once closed
@@ -487,6 +653,38 @@ public final class Tether {
         private Handshake(long handle, int framing) {
             this.handle = handle;
             this.framing = framing;
+        }
+
+        /** The initiator of {@code config}'s pattern: it writes the first message. */
+        public static Handshake initiator(HandshakeConfig config) throws TetherException {
+            return make(true, config);
+        }
+
+        /**
+         * A responder waiting for an initiator's first message: the phone's side when its
+         * device connects. It stays available: a first message that is refused (a stranger, a
+         * peer key other than the configured one) throws and leaves it waiting for the next
+         * one, and a copy of the first message it accepted (a retransmission) throws
+         * {@link #ERR_DUPLICATE} and changes nothing (send the reply again). Only
+         * {@link #finish()} ends it.
+         */
+        public static Handshake responder(HandshakeConfig config) throws TetherException {
+            return make(false, config);
+        }
+
+        private static Handshake make(boolean initiator, HandshakeConfig c)
+                throws TetherException {
+            if (c == null) {
+                throw new NullPointerException("config");
+            }
+            if (c.staticSecret == null || c.id == null) {
+                throw new NullPointerException("config: staticSecret and identity are required");
+            }
+            long h = nHandshakeNew(initiator, c.suite, c.pattern, c.channel, c.framing,
+                    c.staticSecret, c.id, c.model.getBytes(StandardCharsets.UTF_8),
+                    c.version.getBytes(StandardCharsets.UTF_8), c.keyId, c.peerStaticKey,
+                    c.allowedPatterns, c.maxPlaintext);
+            return new Handshake(h, c.framing);
         }
 
         /**
@@ -510,10 +708,10 @@ public final class Tether {
         }
 
         /**
-         * The general initiator: any suite, pattern (except Pairing, which needs a pairing code
-         * this binding does not take yet), channel and framing. {@code peerStaticKey} is pinned:
-         * required for Provisioned and Reconnect; for Enrollment pass the expected key, since
-         * without a trust callback no other key is accepted.
+         * The general initiator with every setting as an argument: the same as
+         * {@link #initiator(HandshakeConfig)}. {@code peerStaticKey} is pinned: required for
+         * Provisioned and Reconnect; for Enrollment pass the expected key, since without a
+         * trust callback no other key is accepted.
          */
         public static Handshake initiator(int suite, int pattern, int channel, int framing,
                 byte[] staticSecret, byte[] id, String model, String version, byte[] keyId,
@@ -523,10 +721,9 @@ public final class Tether {
             if (id == null || model == null || version == null || keyId == null) {
                 throw new NullPointerException("id, model, version and keyId are required");
             }
-            long h = nHandshakeInitiator(suite, pattern, channel, framing, staticSecret, id,
-                    model.getBytes(StandardCharsets.UTF_8),
-                    version.getBytes(StandardCharsets.UTF_8), keyId, peerStaticKey);
-            return new Handshake(h, framing);
+            return initiator(new HandshakeConfig().suite(suite).pattern(pattern)
+                    .channel(channel).framing(framing).staticSecret(staticSecret)
+                    .identity(id, model, version).keyId(keyId).peerStaticKey(peerStaticKey));
         }
 
         private long live() {
@@ -552,9 +749,10 @@ public final class Tether {
         }
 
         /**
-         * The peer's next unit (a datagram, or one unit from a {@link StreamDecoder}). A unit
-         * that does not parse or authenticate throws and changes nothing; a peer refused by the
-         * trust policy throws and fails the handshake.
+         * The peer's next unit (a datagram, a unit from a {@link Reassembler}, or one unit from
+         * a {@link StreamDecoder}). A unit that does not parse or authenticate throws and
+         * changes nothing; a peer refused by the trust policy throws and fails an initiator's
+         * handshake (a responder goes back to waiting for a first message).
          */
         public synchronized void read(byte[] unit) throws TetherException {
             if (unit == null) {
@@ -745,6 +943,165 @@ public final class Tether {
         }
     }
 
+    /**
+     * The sending side of one BLE link (one direction of one connection; spec/LINK.md): it cuts
+     * each unit (a handshake message or a datagram record) into fragments, each the whole value
+     * of one ATT write or notification, and numbers the units. Make one per connection (the
+     * numbering starts at 0) and send every fragment of a unit, in order, before any of the
+     * next unit's.
+     */
+    public static final class Fragmenter implements AutoCloseable {
+        private long handle; // tether_fragmenter storage owned by the shim; 0 once closed
+
+        /**
+         * A fragmenter for a connection whose ATT_MTU is {@code attMtu} ({@link
+         * #LINK_MIN_ATT_MTU} until the ATT MTU exchange). Below 23 throws
+         * {@link #ERR_BAD_CONFIG}.
+         */
+        public Fragmenter(int attMtu) throws TetherException {
+            handle = nFragmenterNew(checkMtu(attMtu));
+        }
+
+        private long live() {
+            if (handle == 0) {
+                throw new IllegalStateException("Fragmenter is closed");
+            }
+            return handle;
+        }
+
+        /** The connection's new ATT_MTU (after the exchange), for the units from now on. */
+        public synchronized void setMtu(int attMtu) throws TetherException {
+            nFragmenterSetMtu(live(), checkMtu(attMtu));
+        }
+
+        /**
+         * Every fragment of {@code unit}, in the order to send them: each at most
+         * {@code min(ATT_MTU - 3, 512)} bytes, all but the last exactly that. An empty unit
+         * throws {@link #ERR_BAD_CONFIG}; one of more than 256 fragments (above 4606 bytes at
+         * ATT_MTU 23) or 65535 bytes {@link #ERR_PLAINTEXT_TOO_LARGE}; neither takes a number.
+         */
+        public synchronized byte[][] fragment(byte[] unit) throws TetherException {
+            if (unit == null) {
+                throw new NullPointerException("unit");
+            }
+            return nFragmenterFragment(live(), unit);
+        }
+
+        /** Frees the native storage. Idempotent. */
+        @Override
+        public synchronized void close() {
+            long h = handle;
+            handle = 0;
+            if (h != 0) {
+                nFragmenterFree(h);
+            }
+        }
+    }
+
+    /** What one fragment did in a {@link Reassembler}. */
+    public static final class Pushed {
+        /** The unit this fragment completed (a copy), or {@code null}. */
+        public final byte[] unit;
+        /**
+         * This fragment started a unit while another was in progress, whose end was lost: that
+         * unit is abandoned. The fragment itself was taken (it began a unit, or was one).
+         */
+        public final boolean interrupted;
+
+        Pushed(byte[] unit, boolean interrupted) {
+            this.unit = unit;
+            this.interrupted = interrupted;
+        }
+
+        /** Whether a unit was completed. */
+        public boolean hasUnit() {
+            return unit != null;
+        }
+    }
+
+    /**
+     * The receiving side of one BLE link (spec/LINK.md): puts units back together from the
+     * fragments the connection delivers, one unit at a time, in a buffer allocated once. Give it
+     * every attribute value the link delivers, in the order they arrived.
+     */
+    public static final class Reassembler implements AutoCloseable {
+        private long handle; // tether_reassembler storage owned by the shim; 0 once closed
+
+        /**
+         * A reassembler for units of up to {@link #LINK_DEFAULT_MAX_UNIT} bytes: every
+         * handshake message and every record of a session whose largest plaintext is
+         * {@link #DELIVERY_MAX_FRAME}.
+         */
+        public Reassembler() throws TetherException {
+            this(LINK_DEFAULT_MAX_UNIT);
+        }
+
+        /**
+         * A reassembler for units of 1 to {@code maxUnit} bytes (at most {@link #LINK_MAX_UNIT},
+         * else {@link #ERR_BAD_CONFIG}). It takes fragments of any ATT_MTU until
+         * {@link #setMtu} names the connection's.
+         */
+        public Reassembler(int maxUnit) throws TetherException {
+            if (maxUnit < 0) {
+                throw new IllegalArgumentException("maxUnit " + maxUnit);
+            }
+            handle = nReassemblerNew(maxUnit);
+        }
+
+        private long live() {
+            if (handle == 0) {
+                throw new IllegalStateException("Reassembler is closed");
+            }
+            return handle;
+        }
+
+        /** The connection's ATT_MTU: longer fragments throw {@link #ERR_LINK_TOO_LONG}. */
+        public synchronized void setMtu(int attMtu) throws TetherException {
+            nReassemblerSetMtu(live(), checkMtu(attMtu));
+        }
+
+        /**
+         * Takes the next fragment (the whole value of one write or notification). The unit it
+         * completes, if any, is in the result, ready for {@link Handshake#read} or
+         * {@link Session#open}. An {@code ERR_LINK_*} status means the fragment was dropped and
+         * the unit in progress lost (the delivery layer resends what it carried): carry on with
+         * the next fragment.
+         */
+        public synchronized Pushed push(byte[] fragment) throws TetherException {
+            if (fragment == null) {
+                throw new NullPointerException("fragment");
+            }
+            boolean[] interrupted = new boolean[1];
+            byte[] unit = nReassemblerPush(live(), fragment, interrupted);
+            return new Pushed(unit, interrupted[0]);
+        }
+
+        /**
+         * Abandons the unit in progress (call it when the connection drops); returns whether
+         * there was one.
+         */
+        public synchronized boolean reset() throws TetherException {
+            return nReassemblerReset(live());
+        }
+
+        /** Frees the buffer and the native storage. Idempotent. */
+        @Override
+        public synchronized void close() {
+            long h = handle;
+            handle = 0;
+            if (h != 0) {
+                nReassemblerFree(h);
+            }
+        }
+    }
+
+    private static int checkMtu(int attMtu) {
+        if (attMtu < 0 || attMtu > 0xFFFF) {
+            throw new IllegalArgumentException("an ATT_MTU is 16 bits, not " + attMtu);
+        }
+        return attMtu;
+    }
+
     private static void checkKey(byte[] key, String name) {
         if (key == null) {
             throw new NullPointerException(name);
@@ -766,9 +1123,10 @@ public final class Tether {
 
     private static native byte[] nPublicKey(byte[] secret) throws TetherException;
 
-    private static native long nHandshakeInitiator(int suite, int pattern, int channel,
-            int framing, byte[] staticSecret, byte[] id, byte[] model, byte[] version,
-            byte[] keyId, byte[] peerStaticKey) throws TetherException;
+    private static native long nHandshakeNew(boolean initiator, int suite, int pattern,
+            int channel, int framing, byte[] staticSecret, byte[] id, byte[] model,
+            byte[] version, byte[] keyId, byte[] peerStaticKey, int allowedPatterns,
+            int maxPlaintext) throws TetherException;
 
     private static native int nHandshakeNext(long hs) throws TetherException;
 
@@ -799,6 +1157,26 @@ public final class Tether {
             throws TetherException;
 
     private static native void nDecoderFree(long dec);
+
+    private static native long nFragmenterNew(int attMtu) throws TetherException;
+
+    private static native void nFragmenterSetMtu(long f, int attMtu) throws TetherException;
+
+    private static native byte[][] nFragmenterFragment(long f, byte[] unit)
+            throws TetherException;
+
+    private static native void nFragmenterFree(long f);
+
+    private static native long nReassemblerNew(int maxUnit) throws TetherException;
+
+    private static native void nReassemblerSetMtu(long r, int attMtu) throws TetherException;
+
+    private static native byte[] nReassemblerPush(long r, byte[] fragment,
+            boolean[] interruptedOut) throws TetherException;
+
+    private static native boolean nReassemblerReset(long r) throws TetherException;
+
+    private static native void nReassemblerFree(long r);
 
     private static native int nMessageKind(byte[] message) throws TetherException;
 

@@ -1,12 +1,12 @@
 package org.tether;
 
+import static org.tether.Checks.*;
+
 import java.io.EOFException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.lang.reflect.Field;
-import java.lang.reflect.InvocationTargetException;
-import java.lang.reflect.Method;
 import java.lang.reflect.Modifier;
 import java.net.InetSocketAddress;
 import java.net.Socket;
@@ -35,93 +35,6 @@ import java.util.regex.Pattern;
  * any failure.
  */
 public final class TetherTest {
-    private static int passed;
-    private static int failed;
-
-    /** A step that may throw anything. */
-    private interface Body {
-        void run() throws Exception;
-    }
-
-    private static void check(String what, boolean ok) {
-        if (ok) {
-            passed++;
-            System.out.println("ok   " + what);
-        } else {
-            failed++;
-            System.out.println("FAIL " + what);
-        }
-    }
-
-    private static void checkEquals(String what, Object expected, Object actual) {
-        boolean ok = expected == null ? actual == null : expected.equals(actual);
-        check(what + (ok ? "" : ": expected <" + expected + ">, got <" + actual + ">"), ok);
-    }
-
-    /** Runs {@code body} and checks it throws a TetherException with {@code code}. */
-    private static TetherException expectStatus(String what, int code, Body body) {
-        try {
-            body.run();
-            check(what + ": expected TetherException " + code + ", nothing thrown", false);
-        } catch (TetherException e) {
-            boolean ok = e.code() == code && e.description().equals(Tether.strerror(code));
-            check(what + " -> " + e.getMessage()
-                    + (ok ? "" : " (expected status " + code + ")"), ok);
-            return e;
-        } catch (Exception e) {
-            check(what + ": expected TetherException " + code + ", got " + e, false);
-        }
-        return null;
-    }
-
-    /** Runs {@code body} and checks it throws {@code type}. */
-    private static void expectThrows(String what, Class<? extends Throwable> type, Body body) {
-        try {
-            body.run();
-            check(what + ": expected " + type.getSimpleName() + ", nothing thrown", false);
-        } catch (Throwable e) {
-            check(what + " -> " + e.getClass().getSimpleName() + ": " + e.getMessage()
-                    + (type.isInstance(e) ? "" : " (expected " + type.getSimpleName() + ")"),
-                    type.isInstance(e));
-        }
-    }
-
-    private static byte[] filled(int value) {
-        byte[] b = new byte[32];
-        Arrays.fill(b, (byte) value);
-        return b;
-    }
-
-    private static String hex(byte[] b) {
-        StringBuilder s = new StringBuilder();
-        for (byte x : b) {
-            s.append(String.format("%02x", x & 0xff));
-        }
-        return s.toString();
-    }
-
-    private static byte[] utf8(String s) {
-        return s.getBytes(StandardCharsets.UTF_8);
-    }
-
-    private static String text(byte[] b) {
-        return new String(b, StandardCharsets.UTF_8);
-    }
-
-    private static byte[] concat(byte[]... parts) {
-        int n = 0;
-        for (byte[] p : parts) {
-            n += p.length;
-        }
-        byte[] all = new byte[n];
-        int at = 0;
-        for (byte[] p : parts) {
-            System.arraycopy(p, 0, all, at, p.length);
-            at += p.length;
-        }
-        return all;
-    }
-
     /** The TCP connection to the cloud: writes bytes, reads whole units through a decoder. */
     private static final class Link implements AutoCloseable {
         private final Socket socket;
@@ -262,7 +175,7 @@ public final class TetherTest {
     // ---- Application messages: what a phone does with what the device measured.
 
     /** spec/vectors/messages_telemetry.json, vector "vitals/spo2-and-temperature". */
-    private static final String VITALS_SPO2_AND_TEMPERATURE = "8201a4001b0000019bc0c69b40011903e8"
+    static final String VITALS_SPO2_AND_TEMPERATURE = "8201a4001b0000019bc0c69b40011903e8"
             + "0282820100820720038f0000186101011901740000f97e000101c48221190e8800001860";
     /** spec/vectors/messages_telemetry.json, vector "vitals/other-channel-and-specials". */
     private static final String VITALS_OTHER_CHANNEL_AND_SPECIALS = "8201a4001b0000019bc0c69b40"
@@ -274,18 +187,10 @@ public final class TetherTest {
             + "4e25840abc92a807e672d68f95033df6896688bf25f985195509ac33609c22fe5664fa8068cdaba"
             + "8286f3ad568e697937d041e05830ce36b26f14708db2620416fe7506";
     /** 2026-01-15T08:30:00Z, the base time of the vectors. */
-    private static final long BASE = 1768465800000L;
-
-    private static byte[] unhex(String h) {
-        byte[] b = new byte[h.length() / 2];
-        for (int i = 0; i < b.length; i++) {
-            b[i] = (byte) Integer.parseInt(h.substring(2 * i, 2 * i + 2), 16);
-        }
-        return b;
-    }
+    static final long BASE = 1768465800000L;
 
     /** Checks every field of one decoded reading. */
-    private static void checkReading(String what, Tether.Reading r, long timeMs, int channel,
+    static void checkReading(String what, Tether.Reading r, long timeMs, int channel,
             int tableCode, long mdcCode, long unitCode, long mantissa, int exponent, int special,
             String text) {
         String got = r.timeMs + " ch" + r.channel + " table " + r.tableCode + " mdc " + r.mdcCode
@@ -298,7 +203,7 @@ public final class TetherTest {
     }
 
     /** A vitals message of {@code n} readings of 5 % SpO2 at the base time, built by hand. */
-    private static byte[] vitalsOf(int n) {
+    static byte[] vitalsOf(int n) {
         byte[] head = unhex("8201a4001b0000019bc0c69b40010102818201000399"
                 + String.format("%04x", 3 * n));
         byte[] all = Arrays.copyOf(head, head.length + 3 * n);
@@ -422,21 +327,6 @@ public final class TetherTest {
                 + (v.special == Tether.VALUE_NUMBER ? "" : " special " + v.special);
     }
 
-    /** Calls a private native of Tether directly, as a buggy binding might. */
-    private static Object callNative(String name, Object... args) throws Throwable {
-        for (Method m : Tether.class.getDeclaredMethods()) {
-            if (m.getName().equals(name)) {
-                m.setAccessible(true);
-                try {
-                    return m.invoke(null, args);
-                } catch (InvocationTargetException e) {
-                    throw e.getCause();
-                }
-            }
-        }
-        throw new NoSuchMethodException(name);
-    }
-
     /** The shim's own argument checks, below the Java wrappers: it throws, never crashes. */
     private static void shimChecks() throws Exception {
         byte[] key = filled(0xD1);
@@ -451,11 +341,18 @@ public final class TetherTest {
         expectThrows("shim: secret of 33 bytes", IllegalArgumentException.class,
                 () -> rethrow(() -> callNative("nPublicKey", (Object) new byte[33])));
         expectThrows("shim: suite -1", IllegalArgumentException.class,
-                () -> rethrow(() -> callNative("nHandshakeInitiator", -1, 1, 1, 1, key,
-                        new byte[1], new byte[0], new byte[0], new byte[0], key)));
+                () -> rethrow(() -> callNative("nHandshakeNew", true, -1, 1, 1, 1, key,
+                        new byte[1], new byte[0], new byte[0], new byte[0], key, 0, 1024)));
         expectThrows("shim: null device id", NullPointerException.class,
-                () -> rethrow(() -> callNative("nHandshakeInitiator", 1, 1, 1, 1, key, null,
-                        new byte[0], new byte[0], new byte[0], key)));
+                () -> rethrow(() -> callNative("nHandshakeNew", false, 1, 1, 1, 1, key, null,
+                        new byte[0], new byte[0], new byte[0], key, 0, 1024)));
+        expectThrows("shim: maximum plaintext -1", IllegalArgumentException.class,
+                () -> rethrow(() -> callNative("nHandshakeNew", false, 1, 1, 1, 1, key,
+                        new byte[1], new byte[0], new byte[0], new byte[0], key, 0, -1)));
+        expectThrows("shim: peer key of 31 bytes", IllegalArgumentException.class,
+                () -> rethrow(() -> callNative("nHandshakeNew", false, 1, 1, 1, 1, key,
+                        new byte[1], new byte[0], new byte[0], new byte[0], new byte[31], 0,
+                        1024)));
         Tether.StreamDecoder dec = new Tether.StreamDecoder();
         try {
             long h = handleOf(dec);
@@ -467,27 +364,6 @@ public final class TetherTest {
                     () -> rethrow(() -> callNative("nDecoderFeed", h, null, 0, 0)));
         } finally {
             dec.close();
-        }
-    }
-
-    private static long handleOf(Object o) throws Exception {
-        Field f = o.getClass().getDeclaredField("handle");
-        f.setAccessible(true);
-        return f.getLong(o);
-    }
-
-    /** A Body that may throw any Throwable, for {@link #expectThrows}. */
-    private interface AnyBody {
-        void run() throws Throwable;
-    }
-
-    private static void rethrow(AnyBody body) throws Exception {
-        try {
-            body.run();
-        } catch (Exception | Error e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new RuntimeException(t);
         }
     }
 
@@ -712,19 +588,7 @@ public final class TetherTest {
         final String headerPath = header;
         final String cloudKeyHex = cloudKey;
         final String cloud = address;
-        Body[] parts = {() -> libraryChecks(headerPath, cloudKeyHex), TetherTest::shimChecks,
-            TetherTest::messageChecks, () -> device(cloud)};
-        for (Body part : parts) {
-            try {
-                part.run();
-            } catch (Throwable t) {
-                failed++;
-                System.out.println("FAIL unexpected " + t);
-                t.printStackTrace(System.out);
-            }
-        }
-        System.out.println(passed + " passed, " + failed + " failed");
-        System.out.flush();
-        System.exit(failed == 0 ? 0 : 1);
+        runAll(() -> libraryChecks(headerPath, cloudKeyHex), TetherTest::shimChecks,
+            TetherTest::messageChecks, () -> device(cloud));
     }
 }
