@@ -1443,9 +1443,8 @@ tether_status tether_fragmenter_start(tether_fragmenter *f,
 // unchanged (only its length is checked; other bytes would make fragments the receiver joins
 // into a unit that then fails authentication).
 //
-// The fragmenter keeps no pointer to the unit, so each call makes the fragments already
-// written again (in a stack buffer) before the next one: its work grows with the fragment's
-// index, to at most 255 fragment copies for the last fragment of the largest unit.
+// The fragmenter keeps no pointer to the unit between calls: each call finds its place in the
+// unit again from the number of fragments already written (no copying).
 //
 // Returns `TETHER_OK`, or: `TETHER_ERR_BUFFER_TOO_SMALL` (nothing written to `out`, nothing
 // changed, the fragment's length in `*written`: the same fragment comes next),

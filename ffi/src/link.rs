@@ -6,7 +6,7 @@
 //! at every call, and a unit the reassembler completes is lent to the caller until the next call.
 //! Neither has callbacks, so neither can be re-entered; `TETHER_ERR_BUSY` means two threads.
 
-use tether::link::{Fragmenter, Mtu, Reassembler, MAX_ATTRIBUTE_VALUE};
+use tether::link::{Fragmenter, Mtu, Reassembler};
 
 use crate::boundary::{
     boundary, boundary_or, bytes, bytes_mut, disjoint, lengths, set, Entered, Region, Storage,
@@ -267,9 +267,8 @@ pub unsafe extern "C" fn tether_fragmenter_start(
 /// unchanged (only its length is checked; other bytes would make fragments the receiver joins
 /// into a unit that then fails authentication).
 ///
-/// The fragmenter keeps no pointer to the unit, so each call makes the fragments already
-/// written again (in a stack buffer) before the next one: its work grows with the fragment's
-/// index, to at most 255 fragment copies for the last fragment of the largest unit.
+/// The fragmenter keeps no pointer to the unit between calls: each call finds its place in the
+/// unit again from the number of fragments already written (no copying).
 ///
 /// Returns `TETHER_OK`, or: `TETHER_ERR_BUFFER_TOO_SMALL` (nothing written to `out`, nothing
 /// changed, the fragment's length in `*written`: the same fragment comes next),
@@ -323,11 +322,8 @@ pub unsafe extern "C" fn tether_fragmenter_next(
         };
         // The core's fragmenter borrows the unit, which the handle must not keep: rebuilt over
         // the same bytes, it passes over the fragments already sent.
-        let mut passed = [0u8; MAX_ATTRIBUTE_VALUE];
-        for _ in 0..s.written {
-            if !matches!(fragments.next(&mut passed), Ok(Some(_))) {
-                return TETHER_ERR_INTERNAL;
-            }
+        if fragments.skip(usize::from(s.written)).is_err() {
+            return TETHER_ERR_INTERNAL;
         }
         match fragments.next(out) {
             Ok(Some(n)) => {

@@ -109,6 +109,23 @@ impl<'u> Fragmenter<'u> {
         Ok(Some(len))
     }
 
+    /// Passes over the next `n` fragments without writing them: for a sender that cannot keep
+    /// the fragmenter (which borrows the unit) between writes, such as a C caller, and rebuilds
+    /// it over the same unit to go on where it stopped. [`Local::WrongState`] beyond the last
+    /// fragment, and then nothing changes.
+    pub fn skip(&mut self, n: usize) -> Result<(), Error> {
+        if n > self.remaining() {
+            return Err(Local::WrongState.into());
+        }
+        for _ in 0..n {
+            let len = self.next_len().ok_or(Local::WrongState)?;
+            let piece = len - self.header_len();
+            self.rest = self.rest.get(piece..).ok_or(Local::WrongState)?;
+            self.written += 1;
+        }
+        Ok(())
+    }
+
     fn header_len(&self) -> usize {
         if self.written == 0 {
             START_HEADER_LEN
@@ -134,6 +151,40 @@ mod tests {
         assert_eq!(frags.remaining(), 0);
         assert_eq!(frags.next_len(), None);
         out
+    }
+
+    /// Skipping `k` fragments and going on gives the same fragments as writing them all.
+    #[test]
+    fn skip_resumes_where_writing_would() {
+        for (len, att) in [
+            (40usize, 23u16),
+            (1000, 23),
+            (1000, 185),
+            (5000, 517),
+            (1, 23),
+        ] {
+            let unit: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let mtu = Mtu::new(att).unwrap();
+            let every = all(&unit, mtu, 9);
+            for k in 0..=every.len() {
+                let mut frags = Fragmenter::new(&unit, mtu, 9).unwrap();
+                frags.skip(k).unwrap();
+                assert_eq!(frags.remaining(), every.len() - k);
+                let mut buf = [0u8; 512];
+                let mut rest = Vec::new();
+                while let Some(n) = frags.next(&mut buf).unwrap() {
+                    rest.push(buf[..n].to_vec());
+                }
+                assert_eq!(rest, every[k..], "len {len}, ATT_MTU {att}, skip {k}");
+            }
+            let mut frags = Fragmenter::new(&unit, mtu, 9).unwrap();
+            assert_eq!(
+                frags.skip(every.len() + 1),
+                Err(Local::WrongState.into()),
+                "beyond the last"
+            );
+            assert_eq!(frags.remaining(), every.len(), "and nothing changed");
+        }
     }
 
     /// The exact bytes of a three-fragment unit at the default MTU.
