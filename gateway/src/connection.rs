@@ -17,19 +17,19 @@ use std::sync::Arc;
 
 use tether::delivery::{Frame, Incoming, Receiver, ReceiverState, StreamId, MAX_FRAME};
 use tether::handshake::Established;
+use tether::link::{RelayIndex, RELAY_HEADER_LEN};
 use tether::{
     ChannelKind, Event, Framing, OsEntropy, Pattern, Responder, ResponderConfig, Session,
-    StreamDecoder, Suite, UnitType, UnixTime,
+    StreamDecoder, Suite, UnixTime,
 };
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::sync::{oneshot, Notify, OwnedMutexGuard};
+use tokio::sync::{mpsc, oneshot, Notify, OwnedMutexGuard};
 use tokio::time::{sleep_until, timeout, timeout_at, Instant};
 
 use crate::app::Decoded;
 use crate::metrics::Metrics;
 use crate::registry::{DeviceEntry, Live, RegistryPolicy};
-use crate::relay::Slot;
 use crate::shared::Shared;
 use crate::store::{Change, Row};
 
@@ -58,36 +58,19 @@ type Done = oneshot::Receiver<Result<(), String>>;
 /// Why a connection ended (a metrics label and a log field).
 pub type Reason = &'static str;
 
-/// Serves one accepted connection until it ends: a device's own, or a phone's relay connection
-/// (spec/PROTOCOL.md 3.4), told apart by the first unit.
-pub async fn serve(shared: Arc<Shared>, sock: TcpStream, conn_id: u64) {
-    shared.metrics.connections.inc();
-    let _ = sock.set_nodelay(true);
-    let reason = accept(&shared, sock, conn_id).await;
-    Metrics::count(&shared.metrics.closed, reason);
-    tracing::debug!(conn = conn_id, reason, "connection ended");
-    shared.metrics.connections.dec();
-}
-
-async fn accept(shared: &Arc<Shared>, sock: TcpStream, conn_id: u64) -> Reason {
-    let deadline = Instant::now() + shared.config.limits.handshake_deadline();
-    let mut dec = StreamDecoder::new(crate::relay::MAX_UNIT);
-    let mut carry = Vec::new();
-    let first = match timeout_at(deadline, next_unit(&sock, &mut dec, &mut carry)).await {
-        Ok(Ok(u)) => u,
-        Ok(Err(r)) => return r,
-        Err(_) => return "handshake_timeout",
-    };
-    if matches!(
-        UnitType::of(Framing::Stream, &first),
-        Ok(UnitType::Relayed(_))
-    ) {
-        return crate::relay::serve(shared, sock, dec, first, carry).await;
-    }
-    // A device's own connection: units are bounded by the session's records from here on.
+/// Serves a device's own connection (stream framing) whose handshake message 0 has been read.
+pub(crate) async fn serve_direct(
+    shared: &Arc<Shared>,
+    sock: TcpStream,
+    conn_id: u64,
+    msg0: Vec<u8>,
+    carry: Vec<u8>,
+    deadline: Instant,
+) -> Reason {
+    // Units are bounded by the session's records from here on.
     let dec = StreamDecoder::for_session_config(&shared.session_config);
     let pipe = Pipe::Tcp { sock, dec, carry };
-    run(shared, pipe, conn_id, first, deadline).await
+    run(shared, pipe, conn_id, msg0, deadline).await
 }
 
 /// Serves one session of a relay connection (one index), from its handshake message 0.
@@ -96,6 +79,36 @@ pub(crate) async fn serve_slot(shared: Arc<Shared>, slot: Slot, id: u64, msg0: V
     let reason = run(&shared, Pipe::Slot(slot), id, msg0, deadline).await;
     Metrics::count(&shared.metrics.closed, reason);
     tracing::debug!(slot = id, reason, "relayed session ended");
+}
+
+/// One session's end of a phone's relay connection (`relay.rs`): datagram units in, framed
+/// relayed units out to the connection's writer.
+pub struct Slot {
+    /// The session's index on the relay connection.
+    pub(crate) index: RelayIndex,
+    /// Units for this session, from the demultiplexer.
+    pub(crate) rx: mpsc::Receiver<Vec<u8>>,
+    /// Framed bytes to the writer.
+    pub(crate) tx: mpsc::Sender<Vec<u8>>,
+}
+
+impl Slot {
+    /// Appends `unit` in its envelope, with the stream length prefix, to `out`.
+    fn frame(&self, unit: &[u8], out: &mut Vec<u8>) {
+        let len = unit.len() + RELAY_HEADER_LEN;
+        // Sealed units are far below 64 KiB (the relay's largest unit): no truncation.
+        out.extend_from_slice(&(len as u16).to_be_bytes());
+        out.extend_from_slice(&tether::link::relay::header(self.index));
+        out.extend_from_slice(unit);
+    }
+
+    /// Hands framed bytes to the writer.
+    async fn send(&self, bytes: Vec<u8>) -> Result<(), Reason> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        self.tx.send(bytes).await.map_err(|_| "relay_closed")
+    }
 }
 
 /// Where a session's units come from and go: a device's own TCP connection (stream framing,
@@ -221,7 +234,7 @@ fn session_error(reason: Reason) -> Option<&'static str> {
 }
 
 /// Reads until the decoder yields one unit; `carry` holds bytes read past it.
-async fn next_unit(
+pub(crate) async fn next_unit(
     sock: &TcpStream,
     dec: &mut StreamDecoder,
     carry: &mut Vec<u8>,

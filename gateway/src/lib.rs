@@ -9,6 +9,7 @@
 //! | module | what it owns |
 //! |---|---|
 //! | [`server`] | start, accept loop with its caps, polling the CLI's changes, graceful stop |
+//! | [`accept`] | an accepted connection: a device's own, or a phone's relay connection |
 //! | [`connection`] | one device session: deadline, handshake, takeover, serving, close |
 //! | [`relay`] | a phone's relay connection: one session per relay index (spec/PROTOCOL.md 3.4) |
 //! | [`shared`] | what every connection shares, and the audit of the gateway's own detections |
@@ -23,6 +24,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod accept;
 pub mod app;
 pub mod audit;
 pub mod committer;

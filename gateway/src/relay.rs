@@ -29,7 +29,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::timeout;
 
-use crate::connection::{serve_slot, Reason};
+use crate::connection::{serve_slot, Reason, Slot};
 use crate::shared::Shared;
 
 /// The largest relayed unit body: the envelope and the largest datagram unit (a record of the
@@ -49,34 +49,6 @@ const MAX_SLOTS: usize = 256;
 
 /// Connection ids of slots, apart from the accept loop's (which count up from 1).
 static NEXT_SLOT: AtomicU64 = AtomicU64::new(1 << 48);
-
-/// One session's end of a relay connection.
-pub struct Slot {
-    index: RelayIndex,
-    /// Units for this session, from the demultiplexer.
-    pub(crate) rx: mpsc::Receiver<Vec<u8>>,
-    /// Framed bytes to the writer.
-    tx: mpsc::Sender<Vec<u8>>,
-}
-
-impl Slot {
-    /// Appends `unit` in its envelope, with the stream length prefix, to `out`.
-    pub(crate) fn frame(&self, unit: &[u8], out: &mut Vec<u8>) {
-        let len = unit.len() + RELAY_HEADER_LEN;
-        // Sealed units are far below 64 KiB (MAX_UNIT): the cast cannot truncate.
-        out.extend_from_slice(&(len as u16).to_be_bytes());
-        out.extend_from_slice(&tether::link::relay::header(self.index));
-        out.extend_from_slice(unit);
-    }
-
-    /// Hands framed bytes to the writer.
-    pub(crate) async fn send(&self, bytes: Vec<u8>) -> Result<(), Reason> {
-        if bytes.is_empty() {
-            return Ok(());
-        }
-        self.tx.send(bytes).await.map_err(|_| "relay_closed")
-    }
-}
 
 /// A live slot as the demultiplexer sees it.
 struct Route {

@@ -15,11 +15,11 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
+use crate::accept;
 use crate::app::Application;
 use crate::audit;
 use crate::committer::Committer;
 use crate::config::Config;
-use crate::connection;
 use crate::keyfile::{self, Keys};
 use crate::metrics::{self, Metrics};
 use crate::registry::Registry;
@@ -279,7 +279,7 @@ async fn accept_loop(
         let id = next_id.fetch_add(1, Ordering::Relaxed);
         let s = shared.clone();
         conns.spawn(async move {
-            connection::serve(s, sock, id).await;
+            accept::serve(s, sock, id).await;
             drop(permit);
         });
     }

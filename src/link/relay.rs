@@ -15,41 +15,14 @@ use alloc::vec::Vec;
 
 use crate::error::{Error, Local, Malformed, PeerError};
 use crate::record::framing::Framing;
-use crate::record::header::{parse_relay_header, relay_header, unit_body};
+pub use crate::record::header::RelayIndex;
+use crate::record::header::{parse_relayed, relay_header, unit_body};
 
 /// Bytes the envelope adds to a unit.
 pub const RELAY_HEADER_LEN: usize = 2;
 
 /// Sessions one hop can address: the index has 12 bits.
-pub const RELAY_INDEXES: usize = 4096;
-
-/// Which session a relayed unit belongs to on one hop (0 to 4095).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct RelayIndex(u16);
-
-impl RelayIndex {
-    /// Index 0: what a device uses for its one end-to-end session.
-    pub const ZERO: RelayIndex = RelayIndex(0);
-    /// The largest index.
-    pub const MAX: RelayIndex = RelayIndex(RELAY_INDEXES as u16 - 1);
-
-    /// An index; [`Local::Config`] beyond [`RelayIndex::MAX`].
-    pub const fn new(value: u16) -> Result<RelayIndex, Error> {
-        if value > RelayIndex::MAX.0 {
-            return Err(Error::Local(Local::Config));
-        }
-        Ok(RelayIndex(value))
-    }
-
-    /// The index as a number.
-    pub const fn get(self) -> u16 {
-        self.0
-    }
-
-    pub(crate) const fn from_bits(value: u16) -> RelayIndex {
-        RelayIndex(value & RelayIndex::MAX.0)
-    }
-}
+pub const RELAY_INDEXES: usize = RelayIndex::MAX.get() as usize + 1;
 
 /// A relayed unit, parsed: the index and the unit inside, borrowed from the input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,15 +44,7 @@ impl<'a> Relayed<'a> {
     /// Parses a relayed unit (its body, without any stream length prefix). The unit inside must
     /// be non-empty and must not itself be relayed.
     pub fn parse(bytes: &'a [u8]) -> Result<Relayed<'a>, Error> {
-        let (header, unit) = bytes
-            .split_first_chunk::<RELAY_HEADER_LEN>()
-            .ok_or(Malformed::Truncated)?;
-        let index = parse_relay_header(*header)?;
-        let first = *unit.first().ok_or(Malformed::Truncated)?;
-        // No envelope in an envelope, whatever its version bits.
-        if first >> 6 == 0b10 {
-            return Err(Malformed::UnknownType.into());
-        }
+        let (index, unit) = parse_relayed(bytes)?;
         Ok(Relayed { index, unit })
     }
 }

@@ -89,8 +89,8 @@ pub enum UnitType {
     /// A record of the given type (its epoch bits are not interpreted here).
     Record(RecordType),
     /// A unit inside a relay envelope (spec/PROTOCOL.md 3.4), for the session with this index on
-    /// this hop; [`crate::link::Relayed::parse`] gives the unit inside.
-    Relayed(crate::link::RelayIndex),
+    /// this hop; `link::Relayed::parse` gives the unit inside.
+    Relayed(RelayIndex),
 }
 
 impl UnitType {
@@ -107,7 +107,7 @@ impl UnitType {
             }
             UnitKind::Handshake => UnitType::Handshake(parse_handshake_byte(first)?),
             UnitKind::Record => UnitType::Record(parse_record_flags(first)?.0),
-            UnitKind::Relayed => UnitType::Relayed(crate::link::Relayed::parse(body)?.index),
+            UnitKind::Relayed => UnitType::Relayed(parse_relayed(body)?.0),
         })
     }
 }
@@ -149,23 +149,65 @@ pub(crate) fn parse_code_pairing_byte(b: u8) -> Result<u8, Error> {
     }
 }
 
+/// Which session a relayed unit belongs to on one hop (0 to 4095): the index of the relay
+/// envelope (spec/PROTOCOL.md 3.4), re-exported as `link::RelayIndex`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct RelayIndex(u16);
+
+impl RelayIndex {
+    /// Index 0: what a device uses for its one end-to-end session.
+    pub const ZERO: RelayIndex = RelayIndex(0);
+    /// The largest index.
+    pub const MAX: RelayIndex = RelayIndex(0x0FFF);
+
+    /// An index; [`Local::Config`] beyond [`RelayIndex::MAX`].
+    pub const fn new(value: u16) -> Result<RelayIndex, Error> {
+        if value > RelayIndex::MAX.0 {
+            return Err(Error::Local(crate::error::Local::Config));
+        }
+        Ok(RelayIndex(value))
+    }
+
+    /// The index as a number.
+    pub const fn get(self) -> u16 {
+        self.0
+    }
+
+    pub(crate) const fn from_bits(value: u16) -> RelayIndex {
+        RelayIndex(value & RelayIndex::MAX.0)
+    }
+}
+
 /// The relay envelope of `index`: kind `10`, the version, the index's high 4 bits, then its low
 /// 8 bits.
-pub(crate) fn relay_header(index: crate::link::RelayIndex) -> [u8; 2] {
+pub(crate) fn relay_header(index: RelayIndex) -> [u8; 2] {
     let [high, low] = index.get().to_be_bytes();
     [(KIND_RELAYED << 6) | VERSION_BITS | (high & 0x0F), low]
 }
 
 /// Parses a relay envelope into its index.
-pub(crate) fn parse_relay_header(header: [u8; 2]) -> Result<crate::link::RelayIndex, Error> {
+pub(crate) fn parse_relay_header(header: [u8; 2]) -> Result<RelayIndex, Error> {
     let [first, low] = header;
     if unit_kind(first)? != UnitKind::Relayed {
         return Err(Malformed::UnknownType.into());
     }
-    Ok(crate::link::RelayIndex::from_bits(u16::from_be_bytes([
+    Ok(RelayIndex::from_bits(u16::from_be_bytes([
         first & 0x0F,
         low,
     ])))
+}
+
+/// Parses a relayed unit's body into its index and the unit inside, which must be non-empty and
+/// not itself relayed (spec/PROTOCOL.md 3.4).
+pub(crate) fn parse_relayed(bytes: &[u8]) -> Result<(RelayIndex, &[u8]), Error> {
+    let (header, unit) = bytes.split_first_chunk::<2>().ok_or(Malformed::Truncated)?;
+    let index = parse_relay_header(*header)?;
+    let first = *unit.first().ok_or(Malformed::Truncated)?;
+    // No envelope in an envelope, whatever its version bits.
+    if first >> 6 == KIND_RELAYED {
+        return Err(Malformed::UnknownType.into());
+    }
+    Ok((index, unit))
 }
 
 /// First byte of a record of type `ty` sent in `epoch`.
@@ -366,7 +408,7 @@ mod tests {
         // Relayed: the index in 12 bits, a unit inside that is neither empty nor relayed.
         assert_eq!(
             UnitType::of(d, &[0x9A, 0xBC, 0x13]),
-            Ok(Relayed(crate::link::RelayIndex::new(0xABC).unwrap()))
+            Ok(Relayed(RelayIndex::new(0xABC).unwrap()))
         );
         assert_eq!(
             UnitType::of(d, &[0x90, 0x00]),
