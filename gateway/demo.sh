@@ -31,10 +31,11 @@ printf 'a7%.0s' $(seq 32) >"$data/clinic.seed" # the demo clinic's Ed25519 seed 
 "$gw" --data "$data" queue-command --device SN-DEMO-0001 --authority-seed "$data/clinic.seed" \
   --operation 1 --param 1=60
 
+: >"$log" # exists before the background job opens it: the loop below reads it at once
 "$gw" --data "$data" serve --listen 127.0.0.1:0 --no-metrics >"$log" 2>&1 &
 pid=$!
 addr=""
-for _ in $(seq 1 100); do
+for _ in $(seq 1 300); do
   addr="$(sed -n 's/^listening on //p' "$log")"
   [ -n "$addr" ] && break
   kill -0 "$pid" 2>/dev/null || fail "the gateway exited early"
