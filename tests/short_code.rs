@@ -48,7 +48,7 @@ fn attempt(
     let result = (|| {
         let (phone_party, device_party) = (phone(), device_fixture());
         let mut buf = [0u8; 64];
-        let (pake, n) = PhonePairing::start(FRAMING, typed, &mut rng(seed), &mut buf)?;
+        let (mut pake, n) = PhonePairing::start(FRAMING, typed, &mut rng(seed), &mut buf)?;
         rec.phone_code_msg = buf[..n].to_vec();
         let mut out = [0u8; 64];
         let (device_key, m) = device.respond(
@@ -194,7 +194,8 @@ fn a_phone_that_reaches_a_substitute_device_fails_too() {
     // on the phone's.
     let mut limiter = AttemptLimiter::new();
     let mut buf = [0u8; 64];
-    let (pake, n) = PhonePairing::start(FRAMING, code("000777"), &mut rng(3), &mut buf).unwrap();
+    let (mut pake, n) =
+        PhonePairing::start(FRAMING, code("000777"), &mut rng(3), &mut buf).unwrap();
     let mut substitute = DevicePairing::new(FRAMING, code("000778"));
     let mut out = [0u8; 64];
     let (sub_key, m) = substitute
@@ -251,7 +252,8 @@ fn replayed_messages_from_a_successful_pairing_are_refused() {
     assert_eq!(err, Error::Peer(PeerError::Authentication));
     // The replayed device answer does not open on a phone's new attempt either.
     let mut buf = [0u8; 64];
-    let (pake, _) = PhonePairing::start(FRAMING, code("583920"), &mut rng(101), &mut buf).unwrap();
+    let (mut pake, _) =
+        PhonePairing::start(FRAMING, code("583920"), &mut rng(101), &mut buf).unwrap();
     let phone_key = pake.finish(&rec.device_code_msg).unwrap();
     let phone_party = phone();
     let cfg = config(&phone_party, Suite::ENABLED[0], FRAMING, CHANNEL);
@@ -379,6 +381,50 @@ fn malformed_code_messages_change_nothing() {
         .respond(&mut limiter, T0, &good, &mut rng(12), &mut out)
         .unwrap();
     assert!(device.is_spent());
+}
+
+#[test]
+fn a_malformed_answer_changes_nothing_at_the_phone() {
+    let mut buf = [0u8; 64];
+    let (mut pake, n) =
+        PhonePairing::start(FRAMING, code("112233"), &mut rng(80), &mut buf).unwrap();
+    let mut out = [0u8; 64];
+    let (device_key, m) = DevicePairing::new(FRAMING, code("112233"))
+        .respond(
+            &mut AttemptLimiter::new(),
+            T0,
+            &buf[..n],
+            &mut rng(81),
+            &mut out,
+        )
+        .unwrap();
+    let genuine = out[..m].to_vec();
+    let order8 =
+        hex::decode("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a").unwrap();
+    let mut bad_point = vec![0x55];
+    bad_point.extend_from_slice(&order8);
+    let mut wrong_index = genuine.clone();
+    wrong_index[0] = 0x51;
+    for bad in [vec![], genuine[..20].to_vec(), wrong_index, bad_point] {
+        assert!(pake.finish(&bad).is_err(), "{}", hex::encode(&bad));
+        assert!(!pake.is_spent(), "a refused answer spent the exchange");
+    }
+    let phone_key = pake.finish(&genuine).unwrap();
+    assert!(pake.is_spent());
+    assert_eq!(
+        pake.finish(&genuine).err(),
+        Some(Error::Local(Local::WrongState))
+    );
+    let mut rec = Recorded::default();
+    pairing_handshake(
+        &phone_key,
+        &device_key,
+        &phone(),
+        &common::device(),
+        82,
+        &mut rec,
+    )
+    .unwrap();
 }
 
 #[test]
@@ -534,7 +580,8 @@ fn a_recorded_transcript_does_not_let_an_offline_search_confirm_a_code() {
     // guess could open the phone's message, and the guess was wrong; the true code opens nothing.
     let attacker_seed = 42;
     let mut buf = [0u8; 64];
-    let (pake, n) = PhonePairing::start(FRAMING, code(TRUE_CODE), &mut rng(43), &mut buf).unwrap();
+    let (mut pake, n) =
+        PhonePairing::start(FRAMING, code(TRUE_CODE), &mut rng(43), &mut buf).unwrap();
     let phone_code_msg = buf[..n].to_vec();
     let mut limiter = AttemptLimiter::new();
     let mut out = [0u8; 64];
@@ -579,7 +626,7 @@ fn a_recorded_transcript_does_not_let_an_offline_search_confirm_a_code() {
     assert!(found.is_empty(), "offline search confirmed {found:?}");
     // The same procedure does confirm the attacker's one online guess when it is right: the test
     // can tell a leak from none.
-    let (pake, n) = PhonePairing::start(FRAMING, code(GUESS), &mut rng(46), &mut buf).unwrap();
+    let (mut pake, n) = PhonePairing::start(FRAMING, code(GUESS), &mut rng(46), &mut buf).unwrap();
     let lucky_msg = buf[..n].to_vec();
     let (_, m) = DevicePairing::new(FRAMING, code(GUESS))
         .respond(
@@ -617,7 +664,7 @@ fn a_recorded_transcript_does_not_let_an_offline_search_confirm_a_code() {
 #[test]
 fn the_stream_framing_carries_code_messages_with_a_length() {
     let mut buf = [0u8; 64];
-    let (pake, n) =
+    let (mut pake, n) =
         PhonePairing::start(Framing::Stream, code("010203"), &mut rng(60), &mut buf).unwrap();
     assert_eq!(n, CODE_MESSAGE_LEN + 2);
     assert_eq!(&buf[..2], &(CODE_MESSAGE_LEN as u16).to_be_bytes());
@@ -678,7 +725,7 @@ mod properties {
         #[test]
         fn any_bytes_to_the_phone(unit in proptest::collection::vec(any::<u8>(), 0..80)) {
             let mut buf = [0u8; 64];
-            let (pake, _) = PhonePairing::start(FRAMING, code("246802"), &mut rng(71), &mut buf).unwrap();
+            let (mut pake, _) = PhonePairing::start(FRAMING, code("246802"), &mut rng(71), &mut buf).unwrap();
             let _ = pake.finish(&unit);
         }
 
@@ -688,7 +735,7 @@ mod properties {
             let mut limiter = AttemptLimiter::new();
             let mut device = DevicePairing::new(FRAMING, code("864200"));
             let mut buf = [0u8; 64];
-            let (pake, n) = PhonePairing::start(FRAMING, code("864200"), &mut rng(72), &mut buf).unwrap();
+            let (mut pake, n) = PhonePairing::start(FRAMING, code("864200"), &mut rng(72), &mut buf).unwrap();
             let mut phone_msg = buf[..n].to_vec();
             if which == 0 { phone_msg[bit / 8] ^= 1 << (bit % 8); }
             let mut out = [0u8; 64];

@@ -348,7 +348,7 @@ fn run_short_code(case: &Case) -> Run {
     let code = || ShortCode::parse(SHORT_CODE.as_bytes()).unwrap();
     let framing = case.framing;
     let mut m0 = [0u8; 64];
-    let (pake, n0) = PhonePairing::start(
+    let (mut pake, n0) = PhonePairing::start(
         framing,
         code(),
         &mut FixedEntropy::new(&PHONE_SCALAR_ENTROPY),

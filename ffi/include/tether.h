@@ -6,11 +6,12 @@
  * Conventions (each function's comment lists its statuses and what it writes on failure):
  * - Every fallible function returns tether_status: TETHER_OK (0) on success, a non-zero error
  *   otherwise. Numbers are never reused; tether_strerror() describes one. By range: 1..19
- *   misuse or limits on this side, 20..39 malformed input, 40..59 the peer broke the protocol,
- *   60..79 the trust policy refused the peer, 90..99 internal, 101..119 a therapy command
- *   refused (100 + the reason code its acknowledgement carries), 121..139 an update refused
- *   (120 + the reason code), 140..159 delivery and the sealed outbox, 160..179 a fragment the
- *   BLE link layer's reassembler dropped (spec/LINK.md section 6; not security events).
+ *   misuse or limits on this side (17: pairing attempts rate-limited, 18: relay table full),
+ *   20..39 malformed input, 40..59 the peer broke the protocol, 60..79 the trust policy refused
+ *   the peer, 90..99 internal, 101..119 a therapy command refused (100 + the reason code its
+ *   acknowledgement carries), 121..139 an update refused (120 + the reason code), 140..159
+ *   delivery and the sealed outbox, 160..179 a fragment the BLE link layer's reassembler dropped
+ *   (spec/LINK.md section 6; not security events).
  * - Every pointer is checked for NULL; a buffer may be NULL only with length 0. A length above
  *   PTRDIFF_MAX is TETHER_ERR_BAD_LENGTH. Pointers to scalars and structs need no alignment.
  * - An output buffer is followed by its length. If it is too small the call returns
@@ -22,9 +23,11 @@
  *   tether_session_seal_in_place and tether_session_open_in_place use one buffer as input and
  *   output (it still must not overlap the other outputs or the handle).
  *
- * Handles: tether_handshake, tether_session, tether_decoder, tether_sender, tether_fragmenter and
- * tether_reassembler are storage you declare (no malloc needed): static, on the stack or inside
- * your own struct, with the type's alignment.
+ * Handles: tether_handshake, tether_session, tether_decoder, tether_sender, tether_fragmenter,
+ * tether_reassembler, tether_code_pairing and tether_relay_table are storage you declare (no
+ * malloc needed): static, on the stack or inside your own struct, with the type's alignment.
+ * (tether_attempt_limiter and tether_receiver_state are plain structs, not handles: copy and
+ * persist them freely.)
  * - Zero the storage before its first init: static storage is zero already; otherwise use
  *   `= {0}`, memset or calloc (for a union of handles, memset the union: `= {0}` zeroes only
  *   its first member). Wipe leaves it zeroed again. Init reads the storage's 24-byte
@@ -53,12 +56,13 @@
  * running it is refused with TETHER_ERR_BUSY, except a wipe, which takes effect when the running
  * call returns (that call still returns its own status; the next one finds no object). A handle is not locked: never use one handle from two threads at once (tether
  * refuses the second with TETHER_ERR_BUSY, but only when it sees the overlap); different handles
- * may be used concurrently. tether_strerror, tether_version and the key helpers are
- * thread-safe.
+ * may be used concurrently. tether_strerror, tether_version, the key helpers,
+ * tether_short_code_generate and the relay's wrap, header and parse are thread-safe.
  *
  * Memory: a handle's storage holds its keys, which wipe zeroizes. Besides, the core allocates
  * at init (the handshake's Noise state, the replay window, the decoder and reassembler
- * buffers), never per record. Hosted builds of this library zero every block they free; a
+ * buffers, the relay table's routes) and when a short-code exchange starts (its SPAKE2 state),
+ * never per record. Hosted builds of this library zero every block they free; a
  * no_std firmware build allocates through tether_alloc_hook/tether_free_hook, whose free should
  * zero too. What stays behind is listed in spec/PROTOCOL.md section 7 (memory hygiene).
  */
@@ -101,6 +105,19 @@
 
 // Patch version.
 #define TETHER_VERSION_PATCH 0
+
+// Digits in a short code (`tether_short_code_generate` writes this many ASCII digits, no NUL).
+#define TETHER_SHORT_CODE_LEN 6
+
+// The largest code message (35 bytes on a stream, 33 as a datagram): an output of this size
+// always suffices for `tether_code_pairing_start` and `tether_code_pairing_respond`.
+#define TETHER_CODE_MESSAGE_MAX 35
+
+// Bytes of storage a code pairing needs (`sizeof(tether_code_pairing)`).
+#define TETHER_CODE_PAIRING_SIZE 512
+
+// Alignment of that storage.
+#define TETHER_CODE_PAIRING_ALIGN 8
 
 // Most parameters one command carries.
 #define TETHER_COMMAND_MAX_PARAMS 8
@@ -248,6 +265,19 @@
 // Bytes of the persisted receiver state (`tether_receiver_state.bytes`).
 #define TETHER_RECEIVER_STATE_LEN 16
 
+// Bytes the envelope adds to a unit.
+#define TETHER_RELAY_HEADER_LEN 2
+
+// Sessions one hop can address (indexes 0 to 4095), and the largest relay table.
+#define TETHER_RELAY_INDEXES 4096
+
+// Bytes of storage a relay table needs (`sizeof(tether_relay_table)`; its routes are allocated
+// apart, at init).
+#define TETHER_RELAY_TABLE_SIZE 64
+
+// Alignment of that storage.
+#define TETHER_RELAY_TABLE_ALIGN 8
+
 // Bytes of storage a session needs (`sizeof(tether_session)`).
 #define TETHER_SESSION_SIZE 4096
 
@@ -385,6 +415,14 @@ enum tether_status
   // The caller's image read callback failed (`tether_image_check`): read the image again
   // later; nothing about the update changed.
   TETHER_ERR_IO = 16,
+  // Too many short-code pairing attempts failed in a row (spec/PROTOCOL.md 4.7.2): the device
+  // refuses the next one until its wait is over (`tether_code_pairing_respond` stores how long
+  // in `*retry_in_ms`). Nothing changed: no attempt counted, the code kept, nothing sent.
+  TETHER_ERR_RATE_LIMITED = 17,
+  // A relay table has a route for every uplink index it holds: the unit is not relayed and
+  // nothing changed. Remove the routes of a device that is gone
+  // (`tether_relay_table_remove_link`), or make the table larger.
+  TETHER_ERR_RELAY_FULL = 18,
   // Input shorter than its format requires.
   TETHER_ERR_TRUNCATED = 20,
   // Input longer than allowed.
@@ -623,6 +661,95 @@ typedef int32_t tether_event;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// An authenticated peer, copied out of the handshake. Byte fields are not NUL-terminated; use
+// the lengths.
+typedef struct {
+  // Entity id (1 to 32 bytes).
+  uint8_t id[32];
+  // Bytes used in `id`.
+  size_t id_len;
+  // Model name (UTF-8).
+  uint8_t model[32];
+  // Bytes used in `model`.
+  size_t model_len;
+  // Firmware or software version (UTF-8).
+  uint8_t version[16];
+  // Bytes used in `version`.
+  size_t version_len;
+  // Key id.
+  uint8_t key_id[16];
+  // Bytes used in `key_id`.
+  size_t key_id_len;
+  // The peer's static X25519 public key, authenticated by the handshake.
+  uint8_t static_key[32];
+  // Whether the peer presented a manufacturer credential.
+  bool has_credential;
+} tether_peer;
+
+// What the trust callback sees. Valid only during the callback.
+typedef struct {
+  // The peer.
+  const tether_peer *peer;
+  // The handshake pattern (1 Provisioned/IK, 2 Enrollment/XX, 3 Pairing/XXpsk0,
+  // 4 Reconnect/KK).
+  uint8_t pattern;
+  // The channel kind (1 device-cloud, 2 device-phone, 3 relayed, 4 phone-cloud).
+  uint8_t channel;
+  // The wall-clock time used for credential checks.
+  uint64_t unix_time;
+  // For `tether_peer_verify_credential`; opaque.
+  const void *internal;
+} tether_peer_info;
+
+// Services the platform provides. Copied into each handshake and session at init; the
+// functions are called only during tether calls on the same handle, on the calling thread, with
+// `user` as given.
+typedef struct {
+  // Passed unchanged to every callback.
+  void *user;
+  // Fills `buf` with `len` bytes from a cryptographically secure generator (a hardware TRNG,
+  // `getrandom`). Returns 0 on success, anything else on failure. Required.
+  int32_t (*fill_random)(void *user, uint8_t *buf, size_t len);
+  // Milliseconds on a monotonic clock (any origin). Drives time-based key updates. If NULL,
+  // time stands still at 0 and only record and byte limits update keys.
+  uint64_t (*monotonic_ms)(void *user);
+  // Seconds since the Unix epoch, for credential validity. If NULL, 0.
+  uint64_t (*unix_time)(void *user);
+  // Decides whether an authenticated peer is accepted: return `TETHER_OK` (0) to accept, or a
+  // rejection status (`TETHER_ERR_UNKNOWN_PEER`, `TETHER_ERR_REVOKED`, ...; any other non-zero
+  // value counts as `TETHER_ERR_REJECTED`). `info` and everything it points to are valid only
+  // during the call. If NULL, a peer is accepted only when its static key equals the
+  // configured `peer_static_key` (deny by default).
+  int32_t (*check_peer)(void *user, const tether_peer_info *info);
+} tether_platform;
+
+// Storage for one side of one short-code exchange, phone or device. Set it up with
+// `tether_code_pairing_init_phone` or `tether_code_pairing_init_device`, clear it with
+// `tether_code_pairing_wipe` (which zeroizes the code and the key). Never copy or move it while
+// it is initialized (`TETHER_ERR_COPIED`).
+typedef struct TETHER_ALIGNED(8) {
+  // Opaque: never read or write it.
+  uint64_t _opaque[64];
+} tether_code_pairing;
+
+// The device's pairing attempt limiter (spec/PROTOCOL.md 4.7.2): a plain struct the firmware
+// owns and passes to every `tether_code_pairing_respond`. All zero is a limiter with no
+// failures. The first 3 consecutive failed attempts may follow each other at once; after that
+// each attempt waits twice as long as the one before, from 30 seconds up to an hour. An attempt
+// counts as failed from the moment the device answers it until
+// `tether_attempt_limiter_succeeded` (the pairing handshake finished).
+//
+// Keep `failures` in non-volatile memory whenever it changes, and after a reboot rebuild the
+// limiter with `tether_attempt_limiter_restore`: otherwise a power cycle resets the count.
+typedef struct {
+  // Consecutive attempts that have not succeeded, one in progress included: the number to keep
+  // across reboots.
+  uint32_t failures;
+  // When the next attempt is allowed, on the clock whose readings are passed as `now_ms`
+  // (a monotonic one). Meaningful only until a reboot restarts that clock.
+  uint64_t next_allowed_ms;
+} tether_attempt_limiter;
+
 // The range one parameter may take under a grant.
 typedef struct {
   // The parameter's id.
@@ -805,68 +932,6 @@ typedef struct TETHER_ALIGNED(8) {
   uint64_t _opaque[256];
 } tether_handshake;
 
-// An authenticated peer, copied out of the handshake. Byte fields are not NUL-terminated; use
-// the lengths.
-typedef struct {
-  // Entity id (1 to 32 bytes).
-  uint8_t id[32];
-  // Bytes used in `id`.
-  size_t id_len;
-  // Model name (UTF-8).
-  uint8_t model[32];
-  // Bytes used in `model`.
-  size_t model_len;
-  // Firmware or software version (UTF-8).
-  uint8_t version[16];
-  // Bytes used in `version`.
-  size_t version_len;
-  // Key id.
-  uint8_t key_id[16];
-  // Bytes used in `key_id`.
-  size_t key_id_len;
-  // The peer's static X25519 public key, authenticated by the handshake.
-  uint8_t static_key[32];
-  // Whether the peer presented a manufacturer credential.
-  bool has_credential;
-} tether_peer;
-
-// What the trust callback sees. Valid only during the callback.
-typedef struct {
-  // The peer.
-  const tether_peer *peer;
-  // The handshake pattern (1 Provisioned/IK, 2 Enrollment/XX, 3 Pairing/XXpsk0,
-  // 4 Reconnect/KK).
-  uint8_t pattern;
-  // The channel kind (1 device-cloud, 2 device-phone, 3 relayed, 4 phone-cloud).
-  uint8_t channel;
-  // The wall-clock time used for credential checks.
-  uint64_t unix_time;
-  // For `tether_peer_verify_credential`; opaque.
-  const void *internal;
-} tether_peer_info;
-
-// Services the platform provides. Copied into each handshake and session at init; the
-// functions are called only during tether calls on the same handle, on the calling thread, with
-// `user` as given.
-typedef struct {
-  // Passed unchanged to every callback.
-  void *user;
-  // Fills `buf` with `len` bytes from a cryptographically secure generator (a hardware TRNG,
-  // `getrandom`). Returns 0 on success, anything else on failure. Required.
-  int32_t (*fill_random)(void *user, uint8_t *buf, size_t len);
-  // Milliseconds on a monotonic clock (any origin). Drives time-based key updates. If NULL,
-  // time stands still at 0 and only record and byte limits update keys.
-  uint64_t (*monotonic_ms)(void *user);
-  // Seconds since the Unix epoch, for credential validity. If NULL, 0.
-  uint64_t (*unix_time)(void *user);
-  // Decides whether an authenticated peer is accepted: return `TETHER_OK` (0) to accept, or a
-  // rejection status (`TETHER_ERR_UNKNOWN_PEER`, `TETHER_ERR_REVOKED`, ...; any other non-zero
-  // value counts as `TETHER_ERR_REJECTED`). `info` and everything it points to are valid only
-  // during the call. If NULL, a peer is accepted only when its static key equals the
-  // configured `peer_static_key` (deny by default).
-  int32_t (*check_peer)(void *user, const tether_peer_info *info);
-} tether_platform;
-
 // Storage for one established session, filled by `tether_handshake_finish` and cleared by
 // `tether_session_wipe`. Never copy or move it while it is initialized (a copy is refused with
 // `TETHER_ERR_COPIED`: two copies would send with one key and one counter).
@@ -997,6 +1062,16 @@ typedef struct {
   uint8_t then[16];
 } tether_incoming;
 
+// Storage for a relay's table (the phone's): each (device link, device index) route gets its
+// own index on the uplink, the lowest free one, and keeps it until its link is removed. Its
+// capacity is fixed at init, so a device cannot make it grow. Set it up with
+// `tether_relay_table_init`, clear it with `tether_relay_table_wipe` (which frees the routes).
+// Never copy or move it while it is initialized (`TETHER_ERR_COPIED`).
+typedef struct TETHER_ALIGNED(8) {
+  // Opaque: never read or write it.
+  uint64_t _opaque[8];
+} tether_relay_table;
+
 // One key that may sign firmware for this device.
 typedef struct {
   // Its key id, 1..=`TETHER_KID_MAX_LEN` bytes (the first authority with a manifest's kid is
@@ -1087,6 +1162,167 @@ uint32_t tether_version(void);
 // A static, NUL-terminated English description of `status` (never NULL; "unknown status" for a
 // number that is not a status). Do not free it.
 const char *tether_strerror(int32_t status);
+
+// Draws a fresh short code from the platform's entropy, uniformly, and writes its six ASCII
+// digits (`TETHER_SHORT_CODE_LEN` bytes, no NUL) to `digits_out`, for the device to show. Draw
+// one per attempt: an attempt spends its code.
+//
+// Returns `TETHER_OK`, or `TETHER_ERR_NULL`, `TETHER_ERR_ENTROPY` (nothing written).
+//
+// # Safety
+// `platform` NULL or valid; `digits_out` NULL or writable for `TETHER_SHORT_CODE_LEN` bytes.
+tether_status tether_short_code_generate(const tether_platform *platform, uint8_t *digits_out);
+
+// Sets up `cp` as the phone's side of a short-code exchange with the code the user typed
+// (`code_len` bytes, exactly six ASCII digits, no NUL), in `framing` (1 stream, 2 datagram: BLE),
+// the framing of the pairing handshake that follows. Then `tether_code_pairing_start`. The
+// platform's entropy is drawn by `start`; `platform->user` must stay valid while `cp` lives.
+// Storage rules as for `tether_handshake_init_initiator`: zeroed storage, storage a wipe left, a
+// copy (overwritten), or a code pairing set up at this address (wiped and replaced).
+//
+// Returns `TETHER_OK`, or `TETHER_ERR_PAIRING_CODE` (not six ASCII digits),
+// `TETHER_ERR_BAD_CONFIG` (an unknown framing), `TETHER_ERR_NULL`, `TETHER_ERR_MISALIGNED`,
+// `TETHER_ERR_BAD_STATE` (storage holds another kind of object), `TETHER_ERR_BUSY`,
+// `TETHER_ERR_BAD_LENGTH`, `TETHER_ERR_OVERLAP` (`code` inside `cp`). On error `cp` is left as it
+// was.
+//
+// # Safety
+// `cp` NULL or storage of `TETHER_CODE_PAIRING_SIZE` bytes you own; `platform` NULL or valid;
+// `code` readable for `code_len` bytes.
+tether_status tether_code_pairing_init_phone(tether_code_pairing *cp,
+                                             const tether_platform *platform,
+                                             uint8_t framing,
+                                             const uint8_t *code,
+                                             size_t code_len);
+
+// Sets up `cp` as the device's side of a short-code exchange, answering one attempt with the
+// code it shows (`code_len` bytes, six ASCII digits, as `tether_short_code_generate` wrote
+// them), in `framing` (1 stream, 2 datagram). Then `tether_code_pairing_respond` on the phone's
+// code message 0. Storage rules, statuses and safety as for `tether_code_pairing_init_phone`.
+//
+// # Safety
+// As for `tether_code_pairing_init_phone`.
+tether_status tether_code_pairing_init_device(tether_code_pairing *cp,
+                                              const tether_platform *platform,
+                                              uint8_t framing,
+                                              const uint8_t *code,
+                                              size_t code_len);
+
+// Phone: starts the exchange, writing code message 0 into `out` (`TETHER_CODE_MESSAGE_MAX`
+// bytes always suffice: 35 on a stream, 33 as a datagram) and its length into `*written`. Send
+// it to the device, then pass its answer to `tether_code_pairing_finish`. Draws 64 bytes from
+// the platform's entropy.
+//
+// Returns `TETHER_OK`, or: `TETHER_ERR_BUFFER_TOO_SMALL` (nothing written to `out`, the size
+// needed in `*written`), `TETHER_ERR_ENTROPY`, `TETHER_ERR_BAD_STATE` (`cp` is a device's, or
+// already started, or holds no code pairing), `TETHER_ERR_NULL`, `TETHER_ERR_MISALIGNED`,
+// `TETHER_ERR_COPIED`, `TETHER_ERR_BUSY` (also from the entropy callback),
+// `TETHER_ERR_BAD_LENGTH`, `TETHER_ERR_OVERLAP` (`out` and `written` overlapping each other or
+// `cp`). On error nothing changes: the code is kept for another try.
+//
+// # Safety
+// `cp` as for `tether_code_pairing_init_phone`; `out` writable for `out_len` bytes; `written`
+// writable.
+tether_status tether_code_pairing_start(tether_code_pairing *cp,
+                                        uint8_t *out,
+                                        size_t out_len,
+                                        size_t *written);
+
+// Phone: reads the device's code message 1 (as framed on the wire) and keeps the key of the
+// pairing handshake; then `tether_handshake_init_code_initiator`. Whether the codes matched
+// shows only in that handshake: with a wrong code the device refuses its message 0 and sends
+// nothing back.
+//
+// A unit that is not a valid code message 1 is refused and changes nothing (keep waiting: the
+// genuine answer can still come): a malformed-input status (`TETHER_ERR_TRUNCATED`,
+// `TETHER_ERR_LENGTH`, `TETHER_ERR_OVERSIZED`, `TETHER_ERR_VERSION`,
+// `TETHER_ERR_UNKNOWN_TYPE`), `TETHER_ERR_UNEXPECTED_MESSAGE` (a code message 0) or
+// `TETHER_ERR_AUTHENTICATION` (a point that is not canonical, not in the prime-order subgroup
+// or of small order: a forgery). Once an answer is accepted `cp` holds the key
+// (`TETHER_ERR_BAD_STATE` for a second answer).
+//
+// Returns `TETHER_OK`, those statuses, or: `TETHER_ERR_BAD_STATE` (`cp` is a device's, not
+// started, already finished or spent, or holds no code pairing), `TETHER_ERR_NULL`,
+// `TETHER_ERR_MISALIGNED`, `TETHER_ERR_COPIED`, `TETHER_ERR_BUSY`, `TETHER_ERR_BAD_LENGTH`,
+// `TETHER_ERR_OVERLAP` (`unit` inside `cp`).
+//
+// # Safety
+// `cp` as for `tether_code_pairing_init_phone`; `unit` readable for `unit_len` bytes.
+tether_status tether_code_pairing_finish(tether_code_pairing *cp,
+                                         const uint8_t *unit,
+                                         size_t unit_len);
+
+// Device: answers the phone's code message 0 (as framed on the wire): writes code message 1
+// into `out` (`TETHER_CODE_MESSAGE_MAX` bytes always suffice) and its length into `*written`,
+// and keeps the key of the pairing handshake; send the message, then wait for the phone's
+// handshake message 0 with `tether_handshake_init_code_responder`. `limiter` is the device's
+// attempt limiter and `now_ms` the time on its monotonic clock. Draws 64 bytes from the
+// platform's entropy.
+//
+// From the moment it answers, the attempt counts as failed in `*limiter` (save `failures` in
+// flash) until `tether_attempt_limiter_succeeded`, and the code is spent whatever happens next:
+// show a fresh one (`tether_short_code_generate`, `tether_code_pairing_init_device`) for the
+// next attempt.
+//
+// A refused message changes nothing (no attempt counted, the code kept, nothing written):
+// a malformed-input status (`TETHER_ERR_TRUNCATED`, `TETHER_ERR_LENGTH`, `TETHER_ERR_OVERSIZED`,
+// `TETHER_ERR_VERSION`, `TETHER_ERR_UNKNOWN_TYPE`), `TETHER_ERR_UNEXPECTED_MESSAGE` (a code
+// message 1), `TETHER_ERR_AUTHENTICATION` (an invalid point), `TETHER_ERR_RATE_LIMITED` (too
+// many failures: the milliseconds until the next attempt is allowed are stored in
+// `*retry_in_ms`, if not NULL), `TETHER_ERR_BUFFER_TOO_SMALL` (the size needed in `*written`),
+// `TETHER_ERR_ENTROPY`.
+//
+// Returns `TETHER_OK`, those statuses, or: `TETHER_ERR_BAD_STATE` (`cp` is a phone's, or its
+// code is spent, or it holds no code pairing), `TETHER_ERR_NULL` (`cp`, `limiter`, `written`,
+// or a buffer with a length), `TETHER_ERR_MISALIGNED`, `TETHER_ERR_COPIED`, `TETHER_ERR_BUSY`
+// (also from the entropy callback), `TETHER_ERR_BAD_LENGTH`, `TETHER_ERR_OVERLAP` (`out`,
+// `written`, `retry_in_ms` and `limiter` overlapping each other, `unit` or `cp`, or `unit`
+// inside `cp`). `*written` is written only by `TETHER_OK` and `TETHER_ERR_BUFFER_TOO_SMALL`,
+// `*retry_in_ms` only by `TETHER_ERR_RATE_LIMITED`, `*limiter` only when an attempt is counted.
+//
+// # Safety
+// `cp` as for `tether_code_pairing_init_device`; `limiter` NULL or valid for reads and writes;
+// `unit` readable for `unit_len` bytes; `out` writable for `out_len` bytes; `written` writable;
+// `retry_in_ms` NULL or writable.
+tether_status tether_code_pairing_respond(tether_code_pairing *cp,
+                                          tether_attempt_limiter *limiter,
+                                          uint64_t now_ms,
+                                          const uint8_t *unit,
+                                          size_t unit_len,
+                                          uint8_t *out,
+                                          size_t out_len,
+                                          size_t *written,
+                                          uint64_t *retry_in_ms);
+
+// Zeroizes the code, the exchange and the key, frees what the exchange allocated and zeroes the
+// storage. Safe on NULL, fresh, zeroed or wiped storage; storage that holds another kind of live
+// object is left alone; a copy is zeroed without touching the original.
+//
+// # Safety
+// `cp` must be NULL or storage of `TETHER_CODE_PAIRING_SIZE` bytes you own.
+void tether_code_pairing_wipe(tether_code_pairing *cp);
+
+// After a reboot: sets `*limiter` to `failures` consecutive failed attempts (as saved in flash),
+// with the monotonic clock restarted at `now_ms`. The device waits the full delay for that
+// count before the next attempt, as if the last one had just failed (3 or more failures: 30
+// seconds, doubling per failure, at most an hour).
+//
+// Returns `TETHER_OK` or `TETHER_ERR_NULL`.
+//
+// # Safety
+// `limiter` NULL or writable.
+tether_status tether_attempt_limiter_restore(tether_attempt_limiter *limiter,
+                                             uint32_t failures,
+                                             uint64_t now_ms);
+
+// The pairing handshake of the last attempt finished at the device (`tether_handshake_finish`
+// succeeded): the failure count starts again from zero (save it). Sets `*limiter` to all zero.
+//
+// Returns `TETHER_OK` or `TETHER_ERR_NULL`.
+//
+// # Safety
+// `limiter` NULL or writable.
+tether_status tether_attempt_limiter_succeeded(tether_attempt_limiter *limiter);
 
 // Verifies an enveloped signed command (`[16, COSE_Sign1]`) against `policy` at `now_ms`
 // (ms since the Unix epoch), and the command id against `*last_accepted`. Checks, in order:
@@ -1254,6 +1490,58 @@ tether_status tether_handshake_init_initiator(tether_handshake *hs,
 tether_status tether_handshake_init_responder(tether_handshake *hs,
                                               const tether_config *config,
                                               const tether_platform *platform);
+
+// Sets up `hs` as the phone's pairing handshake after a short-code exchange: the initiator of
+// Pairing (Noise `XXpsk0`) keyed by the key `pairing` holds (a phone's code pairing that
+// `tether_code_pairing_finish` completed). The key moves into the handshake: `pairing` is spent
+// from then on (a second use is `TETHER_ERR_BAD_STATE`; wipe it). `config->pattern`,
+// `pairing_code` and `allowed_patterns` do not change the handshake (they are still checked like
+// any configuration's); the channel is usually 2 (device-phone) and the framing that of the
+// exchange. The device is authenticated by the code, but the platform's `check_peer` still
+// decides on it (with none, only a configured `peer_static_key` is accepted): accept pattern 3
+// there, and keep the device's key from `tether_handshake_finish` for the Reconnect handshakes
+// that follow. A phone stores the device as paired only once a record of the new session opens
+// (spec/PROTOCOL.md 4.7.2).
+//
+// Returns what `tether_handshake_init_initiator` returns, or also `TETHER_ERR_BAD_STATE`
+// (`pairing` holds no finished phone's exchange: not finished, spent, a device's, or no code
+// pairing at all), `TETHER_ERR_COPIED` or `TETHER_ERR_BUSY` (for `pairing`),
+// `TETHER_ERR_OVERLAP` (`hs` and `pairing` overlap). On error `hs` and `pairing` are left as
+// they were.
+//
+// # Safety
+// As for `tether_handshake_init_initiator`; `pairing` NULL or storage of
+// `TETHER_CODE_PAIRING_SIZE` bytes you own.
+tether_status tether_handshake_init_code_initiator(tether_handshake *hs,
+                                                   const tether_config *config,
+                                                   const tether_platform *platform,
+                                                   tether_code_pairing *pairing);
+
+// Sets up `hs` as the device's pairing handshake after a short-code exchange: a responder that
+// accepts only message 0 of Pairing (Noise `XXpsk0`) keyed by the key `pairing` holds (a
+// device's code pairing that `tether_code_pairing_respond` answered). The key moves into the
+// handshake: `pairing` is spent (a second use is `TETHER_ERR_BAD_STATE`; wipe it).
+// `config->allowed_patterns`, `pairing_code` and `allow_without_code` do not change what it
+// accepts (they are still checked like any configuration's). The phone
+// is authenticated by the code; the platform's `check_peer` still decides on it (accept pattern
+// 3 there).
+//
+// Like every responder it stays available: a message 0 that does not authenticate (a wrong
+// code: `TETHER_ERR_AUTHENTICATION`, the attempt stays counted as failed) or anything else
+// leaves it waiting. When `tether_handshake_finish` succeeds, call
+// `tether_attempt_limiter_succeeded`.
+//
+// Returns what `tether_handshake_init_responder` returns, or also `TETHER_ERR_BAD_STATE`
+// (`pairing` holds no answered device's exchange), `TETHER_ERR_COPIED` or `TETHER_ERR_BUSY`
+// (for `pairing`), `TETHER_ERR_OVERLAP` (`hs` and `pairing` overlap). On error `hs` and
+// `pairing` are left as they were.
+//
+// # Safety
+// As for `tether_handshake_init_code_initiator`.
+tether_status tether_handshake_init_code_responder(tether_handshake *hs,
+                                                   const tether_config *config,
+                                                   const tether_platform *platform,
+                                                   tether_code_pairing *pairing);
 
 // Stores in `*action` what to do next.
 //
@@ -1802,6 +2090,150 @@ tether_status tether_receiver_poll_ack(tether_receiver_state *state,
 // # Safety
 // `state` NULL or a readable and writable `tether_receiver_state`.
 tether_status tether_receiver_reconnect(tether_receiver_state *state);
+
+// Writes `unit` (a datagram unit: a handshake message, a code message or a record) relayed under
+// `index` into `out`, and its length (`unit_len + TETHER_RELAY_HEADER_LEN`) into `*written`.
+// On a stream hop, put the 2-byte length prefix of the whole relayed unit before it. Each unit
+// gets its own envelope: a seal that also wrote a key-update record (`*key_update_len` non-zero)
+// made two units, to wrap one by one.
+//
+// Returns `TETHER_OK`, or: `TETHER_ERR_BAD_CONFIG` (`index` above 4095), `TETHER_ERR_TRUNCATED`
+// (an empty unit), `TETHER_ERR_BUFFER_TOO_SMALL` (nothing written to `out`, the size needed in
+// `*written`), `TETHER_ERR_NULL`, `TETHER_ERR_BAD_LENGTH`, `TETHER_ERR_OVERLAP` (`out` and
+// `written` overlapping each other or `unit`). On other errors `*written` is not written.
+//
+// # Safety
+// `unit` readable for `unit_len` bytes; `out` writable for `out_len` bytes; `written` writable.
+tether_status tether_relay_wrap(uint16_t index_value,
+                                const uint8_t *unit,
+                                size_t unit_len,
+                                uint8_t *out,
+                                size_t out_len,
+                                size_t *written);
+
+// Writes the envelope of `index` (`TETHER_RELAY_HEADER_LEN` bytes) into `header_out`: to wrap a
+// unit without copying it, write the unit 2 bytes into a buffer and the header before it.
+//
+// Returns `TETHER_OK`, or `TETHER_ERR_BAD_CONFIG` (`index` above 4095; nothing written),
+// `TETHER_ERR_NULL`.
+//
+// # Safety
+// `header_out` NULL or writable for 2 bytes.
+tether_status tether_relay_header(uint16_t index_value, uint8_t *header_out);
+
+// Parses a relayed unit as framed on its hop (`framing` 2, datagram: as a BLE link delivers it;
+// 1, stream: with its 2-byte length prefix, which must match, as a `tether_decoder` returns
+// it): stores the index in `*index`, and where the unit inside starts in `bytes` and its length
+// in `*unit_offset` and `*unit_len` (a datagram unit, for the session of that index; it is not
+// copied). The unit inside must be non-empty and not itself relayed.
+//
+// Returns `TETHER_OK`, or: `TETHER_ERR_TRUNCATED` (shorter than 3 bytes of body),
+// `TETHER_ERR_LENGTH` (a stream prefix that disagrees), `TETHER_ERR_VERSION`,
+// `TETHER_ERR_UNKNOWN_TYPE` (not a relayed unit, or a relayed unit inside),
+// `TETHER_ERR_BAD_CONFIG` (an unknown framing), `TETHER_ERR_NULL`, `TETHER_ERR_BAD_LENGTH`,
+// `TETHER_ERR_OVERLAP` (the outputs overlapping each other or `bytes`). On error no output is
+// written.
+//
+// # Safety
+// `bytes` readable for `len` bytes; `index`, `unit_offset` and `unit_len` writable.
+tether_status tether_relay_parse(uint8_t framing_id,
+                                 const uint8_t *bytes_in,
+                                 size_t len,
+                                 uint16_t *index,
+                                 size_t *unit_offset,
+                                 size_t *unit_len);
+
+// Sets up `t` as a relay table for up to `capacity` routes (1 to `TETHER_RELAY_INDEXES`), whose
+// memory is allocated here, once (a few bytes a route; a no_std firmware build takes it from
+// `tether_alloc_hook`). Storage rules as for `tether_handshake_init_initiator`: zeroed storage,
+// a wiped one, or a table set up at this address (wiped and replaced: its routes are lost).
+//
+// Returns `TETHER_OK`, or `TETHER_ERR_BAD_CONFIG` (`capacity` 0 or above 4096, or no memory for
+// it), `TETHER_ERR_NULL`, `TETHER_ERR_MISALIGNED`, `TETHER_ERR_BAD_STATE` (storage holds
+// another kind of object), `TETHER_ERR_BUSY`. On error `t` is left as it was.
+//
+// # Safety
+// `t` NULL or storage of `TETHER_RELAY_TABLE_SIZE` bytes you own.
+tether_status tether_relay_table_init(tether_relay_table *t, uint32_t capacity);
+
+// A relayed unit from the device on `link` going up: rewrites its index in place (`bytes`, the
+// relayed unit without any stream prefix: as a BLE reassembler completed it) to the route's
+// index on the uplink and stores that index in `*uplink_index`. A route (`link`, the unit's
+// index) seen for the first time takes the lowest free uplink index. `link` is the caller's
+// number for the device, stable while the pairing lasts (a bond's slot, not a BLE connection
+// handle), so that a device that comes back keeps its uplink index.
+//
+// Returns `TETHER_OK`, or: a malformed-input status (`TETHER_ERR_TRUNCATED`,
+// `TETHER_ERR_VERSION`, `TETHER_ERR_UNKNOWN_TYPE`: not a relayed unit; drop it),
+// `TETHER_ERR_RELAY_FULL` (a new route and no free index), `TETHER_ERR_NULL`,
+// `TETHER_ERR_MISALIGNED`, `TETHER_ERR_BAD_STATE` (`t` holds no relay table),
+// `TETHER_ERR_COPIED`, `TETHER_ERR_BUSY`, `TETHER_ERR_BAD_LENGTH`, `TETHER_ERR_OVERLAP` (`bytes`
+// and `uplink_index` overlapping each other or `t`). On error `bytes`, the table and
+// `*uplink_index` are left as they were.
+//
+// # Safety
+// `t` as for `tether_relay_table_init`; `bytes` readable and writable for `len` bytes;
+// `uplink_index` writable.
+tether_status tether_relay_table_up(tether_relay_table *t,
+                                    uint32_t link,
+                                    uint8_t *bytes_io,
+                                    size_t len,
+                                    uint16_t *uplink_index);
+
+// A relayed unit from the uplink going down: rewrites its index in place (`bytes`, the relayed
+// unit without any stream prefix: 2 bytes into a stream unit) back to the device's and stores
+// the route: `*link`, the device to send it to, and `*device_index`, the index it now carries.
+//
+// Returns `TETHER_OK`, or: a malformed-input status (`TETHER_ERR_TRUNCATED`,
+// `TETHER_ERR_VERSION`, `TETHER_ERR_UNKNOWN_TYPE`), `TETHER_ERR_UNEXPECTED_MESSAGE` (well
+// formed, but no route has that uplink index: drop it), `TETHER_ERR_NULL`,
+// `TETHER_ERR_MISALIGNED`, `TETHER_ERR_BAD_STATE`, `TETHER_ERR_COPIED`, `TETHER_ERR_BUSY`,
+// `TETHER_ERR_BAD_LENGTH`, `TETHER_ERR_OVERLAP` (`bytes`, `link` and `device_index` overlapping
+// each other or `t`). On error `bytes`, `*link` and `*device_index` are left as they were.
+//
+// # Safety
+// `t` as for `tether_relay_table_init`; `bytes` readable and writable for `len` bytes; `link`
+// and `device_index` writable.
+tether_status tether_relay_table_down(tether_relay_table *t,
+                                      uint8_t *bytes_io,
+                                      size_t len,
+                                      uint32_t *link,
+                                      uint16_t *device_index);
+
+// The route behind uplink index `uplink_index`: stores in `*found` whether there is one and, if
+// so, its `*link` and `*device_index` (written only then).
+//
+// Returns `TETHER_OK`, or `TETHER_ERR_BAD_CONFIG` (`uplink_index` above 4095),
+// `TETHER_ERR_NULL`, `TETHER_ERR_MISALIGNED`, `TETHER_ERR_BAD_STATE`, `TETHER_ERR_COPIED`,
+// `TETHER_ERR_BUSY`, `TETHER_ERR_OVERLAP` (the outputs overlapping each other or `t`). On error
+// no output is written.
+//
+// # Safety
+// `t` as for `tether_relay_table_init`; `link`, `device_index` and `found` writable.
+tether_status tether_relay_table_route(tether_relay_table *t,
+                                       uint16_t uplink_index,
+                                       uint32_t *link,
+                                       uint16_t *device_index,
+                                       bool *found);
+
+// Forgets every route of `link` (the device is unpaired, or gone for good): their uplink
+// indexes are free again. Stores how many there were in `*removed` (optional).
+//
+// Returns `TETHER_OK`, or `TETHER_ERR_NULL`, `TETHER_ERR_MISALIGNED`, `TETHER_ERR_BAD_STATE`,
+// `TETHER_ERR_COPIED`, `TETHER_ERR_BUSY`, `TETHER_ERR_OVERLAP` (`removed` inside `t`); nothing
+// changes on error.
+//
+// # Safety
+// `t` as for `tether_relay_table_init`; `removed` NULL or writable.
+tether_status tether_relay_table_remove_link(tether_relay_table *t, uint32_t link, size_t *removed);
+
+// Frees the table's routes and zeroes the storage. Safe on NULL, fresh, zeroed or wiped
+// storage; storage that holds another kind of live object is left alone; a copy is zeroed
+// without touching the original.
+//
+// # Safety
+// `t` must be NULL or storage of `TETHER_RELAY_TABLE_SIZE` bytes you own.
+void tether_relay_table_wipe(tether_relay_table *t);
 
 // Seals `plaintext` as one record into `out`. If a key update is due, a key-update record comes
 // first: `out[0 .. *key_update_len]` is that record and the data record follows. On a stream send

@@ -3,7 +3,9 @@
 # classes in ffi/jni/java) and runs, each once plainly and once under -Xcheck:jni:
 # - org.tether.PhoneTest: Java as the phone, the responder of a BLE session its device starts
 #   (the device driven from Java too, in the same JVM), every unit crossing the link as fragments
-#   at ATT_MTU 23, 185 and 517, vital signs decoded;
+#   at ATT_MTU 23, 185 and 517, vital signs decoded; then pairing with a device by a six-digit
+#   code (a wrong code first), reconnecting with it, and relaying its session with a cloud (in
+#   the JVM too) through a relay table;
 # - org.tether.TetherTest: Java as the demo device against the Rust record-layer demo server
 #   (examples/records.rs) on loopback.
 #

@@ -2,9 +2,8 @@
  * JNI shim: the Java class org.tether.Tether (java/org/tether/Tether.java) over tether's C ABI
  * (ffi/include/tether.h). C11; builds with -std=c11 -Wall -Wextra -Wpedantic -Werror.
  *
- * Storage. tether keeps handshakes, sessions, decoders, fragmenters and reassemblers in caller
- * storage. Here the caller is a
- * Java object, whose memory the garbage collector may move, so the shim allocates that storage
+ * Storage. tether keeps handshakes, sessions, decoders, fragmenters, reassemblers, code pairings
+ * and relay tables in caller storage. Here the caller is a Java object, whose memory the garbage collector may move, so the shim allocates that storage
  * with aligned_alloc (zeroed, as the header requires for storage not yet initialized), hands its
  * address to Java as a `long` handle, and in close() calls tether_*_wipe (which zeroizes the
  * keys) before free(). Firmware would declare the same storage statically instead and never
@@ -15,7 +14,9 @@
  * or per-handle reference inside the callback for no gain: on Android SecureRandom reads the same
  * kernel generator. Clocks: clock_gettime (CLOCK_MONOTONIC for key-update timing, CLOCK_REALTIME
  * for credential validity). Trust: no check_peer callback, so the configured peer_static_key is
- * the only key accepted (the cloud's key is pinned).
+ * the only key accepted (the cloud's key is pinned); except in the pairing handshake that follows
+ * a short-code exchange, where the code authenticated the peer: its check_peer accepts a Pairing
+ * handshake (and nothing else), and the app keeps the key Session.peer() reports.
  *
  * JNI rules followed throughout: no global state (no cached classes, method ids or global
  * references); every JNI call that can fail is checked, and on failure the function returns at
@@ -68,12 +69,18 @@ _Static_assert(sizeof(tether_fragmenter) == TETHER_FRAGMENTER_SIZE, "fragmenter 
 _Static_assert(_Alignof(tether_fragmenter) == TETHER_FRAGMENTER_ALIGN, "fragmenter align");
 _Static_assert(sizeof(tether_reassembler) == TETHER_REASSEMBLER_SIZE, "reassembler size");
 _Static_assert(_Alignof(tether_reassembler) == TETHER_REASSEMBLER_ALIGN, "reassembler align");
+_Static_assert(sizeof(tether_code_pairing) == TETHER_CODE_PAIRING_SIZE, "code pairing size");
+_Static_assert(_Alignof(tether_code_pairing) == TETHER_CODE_PAIRING_ALIGN, "code pairing align");
+_Static_assert(sizeof(tether_relay_table) == TETHER_RELAY_TABLE_SIZE, "relay table size");
+_Static_assert(_Alignof(tether_relay_table) == TETHER_RELAY_TABLE_ALIGN, "relay table align");
 /* aligned_alloc requires the size to be a multiple of the alignment. */
 _Static_assert(TETHER_HANDSHAKE_SIZE % TETHER_HANDSHAKE_ALIGN == 0, "handshake size/align");
 _Static_assert(TETHER_SESSION_SIZE % TETHER_SESSION_ALIGN == 0, "session size/align");
 _Static_assert(TETHER_DECODER_SIZE % TETHER_DECODER_ALIGN == 0, "decoder size/align");
 _Static_assert(TETHER_FRAGMENTER_SIZE % TETHER_FRAGMENTER_ALIGN == 0, "fragmenter size/align");
 _Static_assert(TETHER_REASSEMBLER_SIZE % TETHER_REASSEMBLER_ALIGN == 0, "reassembler size/align");
+_Static_assert(TETHER_CODE_PAIRING_SIZE % TETHER_CODE_PAIRING_ALIGN == 0, "code pairing size/align");
+_Static_assert(TETHER_RELAY_TABLE_SIZE % TETHER_RELAY_TABLE_ALIGN == 0, "relay table size/align");
 /* A Java long holds a pointer. */
 _Static_assert(sizeof(void *) <= sizeof(jlong), "pointer fits a jlong");
 
@@ -162,6 +169,13 @@ SAME(ERR_LINK_GAP, TETHER_ERR_LINK_GAP);
 SAME(ERR_LINK_DUPLICATE, TETHER_ERR_LINK_DUPLICATE);
 SAME(ERR_LINK_OVERRUN, TETHER_ERR_LINK_OVERRUN);
 SAME(ERR_LINK_INCOMPLETE, TETHER_ERR_LINK_INCOMPLETE);
+SAME(ERR_RATE_LIMITED, TETHER_ERR_RATE_LIMITED);
+SAME(ERR_RELAY_FULL, TETHER_ERR_RELAY_FULL);
+SAME(ERR_DUPLICATE, TETHER_ERR_DUPLICATE);
+SAME(SHORT_CODE_LEN, TETHER_SHORT_CODE_LEN);
+SAME(CODE_MESSAGE_MAX, TETHER_CODE_MESSAGE_MAX);
+SAME(RELAY_HEADER_LEN, TETHER_RELAY_HEADER_LEN);
+SAME(RELAY_INDEXES, TETHER_RELAY_INDEXES);
 SAME(LINK_MAX_FRAGMENT, TETHER_LINK_MAX_FRAGMENT);
 SAME(LINK_MIN_ATT_MTU, TETHER_LINK_MIN_ATT_MTU);
 SAME(LINK_DEFAULT_MAX_UNIT, TETHER_LINK_DEFAULT_MAX_UNIT);
@@ -238,6 +252,13 @@ static tether_platform platform(void) {
     return p;
 }
 
+/* The pairing handshake after a short-code exchange: the code authenticated the peer, whose key
+ * nobody knows yet. Accept that pattern (3, Pairing) only. */
+static int32_t accept_code_paired(void *user, const tether_peer_info *info) {
+    (void)user;
+    return info->pattern == 3 ? TETHER_OK : TETHER_ERR_UNKNOWN_PEER;
+}
+
 /* ---- Memory ---- */
 
 /* Zeroes memory in a way the compiler may not drop (no explicit_bzero on every libc). */
@@ -301,6 +322,27 @@ static void throw_status(JNIEnv *env, tether_status status) {
     jmethodID ctor = (*env)->GetMethodID(env, c, "<init>", "(I)V");
     if (ctor != NULL) {
         jobject e = (*env)->NewObject(env, c, ctor, (jint)status);
+        if (e != NULL) {
+            (*env)->Throw(env, (jthrowable)e);
+            (*env)->DeleteLocalRef(env, e);
+        }
+    }
+    (*env)->DeleteLocalRef(env, c);
+}
+
+/* Throws org.tether.TetherException(TETHER_ERR_RATE_LIMITED, retryInMs). */
+static void throw_rate_limited(JNIEnv *env, uint64_t retry_in_ms) {
+    if ((*env)->ExceptionCheck(env)) {
+        return;
+    }
+    jclass c = (*env)->FindClass(env, "org/tether/TetherException");
+    if (c == NULL) {
+        return;
+    }
+    jmethodID ctor = (*env)->GetMethodID(env, c, "<init>", "(IJ)V");
+    if (ctor != NULL) {
+        jlong retry = retry_in_ms > (uint64_t)INT64_MAX ? INT64_MAX : (jlong)retry_in_ms;
+        jobject e = (*env)->NewObject(env, c, ctor, (jint)TETHER_ERR_RATE_LIMITED, retry);
         if (e != NULL) {
             (*env)->Throw(env, (jthrowable)e);
             (*env)->DeleteLocalRef(env, e);
@@ -503,11 +545,11 @@ JNIEXPORT jbyteArray JNICALL Java_org_tether_Tether_nPublicKey(JNIEnv *env, jcla
  * An initiator or a responder. peerStaticKey may be NULL (no peer key configured: the library
  * then refuses the patterns that need one, and accepts no peer without a trust callback).
  */
-JNIEXPORT jlong JNICALL Java_org_tether_Tether_nHandshakeNew(
-    JNIEnv *env, jclass cls, jboolean initiator, jint suite, jint pattern, jint channel,
-    jint framing, jbyteArray staticSecret, jbyteArray id, jbyteArray model, jbyteArray version,
-    jbyteArray keyId, jbyteArray peerStaticKey, jint allowedPatterns, jint maxPlaintext) {
-    (void)cls;
+static jlong handshake_new(JNIEnv *env, jboolean initiator, tether_code_pairing *pairing,
+                           jint suite, jint pattern, jint channel, jint framing,
+                           jbyteArray staticSecret, jbyteArray id, jbyteArray model,
+                           jbyteArray version, jbyteArray keyId, jbyteArray peerStaticKey,
+                           jint allowedPatterns, jint maxPlaintext) {
     jlong result = 0;
     uint8_t secret[KEY_LEN];
     uint8_t peer[KEY_LEN];
@@ -551,8 +593,15 @@ JNIEXPORT jlong JNICALL Java_org_tether_Tether_nHandshakeNew(
         goto out;
     }
     tether_platform p = platform();
-    tether_status rc = initiator ? tether_handshake_init_initiator(hs, &config, &p)
-                                 : tether_handshake_init_responder(hs, &config, &p);
+    tether_status rc;
+    if (pairing != NULL) {
+        p.check_peer = accept_code_paired;
+        rc = initiator ? tether_handshake_init_code_initiator(hs, &config, &p, pairing)
+                       : tether_handshake_init_code_responder(hs, &config, &p, pairing);
+    } else {
+        rc = initiator ? tether_handshake_init_initiator(hs, &config, &p)
+                       : tether_handshake_init_responder(hs, &config, &p);
+    }
     if (rc != TETHER_OK) {
         throw_status(env, rc);
         goto out;
@@ -573,6 +622,30 @@ out:
         free(hs);
     }
     return result;
+}
+
+JNIEXPORT jlong JNICALL Java_org_tether_Tether_nHandshakeNew(
+    JNIEnv *env, jclass cls, jboolean initiator, jint suite, jint pattern, jint channel,
+    jint framing, jbyteArray staticSecret, jbyteArray id, jbyteArray model, jbyteArray version,
+    jbyteArray keyId, jbyteArray peerStaticKey, jint allowedPatterns, jint maxPlaintext) {
+    (void)cls;
+    return handshake_new(env, initiator, NULL, suite, pattern, channel, framing, staticSecret, id,
+                         model, version, keyId, peerStaticKey, allowedPatterns, maxPlaintext);
+}
+
+/* The pairing handshake keyed by a finished short-code exchange (the code pairing `pairing`),
+ * which it takes: the initiator from a phone's, the responder from a device's. */
+JNIEXPORT jlong JNICALL Java_org_tether_Tether_nHandshakeNewCode(
+    JNIEnv *env, jclass cls, jboolean initiator, jlong pairing, jint suite, jint channel,
+    jint framing, jbyteArray staticSecret, jbyteArray id, jbyteArray model, jbyteArray version,
+    jbyteArray keyId, jbyteArray peerStaticKey, jint maxPlaintext) {
+    (void)cls;
+    tether_code_pairing *cp = live(env, pairing, "CodePairing is closed");
+    if (cp == NULL) {
+        return 0;
+    }
+    return handshake_new(env, initiator, cp, suite, 3, channel, framing, staticSecret, id, model,
+                         version, keyId, peerStaticKey, 0, maxPlaintext);
 }
 
 JNIEXPORT jint JNICALL Java_org_tether_Tether_nHandshakeNext(JNIEnv *env, jclass cls,
@@ -1248,6 +1321,416 @@ JNIEXPORT void JNICALL Java_org_tether_Tether_nReassemblerFree(JNIEnv *env, jcla
     if (r != NULL) {
         tether_reassembler_wipe(r);
         free(r);
+    }
+}
+
+/* ---- Short-code pairing (spec/PROTOCOL.md 4.7.2) ---- */
+
+JNIEXPORT jbyteArray JNICALL Java_org_tether_Tether_nShortCodeGenerate(JNIEnv *env, jclass cls) {
+    (void)cls;
+    uint8_t digits[TETHER_SHORT_CODE_LEN];
+    tether_platform p = platform();
+    tether_status rc = tether_short_code_generate(&p, digits);
+    jbyteArray a = NULL;
+    if (rc == TETHER_OK) {
+        a = new_bytes(env, digits, sizeof digits);
+    } else {
+        throw_status(env, rc);
+    }
+    wipe(digits, sizeof digits);
+    return a;
+}
+
+/* A phone's or a device's side of one exchange, with the code typed or shown. */
+JNIEXPORT jlong JNICALL Java_org_tether_Tether_nCodePairingNew(JNIEnv *env, jclass cls,
+                                                               jboolean phone, jint framing,
+                                                               jbyteArray code) {
+    (void)cls;
+    uint8_t f = 0;
+    buf c;
+    if (!to_u8(env, framing, "framing", &f) || !copy_in(env, code, "code", &c)) {
+        return 0;
+    }
+    jlong result = 0;
+    tether_code_pairing *cp = storage_alloc(TETHER_CODE_PAIRING_ALIGN, sizeof *cp);
+    if (cp == NULL) {
+        throw_oom(env);
+        goto done;
+    }
+    tether_platform p = platform();
+    tether_status rc = phone ? tether_code_pairing_init_phone(cp, &p, f, c.ptr, c.len)
+                             : tether_code_pairing_init_device(cp, &p, f, c.ptr, c.len);
+    if (rc != TETHER_OK) {
+        free(cp); /* init changed nothing */
+        throw_status(env, rc);
+        goto done;
+    }
+    result = to_handle(cp);
+done:
+    buf_free(&c); /* zeroizes the copy of the code */
+    return result;
+}
+
+JNIEXPORT jbyteArray JNICALL Java_org_tether_Tether_nCodePairingStart(JNIEnv *env, jclass cls,
+                                                                      jlong handle) {
+    (void)cls;
+    tether_code_pairing *cp = live(env, handle, "CodePairing is closed");
+    if (cp == NULL) {
+        return NULL;
+    }
+    uint8_t out[TETHER_CODE_MESSAGE_MAX];
+    size_t n = 0;
+    tether_status rc = tether_code_pairing_start(cp, out, sizeof out, &n);
+    if (rc != TETHER_OK) {
+        throw_status(env, rc);
+        return NULL;
+    }
+    if (n > sizeof out) {
+        throw_status(env, TETHER_ERR_INTERNAL);
+        return NULL;
+    }
+    return new_bytes(env, out, n);
+}
+
+JNIEXPORT void JNICALL Java_org_tether_Tether_nCodePairingFinish(JNIEnv *env, jclass cls,
+                                                                 jlong handle, jbyteArray unit) {
+    (void)cls;
+    tether_code_pairing *cp = live(env, handle, "CodePairing is closed");
+    buf u;
+    if (cp == NULL || !copy_in(env, unit, "unit", &u)) {
+        return;
+    }
+    tether_status rc = tether_code_pairing_finish(cp, u.ptr, u.len);
+    buf_free(&u);
+    if (rc != TETHER_OK) {
+        throw_status(env, rc);
+    }
+}
+
+/*
+ * The device's answer to code message 0. `limiter` is {failures, nextAllowedMs} (failures 0 to
+ * 2^32 - 1), read before and written back after the call (it changes only when an attempt is
+ * counted). TETHER_ERR_RATE_LIMITED throws a TetherException carrying the wait.
+ */
+JNIEXPORT jbyteArray JNICALL Java_org_tether_Tether_nCodePairingRespond(JNIEnv *env, jclass cls,
+                                                                        jlong handle,
+                                                                        jlongArray limiter,
+                                                                        jlong nowMs,
+                                                                        jbyteArray unit) {
+    (void)cls;
+    tether_code_pairing *cp = live(env, handle, "CodePairing is closed");
+    if (cp == NULL) {
+        return NULL;
+    }
+    if (limiter == NULL) {
+        throw_npe(env, "limiter");
+        return NULL;
+    }
+    if ((*env)->GetArrayLength(env, limiter) != 2) {
+        throw_iae(env, "limiter must have two elements");
+        return NULL;
+    }
+    jlong state[2] = {0, 0};
+    (*env)->GetLongArrayRegion(env, limiter, 0, 2, state);
+    if ((*env)->ExceptionCheck(env)) {
+        return NULL;
+    }
+    if (state[0] < 0 || state[0] > (jlong)UINT32_MAX) {
+        throw_iae(env, "failures is a 32-bit count");
+        return NULL;
+    }
+    if (nowMs < 0) {
+        throw_iae(env, "nowMs");
+        return NULL;
+    }
+    buf u;
+    if (!copy_in(env, unit, "unit", &u)) {
+        return NULL;
+    }
+    tether_attempt_limiter l;
+    memset(&l, 0, sizeof l);
+    l.failures = (uint32_t)state[0];
+    l.next_allowed_ms = (uint64_t)state[1];
+    uint8_t out[TETHER_CODE_MESSAGE_MAX];
+    size_t n = 0;
+    uint64_t retry = 0;
+    jbyteArray result = NULL;
+    tether_status rc = tether_code_pairing_respond(cp, &l, (uint64_t)nowMs, u.ptr, u.len, out,
+                                                   sizeof out, &n, &retry);
+    /* The limiter first, whatever the outcome: a counted attempt must reach the app. */
+    state[0] = (jlong)l.failures;
+    state[1] = (jlong)l.next_allowed_ms;
+    (*env)->SetLongArrayRegion(env, limiter, 0, 2, state);
+    if ((*env)->ExceptionCheck(env)) {
+        goto done;
+    }
+    if (rc == TETHER_ERR_RATE_LIMITED) {
+        throw_rate_limited(env, retry);
+        goto done;
+    }
+    if (rc != TETHER_OK) {
+        throw_status(env, rc);
+        goto done;
+    }
+    if (n > sizeof out) {
+        throw_status(env, TETHER_ERR_INTERNAL);
+        goto done;
+    }
+    result = new_bytes(env, out, n);
+done:
+    buf_free(&u);
+    return result;
+}
+
+JNIEXPORT jlongArray JNICALL Java_org_tether_Tether_nAttemptLimiterRestore(JNIEnv *env,
+                                                                           jclass cls,
+                                                                           jlong failures,
+                                                                           jlong nowMs) {
+    (void)cls;
+    if (failures < 0 || failures > (jlong)UINT32_MAX || nowMs < 0) {
+        throw_iae(env, "failures is a 32-bit count and nowMs not negative");
+        return NULL;
+    }
+    tether_attempt_limiter l;
+    memset(&l, 0, sizeof l);
+    tether_status rc = tether_attempt_limiter_restore(&l, (uint32_t)failures, (uint64_t)nowMs);
+    if (rc != TETHER_OK) {
+        throw_status(env, rc);
+        return NULL;
+    }
+    jlongArray a = (*env)->NewLongArray(env, 2);
+    if (a == NULL) {
+        return NULL;
+    }
+    jlong state[2] = {(jlong)l.failures, (jlong)l.next_allowed_ms};
+    (*env)->SetLongArrayRegion(env, a, 0, 2, state);
+    if ((*env)->ExceptionCheck(env)) {
+        (*env)->DeleteLocalRef(env, a);
+        return NULL;
+    }
+    return a;
+}
+
+JNIEXPORT void JNICALL Java_org_tether_Tether_nCodePairingFree(JNIEnv *env, jclass cls,
+                                                               jlong handle) {
+    (void)env;
+    (void)cls;
+    tether_code_pairing *cp = (tether_code_pairing *)(intptr_t)handle;
+    if (cp != NULL) {
+        tether_code_pairing_wipe(cp);
+        free(cp);
+    }
+}
+
+/* ---- Relay (spec/PROTOCOL.md 3.4) ---- */
+
+JNIEXPORT jbyteArray JNICALL Java_org_tether_Tether_nRelayWrap(JNIEnv *env, jclass cls,
+                                                               jint index, jbyteArray unit) {
+    (void)cls;
+    uint16_t i = 0;
+    buf u;
+    if (!to_u16(env, index, "index", &i) || !copy_in(env, unit, "unit", &u)) {
+        return NULL;
+    }
+    jbyteArray result = NULL;
+    buf out = {NULL, 0};
+    if (u.len > SIZE_MAX - TETHER_RELAY_HEADER_LEN) {
+        throw_oom(env);
+        goto done;
+    }
+    out.len = u.len + TETHER_RELAY_HEADER_LEN;
+    out.ptr = malloc(out.len);
+    if (out.ptr == NULL) {
+        out.len = 0;
+        throw_oom(env);
+        goto done;
+    }
+    size_t n = 0;
+    tether_status rc = tether_relay_wrap(i, u.ptr, u.len, out.ptr, out.len, &n);
+    if (rc != TETHER_OK) {
+        throw_status(env, rc);
+        goto done;
+    }
+    result = new_bytes(env, out.ptr, n);
+done:
+    buf_free(&u);
+    buf_free(&out);
+    return result;
+}
+
+/* The unit inside a relayed unit (a copy), its index in indexOut[0]. */
+JNIEXPORT jbyteArray JNICALL Java_org_tether_Tether_nRelayParse(JNIEnv *env, jclass cls,
+                                                                jint framing, jbyteArray bytes,
+                                                                jintArray indexOut) {
+    (void)cls;
+    uint8_t f = 0;
+    buf b;
+    if (!to_u8(env, framing, "framing", &f) || !check_out_int(env, indexOut, false, "indexOut") ||
+        !copy_in(env, bytes, "bytes", &b)) {
+        return NULL;
+    }
+    jbyteArray result = NULL;
+    uint16_t index = 0;
+    size_t offset = 0, len = 0;
+    tether_status rc = tether_relay_parse(f, b.ptr, b.len, &index, &offset, &len);
+    if (rc != TETHER_OK) {
+        throw_status(env, rc);
+        goto done;
+    }
+    if (offset > b.len || len > b.len - offset) {
+        throw_status(env, TETHER_ERR_INTERNAL);
+        goto done;
+    }
+    result = new_bytes(env, b.ptr + offset, len);
+    if (result != NULL && !set_out_int(env, indexOut, (jint)index)) {
+        (*env)->DeleteLocalRef(env, result);
+        result = NULL;
+    }
+done:
+    buf_free(&b);
+    return result;
+}
+
+JNIEXPORT jlong JNICALL Java_org_tether_Tether_nRelayTableNew(JNIEnv *env, jclass cls,
+                                                              jint capacity) {
+    (void)cls;
+    uint32_t c = 0;
+    if (!to_u32(env, capacity, "capacity", &c)) {
+        return 0;
+    }
+    tether_relay_table *t = storage_alloc(TETHER_RELAY_TABLE_ALIGN, sizeof *t);
+    if (t == NULL) {
+        throw_oom(env);
+        return 0;
+    }
+    tether_status rc = tether_relay_table_init(t, c);
+    if (rc != TETHER_OK) {
+        free(t); /* init changed nothing and allocated nothing */
+        throw_status(env, rc);
+        return 0;
+    }
+    return to_handle(t);
+}
+
+/* Rewrites `unit` (a Java array) in place: copied in, rewritten, copied back on success only. */
+JNIEXPORT jint JNICALL Java_org_tether_Tether_nRelayTableUp(JNIEnv *env, jclass cls,
+                                                            jlong handle, jint link,
+                                                            jbyteArray unit) {
+    (void)cls;
+    tether_relay_table *t = live(env, handle, "RelayTable is closed");
+    buf u;
+    if (t == NULL || !copy_in(env, unit, "unit", &u)) {
+        return 0;
+    }
+    uint16_t up = 0;
+    jint result = 0;
+    tether_status rc = tether_relay_table_up(t, (uint32_t)link, u.ptr, u.len, &up);
+    if (rc != TETHER_OK) {
+        throw_status(env, rc);
+    } else if (u.len >= TETHER_RELAY_HEADER_LEN) {
+        /* Only the envelope changed. */
+        (*env)->SetByteArrayRegion(env, unit, 0, TETHER_RELAY_HEADER_LEN, (const jbyte *)u.ptr);
+        result = (*env)->ExceptionCheck(env) ? 0 : (jint)up;
+    }
+    buf_free(&u);
+    return result;
+}
+
+/* Rewrites `unit` in place as above; routeOut = {link, device index}. */
+JNIEXPORT void JNICALL Java_org_tether_Tether_nRelayTableDown(JNIEnv *env, jclass cls,
+                                                              jlong handle, jbyteArray unit,
+                                                              jintArray routeOut) {
+    (void)cls;
+    tether_relay_table *t = live(env, handle, "RelayTable is closed");
+    buf u;
+    if (t == NULL) {
+        return;
+    }
+    if (routeOut == NULL) {
+        throw_npe(env, "routeOut");
+        return;
+    }
+    if ((*env)->GetArrayLength(env, routeOut) != 2) {
+        throw_iae(env, "routeOut must have two elements");
+        return;
+    }
+    if (!copy_in(env, unit, "unit", &u)) {
+        return;
+    }
+    uint32_t link = 0;
+    uint16_t index = 0;
+    tether_status rc = tether_relay_table_down(t, u.ptr, u.len, &link, &index);
+    if (rc != TETHER_OK) {
+        throw_status(env, rc);
+    } else if (u.len >= TETHER_RELAY_HEADER_LEN) {
+        jint route[2] = {(jint)link, (jint)index};
+        (*env)->SetIntArrayRegion(env, routeOut, 0, 2, route);
+        if (!(*env)->ExceptionCheck(env)) {
+            (*env)->SetByteArrayRegion(env, unit, 0, TETHER_RELAY_HEADER_LEN,
+                                       (const jbyte *)u.ptr);
+        }
+    }
+    buf_free(&u);
+}
+
+/* Whether uplink index `uplink` has a route; routeOut = {link, device index} if so. */
+JNIEXPORT jboolean JNICALL Java_org_tether_Tether_nRelayTableRoute(JNIEnv *env, jclass cls,
+                                                                   jlong handle, jint uplink,
+                                                                   jintArray routeOut) {
+    (void)cls;
+    tether_relay_table *t = live(env, handle, "RelayTable is closed");
+    uint16_t i = 0;
+    if (t == NULL || !to_u16(env, uplink, "uplink index", &i)) {
+        return JNI_FALSE;
+    }
+    if (routeOut == NULL) {
+        throw_npe(env, "routeOut");
+        return JNI_FALSE;
+    }
+    if ((*env)->GetArrayLength(env, routeOut) != 2) {
+        throw_iae(env, "routeOut must have two elements");
+        return JNI_FALSE;
+    }
+    uint32_t link = 0;
+    uint16_t index = 0;
+    bool found = false;
+    tether_status rc = tether_relay_table_route(t, i, &link, &index, &found);
+    if (rc != TETHER_OK) {
+        throw_status(env, rc);
+        return JNI_FALSE;
+    }
+    if (!found) {
+        return JNI_FALSE;
+    }
+    jint route[2] = {(jint)link, (jint)index};
+    (*env)->SetIntArrayRegion(env, routeOut, 0, 2, route);
+    return (*env)->ExceptionCheck(env) ? JNI_FALSE : JNI_TRUE;
+}
+
+JNIEXPORT jint JNICALL Java_org_tether_Tether_nRelayTableRemoveLink(JNIEnv *env, jclass cls,
+                                                                    jlong handle, jint link) {
+    (void)cls;
+    tether_relay_table *t = live(env, handle, "RelayTable is closed");
+    if (t == NULL) {
+        return 0;
+    }
+    size_t removed = 0;
+    tether_status rc = tether_relay_table_remove_link(t, (uint32_t)link, &removed);
+    if (rc != TETHER_OK) {
+        throw_status(env, rc);
+        return 0;
+    }
+    return removed > (size_t)INT32_MAX ? INT32_MAX : (jint)removed;
+}
+
+JNIEXPORT void JNICALL Java_org_tether_Tether_nRelayTableFree(JNIEnv *env, jclass cls,
+                                                              jlong handle) {
+    (void)env;
+    (void)cls;
+    tether_relay_table *t = (tether_relay_table *)(intptr_t)handle;
+    if (t != NULL) {
+        tether_relay_table_wipe(t);
+        free(t);
     }
 }
 

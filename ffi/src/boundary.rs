@@ -51,13 +51,17 @@ pub(crate) const KIND_DECODER: u64 = 0x7465_7468_6572_4401; // ..'D' 1
 pub(crate) const KIND_SENDER: u64 = 0x7465_7468_6572_4f01; // ..'O' 1 (outbox)
 pub(crate) const KIND_FRAGMENTER: u64 = 0x7465_7468_6572_4601; // ..'F' 1 (BLE link)
 pub(crate) const KIND_REASSEMBLER: u64 = 0x7465_7468_6572_5201; // ..'R' 1 (BLE link)
-const KINDS: [u64; 6] = [
+pub(crate) const KIND_CODE_PAIRING: u64 = 0x7465_7468_6572_4301; // ..'C' 1 (short code)
+pub(crate) const KIND_RELAY_TABLE: u64 = 0x7465_7468_6572_5401; // ..'T' 1 (relay table)
+const KINDS: [u64; 8] = [
     KIND_HANDSHAKE,
     KIND_SESSION,
     KIND_DECODER,
     KIND_SENDER,
     KIND_FRAGMENTER,
     KIND_REASSEMBLER,
+    KIND_CODE_PAIRING,
+    KIND_RELAY_TABLE,
 ];
 
 /// No call is running on the object.
@@ -456,6 +460,25 @@ impl<S: Storage> Drop for Entered<'_, S> {
             }
         }
     }
+}
+
+/// Enters a handle and checks that `outputs` overlap neither each other, nor `inputs`, nor the
+/// handle's storage, and that no input lies in the handle.
+///
+/// # Safety
+/// As for [`Storage::enter`].
+pub(crate) unsafe fn enter_checked<'a, S: Storage>(
+    this: *mut S,
+    outputs: &[Region],
+    inputs: &[Region],
+) -> Result<Entered<'a, S>, tether_status> {
+    // SAFETY: forwarded from the caller.
+    let g = unsafe { S::enter(this) }?;
+    let handle = g.region();
+    disjoint(outputs, inputs)?;
+    disjoint(outputs, &[handle])?;
+    disjoint(&[handle], inputs)?;
+    Ok(g)
 }
 
 /// A range of addresses, for overlap checks.

@@ -197,7 +197,7 @@ fn channel(id: u8) -> Option<ChannelKind> {
     .find(|c| c.id() == id)
 }
 
-fn framing(id: u8) -> Option<Framing> {
+pub(crate) fn framing(id: u8) -> Option<Framing> {
     [Framing::Stream, Framing::Datagram]
         .into_iter()
         .find(|f| *f as u8 == id)

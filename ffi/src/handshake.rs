@@ -1,11 +1,13 @@
 //! Handshake handles in caller-provided storage.
 
+use tether::short_code::CodeKey;
 use tether::{Handshake, Initiator, Pattern, Responder, UnitType};
 
 use crate::boundary::{
-    boundary, boundary_or, bytes, bytes_mut, disjoint, lengths, read, set, Region, Storage,
-    KIND_HANDSHAKE,
+    boundary, boundary_or, bytes, bytes_mut, disjoint, lengths, read, set, Entered, Region,
+    Storage, KIND_HANDSHAKE,
 };
+use crate::code_pairing::tether_code_pairing;
 use crate::config::{tether_config, OwnedConfig};
 use crate::peer::tether_peer;
 use crate::platform::{tether_platform, PlatformPolicy};
@@ -90,6 +92,10 @@ pub(crate) struct FfiHandshake {
     initiator: bool,
     state: State,
     first: FirstMessage,
+    /// A responder set up from a short-code exchange: the key its initiator's message 0 must be
+    /// keyed by (only the pairing handshake keyed by it is accepted). Kept, like the responder,
+    /// until the handshake finishes: a refused message 0 leaves it waiting for the genuine one.
+    code_key: Option<CodeKey>,
 }
 
 impl Storage for tether_handshake {
@@ -98,17 +104,37 @@ impl Storage for tether_handshake {
 }
 
 /// # Safety
-/// `hs`, `config`, `platform` as documented on the init functions.
+/// `hs`, `config`, `platform` and `pairing` as documented on the init functions.
 unsafe fn init(
     hs: *mut tether_handshake,
     config: *const tether_config,
     platform: *const tether_platform,
     initiator: bool,
+    pairing: Option<*mut tether_code_pairing>,
 ) -> tether_status {
     // SAFETY: the caller guarantees validity of non-NULL pointers; both are copied out.
     let (c, p) = match unsafe { (read(config), read(platform)) } {
         (Ok(c), Ok(p)) => (c, p),
         _ => return TETHER_ERR_NULL,
+    };
+    // The short-code pairing whose key keys this handshake: entered first (a callback that calls
+    // into it is refused as busy), its key taken only once the handshake is placed.
+    let mut code: Option<Entered<'_, tether_code_pairing>> = match pairing {
+        None => None,
+        Some(cp) => {
+            // SAFETY: the caller's storage.
+            let mut g = match unsafe { tether_code_pairing::enter(cp) } {
+                Ok(g) => g,
+                Err(e) => return e,
+            };
+            if let Err(e) = disjoint(&[tether_handshake::region(hs)], &[g.region()]) {
+                return e;
+            }
+            if let Err(e) = g.value().key(initiator) {
+                return e;
+            }
+            Some(g)
+        }
     };
     // SAFETY: the caller's storage. Marked busy while the handshake is built: the entropy
     // callback runs meanwhile, and a call it makes on `hs` is refused like any re-entry.
@@ -124,8 +150,12 @@ unsafe fn init(
     let state = if initiator {
         let cfg = config.initiator();
         let rng = &mut p.entropy();
-        let started = match config.pattern {
-            Pattern::Provisioned | Pattern::Reconnect => {
+        let started = match (&mut code, config.pattern) {
+            (Some(g), _) => match g.value().key(true) {
+                Ok(key) => Initiator::code_pairing(&cfg, key, rng),
+                Err(e) => return e,
+            },
+            (None, Pattern::Provisioned | Pattern::Reconnect) => {
                 let Some(peer) = config.peer.as_ref() else {
                     return TETHER_ERR_BAD_CONFIG;
                 };
@@ -135,8 +165,8 @@ unsafe fn init(
                     Initiator::reconnect(&cfg, peer, rng)
                 }
             }
-            Pattern::Enrollment => Initiator::enrollment(&cfg, rng),
-            Pattern::Pairing => {
+            (None, Pattern::Enrollment) => Initiator::enrollment(&cfg, rng),
+            (None, Pattern::Pairing) => {
                 let Some(code) = config.pairing.as_ref() else {
                     return TETHER_ERR_BAD_CONFIG;
                 };
@@ -150,12 +180,26 @@ unsafe fn init(
     } else {
         State::AwaitFirst
     };
+    // Nothing fails from here on: the key moves (a responder) or is forgotten (an initiator,
+    // whose handshake holds what it needs of it).
+    let code_key = match &mut code {
+        Some(g) if !initiator => match g.value().take_key(false) {
+            Ok(key) => Some(key),
+            Err(e) => return e,
+        },
+        Some(g) => {
+            g.value().spend();
+            None
+        }
+        None => None,
+    };
     let value = FfiHandshake {
         platform: p,
         config,
         initiator,
         state,
         first: FirstMessage::NONE,
+        code_key,
     };
     slot.place(value);
     TETHER_OK
@@ -191,7 +235,7 @@ pub unsafe extern "C" fn tether_handshake_init_initiator(
     platform: *const tether_platform,
 ) -> tether_status {
     // SAFETY: forwarded.
-    boundary(|| unsafe { init(hs, config, platform, true) })
+    boundary(|| unsafe { init(hs, config, platform, true, None) })
 }
 
 /// Sets up `hs` as a responder waiting for an initiator's message 0. The initiator chooses the
@@ -212,7 +256,71 @@ pub unsafe extern "C" fn tether_handshake_init_responder(
     platform: *const tether_platform,
 ) -> tether_status {
     // SAFETY: forwarded.
-    boundary(|| unsafe { init(hs, config, platform, false) })
+    boundary(|| unsafe { init(hs, config, platform, false, None) })
+}
+
+/// Sets up `hs` as the phone's pairing handshake after a short-code exchange: the initiator of
+/// Pairing (Noise `XXpsk0`) keyed by the key `pairing` holds (a phone's code pairing that
+/// `tether_code_pairing_finish` completed). The key moves into the handshake: `pairing` is spent
+/// from then on (a second use is `TETHER_ERR_BAD_STATE`; wipe it). `config->pattern`,
+/// `pairing_code` and `allowed_patterns` do not change the handshake (they are still checked like
+/// any configuration's); the channel is usually 2 (device-phone) and the framing that of the
+/// exchange. The device is authenticated by the code, but the platform's `check_peer` still
+/// decides on it (with none, only a configured `peer_static_key` is accepted): accept pattern 3
+/// there, and keep the device's key from `tether_handshake_finish` for the Reconnect handshakes
+/// that follow. A phone stores the device as paired only once a record of the new session opens
+/// (spec/PROTOCOL.md 4.7.2).
+///
+/// Returns what `tether_handshake_init_initiator` returns, or also `TETHER_ERR_BAD_STATE`
+/// (`pairing` holds no finished phone's exchange: not finished, spent, a device's, or no code
+/// pairing at all), `TETHER_ERR_COPIED` or `TETHER_ERR_BUSY` (for `pairing`),
+/// `TETHER_ERR_OVERLAP` (`hs` and `pairing` overlap). On error `hs` and `pairing` are left as
+/// they were.
+///
+/// # Safety
+/// As for `tether_handshake_init_initiator`; `pairing` NULL or storage of
+/// `TETHER_CODE_PAIRING_SIZE` bytes you own.
+#[no_mangle]
+pub unsafe extern "C" fn tether_handshake_init_code_initiator(
+    hs: *mut tether_handshake,
+    config: *const tether_config,
+    platform: *const tether_platform,
+    pairing: *mut tether_code_pairing,
+) -> tether_status {
+    // SAFETY: forwarded.
+    boundary(|| unsafe { init(hs, config, platform, true, Some(pairing)) })
+}
+
+/// Sets up `hs` as the device's pairing handshake after a short-code exchange: a responder that
+/// accepts only message 0 of Pairing (Noise `XXpsk0`) keyed by the key `pairing` holds (a
+/// device's code pairing that `tether_code_pairing_respond` answered). The key moves into the
+/// handshake: `pairing` is spent (a second use is `TETHER_ERR_BAD_STATE`; wipe it).
+/// `config->allowed_patterns`, `pairing_code` and `allow_without_code` do not change what it
+/// accepts (they are still checked like any configuration's). The phone
+/// is authenticated by the code; the platform's `check_peer` still decides on it (accept pattern
+/// 3 there).
+///
+/// Like every responder it stays available: a message 0 that does not authenticate (a wrong
+/// code: `TETHER_ERR_AUTHENTICATION`, the attempt stays counted as failed) or anything else
+/// leaves it waiting. When `tether_handshake_finish` succeeds, call
+/// `tether_attempt_limiter_succeeded`.
+///
+/// Returns what `tether_handshake_init_responder` returns, or also `TETHER_ERR_BAD_STATE`
+/// (`pairing` holds no answered device's exchange), `TETHER_ERR_COPIED` or `TETHER_ERR_BUSY`
+/// (for `pairing`), `TETHER_ERR_OVERLAP` (`hs` and `pairing` overlap). On error `hs` and
+/// `pairing` are left as they were.
+///
+/// # Safety
+/// As for `tether_handshake_init_code_initiator`.
+#[no_mangle]
+pub unsafe extern "C" fn tether_handshake_init_code_responder(
+    hs: *mut tether_handshake,
+    config: *const tether_config,
+    platform: *const tether_platform,
+    pairing: *mut tether_code_pairing,
+) -> tether_status {
+    // SAFETY: forwarded.
+    boundary(|| unsafe { init(hs, config, platform, false, Some(pairing)) })
 }
 
 /// Stores in `*action` what to do next.
@@ -415,8 +523,12 @@ fn read_as_responder(h: &mut FfiHandshake, unit: &[u8]) -> Result<(), tether_sta
         // gets the precise error from the same path.
         _ if first || !running => {
             let cfg = h.config.responder();
-            let accepted = Responder::accept(&cfg, unit, &mut policy, now, &mut platform.entropy())
-                .map_err(tether_status::from)?;
+            let rng = &mut platform.entropy();
+            let accepted = match &h.code_key {
+                Some(key) => Responder::accept_code_pairing(&cfg, key, unit, &mut policy, now, rng),
+                None => Responder::accept(&cfg, unit, &mut policy, now, rng),
+            }
+            .map_err(tether_status::from)?;
             h.state = State::Running(accepted);
             h.first = FirstMessage::of(unit);
             Ok(())

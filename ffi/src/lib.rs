@@ -17,8 +17,9 @@
 //!   `tether_session_seal_in_place` and `tether_session_open_in_place`, whose one buffer is both).
 //!   Pointers to scalars and structs need no alignment.
 //! - Handles live in storage the caller declares (`tether_handshake`, `tether_session`,
-//!   `tether_decoder`, `tether_sender`, and for the BLE link `tether_fragmenter` and
-//!   `tether_reassembler`, sized and aligned by `TETHER_*_SIZE` and `TETHER_*_ALIGN`), zeroed
+//!   `tether_decoder`, `tether_sender`, for the BLE link `tether_fragmenter` and
+//!   `tether_reassembler`, for short-code pairing `tether_code_pairing`, and for a relay
+//!   `tether_relay_table`, sized and aligned by `TETHER_*_SIZE` and `TETHER_*_ALIGN`), zeroed
 //!   before the first init. Each starts with a header (see `boundary.rs`) naming its kind, its own
 //!   address and whether a call is running on it, so that a handle of the wrong kind, a copied
 //!   or moved handle, misaligned storage and a callback that calls back into its own handle each
@@ -35,11 +36,13 @@
 //! `TETHER_ERR_BUSY` when tether sees the overlap, but do not rely on it). Different handles are
 //! independent. The platform callbacks are called only from inside a tether call on the same
 //! handle, on the calling thread, with the `user` pointer given at init. `tether_strerror`,
-//! `tether_version` and the key helpers are thread-safe.
+//! `tether_version`, the key helpers, `tether_short_code_generate` and the relay's wrap, header
+//! and parse are thread-safe.
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 #![cfg_attr(not(feature = "std"), no_std)]
 
 mod boundary;
+mod code_pairing;
 mod command;
 mod config;
 mod decoder;
@@ -53,12 +56,20 @@ mod outbox;
 mod peer;
 mod platform;
 mod receiver;
+mod relay;
 mod session;
 mod sizes;
 mod status;
 mod update;
 mod vitals;
 
+pub use code_pairing::{
+    tether_attempt_limiter, tether_attempt_limiter_restore, tether_attempt_limiter_succeeded,
+    tether_code_pairing, tether_code_pairing_finish, tether_code_pairing_init_device,
+    tether_code_pairing_init_phone, tether_code_pairing_respond, tether_code_pairing_start,
+    tether_code_pairing_wipe, tether_short_code_generate, TETHER_CODE_MESSAGE_MAX,
+    TETHER_CODE_PAIRING_ALIGN, TETHER_CODE_PAIRING_SIZE, TETHER_SHORT_CODE_LEN,
+};
 pub use command::{
     tether_command, tether_command_ack_encode, tether_command_ack_rejected,
     tether_command_authority, tether_command_grant, tether_command_param, tether_command_policy,
@@ -76,7 +87,8 @@ pub use decoder::{
     TETHER_DECODER_ALIGN, TETHER_DECODER_SIZE,
 };
 pub use handshake::{
-    tether_action, tether_handshake, tether_handshake_finish, tether_handshake_init_initiator,
+    tether_action, tether_handshake, tether_handshake_finish, tether_handshake_init_code_initiator,
+    tether_handshake_init_code_responder, tether_handshake_init_initiator,
     tether_handshake_init_responder, tether_handshake_next, tether_handshake_read,
     tether_handshake_wipe, tether_handshake_write, TETHER_HANDSHAKE_ALIGN, TETHER_HANDSHAKE_SIZE,
 };
@@ -112,6 +124,12 @@ pub use receiver::{
     tether_incoming, tether_incoming_kind, tether_receiver_delivered, tether_receiver_handle,
     tether_receiver_poll_ack, tether_receiver_reconnect, tether_receiver_state,
     TETHER_RECEIVER_STATE_LEN,
+};
+pub use relay::{
+    tether_relay_header, tether_relay_parse, tether_relay_table, tether_relay_table_down,
+    tether_relay_table_init, tether_relay_table_remove_link, tether_relay_table_route,
+    tether_relay_table_up, tether_relay_table_wipe, tether_relay_wrap, TETHER_RELAY_HEADER_LEN,
+    TETHER_RELAY_INDEXES, TETHER_RELAY_TABLE_ALIGN, TETHER_RELAY_TABLE_SIZE,
 };
 pub use session::{
     tether_event, tether_session, tether_session_close, tether_session_open,

@@ -9,8 +9,8 @@
 use tether::link::{Fragmenter, Mtu, Reassembler};
 
 use crate::boundary::{
-    boundary, boundary_or, bytes, bytes_mut, disjoint, lengths, set, Entered, Region, Storage,
-    KIND_FRAGMENTER, KIND_REASSEMBLER,
+    boundary, boundary_or, bytes, bytes_mut, disjoint, enter_checked as enter, lengths, set,
+    Region, Storage, KIND_FRAGMENTER, KIND_REASSEMBLER,
 };
 use crate::status::tether_status::{self, *};
 
@@ -94,25 +94,6 @@ impl FfiReassembler {
 impl Storage for tether_reassembler {
     type Value = FfiReassembler;
     const KIND: u64 = KIND_REASSEMBLER;
-}
-
-/// Enters a handle and checks that `outputs` overlap neither each other, nor `inputs`, nor the
-/// handle's storage, and that no input lies in the handle.
-///
-/// # Safety
-/// As for the entry points.
-unsafe fn enter<'a, S: Storage>(
-    this: *mut S,
-    outputs: &[Region],
-    inputs: &[Region],
-) -> Result<Entered<'a, S>, tether_status> {
-    // SAFETY: forwarded from the caller.
-    let g = unsafe { S::enter(this) }?;
-    let handle = g.region();
-    disjoint(outputs, inputs)?;
-    disjoint(outputs, &[handle])?;
-    disjoint(&[handle], inputs)?;
-    Ok(g)
 }
 
 /// The core's MTU for an ATT_MTU: `TETHER_ERR_BAD_CONFIG` below 23.

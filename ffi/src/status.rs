@@ -49,6 +49,14 @@ pub enum tether_status {
     /// The caller's image read callback failed (`tether_image_check`): read the image again
     /// later; nothing about the update changed.
     TETHER_ERR_IO = 16,
+    /// Too many short-code pairing attempts failed in a row (spec/PROTOCOL.md 4.7.2): the device
+    /// refuses the next one until its wait is over (`tether_code_pairing_respond` stores how long
+    /// in `*retry_in_ms`). Nothing changed: no attempt counted, the code kept, nothing sent.
+    TETHER_ERR_RATE_LIMITED = 17,
+    /// A relay table has a route for every uplink index it holds: the unit is not relayed and
+    /// nothing changed. Remove the routes of a device that is gone
+    /// (`tether_relay_table_remove_link`), or make the table larger.
+    TETHER_ERR_RELAY_FULL = 18,
     // Malformed input (20..=39).
     /// Input shorter than its format requires.
     TETHER_ERR_TRUNCATED = 20,
@@ -208,7 +216,7 @@ pub enum tether_status {
 use tether_status::*;
 
 /// Every status, for tests and for `tether_strerror`.
-pub(crate) const ALL: [tether_status; 61] = [
+pub(crate) const ALL: [tether_status; 63] = [
     TETHER_OK,
     TETHER_ERR_NULL,
     TETHER_ERR_BUFFER_TOO_SMALL,
@@ -225,6 +233,8 @@ pub(crate) const ALL: [tether_status; 61] = [
     TETHER_ERR_BUSY,
     TETHER_ERR_BAD_LENGTH,
     TETHER_ERR_IO,
+    TETHER_ERR_RATE_LIMITED,
+    TETHER_ERR_RELAY_FULL,
     TETHER_ERR_TRUNCATED,
     TETHER_ERR_OVERSIZED,
     TETHER_ERR_VERSION,
@@ -292,6 +302,8 @@ impl tether_status {
             TETHER_ERR_BUSY => "handle is already in a call (re-entry or two threads)\0",
             TETHER_ERR_BAD_LENGTH => "length above PTRDIFF_MAX or past the address space\0",
             TETHER_ERR_IO => "image read callback failed\0",
+            TETHER_ERR_RATE_LIMITED => "too many failed pairing attempts: wait before the next\0",
+            TETHER_ERR_RELAY_FULL => "relay table full: remove a gone device's routes\0",
             TETHER_ERR_TRUNCATED => "input truncated\0",
             TETHER_ERR_OVERSIZED => "input oversized\0",
             TETHER_ERR_VERSION => "unsupported protocol version\0",
@@ -388,6 +400,7 @@ impl From<Error> for tether_status {
                 Local::NotAllowed => TETHER_ERR_NOT_ALLOWED,
                 Local::Entropy => TETHER_ERR_ENTROPY,
                 Local::BadKey => TETHER_ERR_BAD_KEY,
+                Local::RateLimited { .. } => TETHER_ERR_RATE_LIMITED,
                 _ => TETHER_ERR_INTERNAL,
             },
             Error::Malformed(m) => match m {

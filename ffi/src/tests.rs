@@ -111,9 +111,18 @@ fn established_with(
     framing: u8,
     tweak: impl Fn(&mut tether_config),
 ) -> (OwnedSession, OwnedSession) {
+    established_seeded(framing, (1, 2), tweak)
+}
+
+/// [`established_with`], the two sides' entropy counters starting at `seeds`.
+fn established_seeded(
+    framing: u8,
+    seeds: (u8, u8),
+    tweak: impl Fn(&mut tether_config),
+) -> (OwnedSession, OwnedSession) {
     let cloud_pub = public(&CLOUD_SECRET);
     let device_pub = public(&DEVICE_SECRET);
-    let (mut r1, mut r2) = (1u8, 2u8);
+    let (mut r1, mut r2) = seeds;
     let (p1, p2) = (platform(&mut r1), platform(&mut r2));
     let mut dcfg = config(&DEVICE_SECRET, b"SN-1", Some(&cloud_pub), framing);
     let mut ccfg = config(&CLOUD_SECRET, b"cloud", Some(&device_pub), framing);
@@ -243,6 +252,8 @@ fn every_exported_function_is_inside_the_panic_boundary() {
         include_str!("handshake.rs"),
         include_str!("keys.rs"),
         include_str!("link.rs"),
+        include_str!("code_pairing.rs"),
+        include_str!("relay.rs"),
         include_str!("peer.rs"),
         include_str!("session.rs"),
         include_str!("message.rs"),
@@ -308,6 +319,22 @@ fn storage_is_large_enough_and_aligned() {
     assert_eq!(
         core::mem::align_of::<tether_reassembler>(),
         TETHER_REASSEMBLER_ALIGN
+    );
+    assert_eq!(
+        core::mem::size_of::<tether_code_pairing>(),
+        TETHER_CODE_PAIRING_SIZE
+    );
+    assert_eq!(
+        core::mem::align_of::<tether_code_pairing>(),
+        TETHER_CODE_PAIRING_ALIGN
+    );
+    assert_eq!(
+        core::mem::size_of::<tether_relay_table>(),
+        TETHER_RELAY_TABLE_SIZE
+    );
+    assert_eq!(
+        core::mem::align_of::<tether_relay_table>(),
+        TETHER_RELAY_TABLE_ALIGN
     );
 }
 
@@ -1417,5 +1444,7 @@ fn manifest_chunk_and_image_check() {
     );
 }
 
+mod code_pairing;
 mod link;
 mod misuse;
+mod relay;

@@ -1,7 +1,8 @@
 //! Short-code pairing (spec/PROTOCOL.md 4.7.2): arbitrary bytes as either code message never
 //! panic. At the device, a message is either accepted (the attempt counts, the code is spent, an
 //! answer of exactly 33 bytes is written) or refused with nothing changed (code kept, no attempt
-//! counted, output untouched); at the phone, any answer gives a key or an error. The input also
+//! counted, output untouched); at the phone, any answer gives a key (and spends the exchange) or
+//! an error (and changes nothing). The input also
 //! picks the framing.
 #![no_main]
 
@@ -65,7 +66,10 @@ fuzz_target!(|data: &[u8]| {
     }
 
     let mut first = [0u8; CODE_UNIT_MAX];
-    let (phone, _) = PhonePairing::start(framing, code(), &mut Counter(100), &mut first)
+    let (mut phone, _) = PhonePairing::start(framing, code(), &mut Counter(100), &mut first)
         .expect("the phone starts");
-    let _ = phone.finish(unit);
+    match phone.finish(unit) {
+        Ok(_) => assert!(phone.is_spent()),
+        Err(_) => assert!(!phone.is_spent(), "a refused answer spent the exchange"),
+    }
 });

@@ -140,7 +140,8 @@ impl fmt::Debug for CodeKey {
 /// The phone's side of the code exchange: started with the code the user typed, finished with
 /// the device's answer.
 pub struct PhonePairing {
-    spake: Spake2<Ed25519Group>,
+    /// `None` once the device's answer has been read.
+    spake: Option<Spake2<Ed25519Group>>,
     framing: Framing,
 }
 
@@ -165,26 +166,44 @@ impl PhonePairing {
             Preset::new(&scalar_bytes),
         );
         let len = write_unit(framing, 0, &message, out)?;
-        Ok((PhonePairing { spake, framing }, len))
+        Ok((
+            PhonePairing {
+                spake: Some(spake),
+                framing,
+            },
+            len,
+        ))
     }
 
-    /// Reads the device's code message 1 and returns the key for the pairing handshake. Consumes
-    /// the exchange whatever the outcome: a phone that got a malformed answer starts again.
-    pub fn finish(self, unit: &[u8]) -> Result<CodeKey, Error> {
+    /// Reads the device's code message 1 and returns the key for the pairing handshake. A unit
+    /// that is not a valid code message 1 changes nothing (spec 4.7.2: the genuine answer can
+    /// still come); once an answer is accepted the exchange is spent ([`Local::WrongState`]
+    /// after that).
+    pub fn finish(&mut self, unit: &[u8]) -> Result<CodeKey, Error> {
+        if self.spake.is_none() {
+            return Err(Local::WrongState.into());
+        }
+        // Every check before the exchange is taken: spake2 can refuse nothing they let through.
         let element = read_unit(self.framing, 1, unit)?;
-        let key = self
-            .spake
+        let spake = self.spake.take().ok_or(Local::WrongState)?;
+        let key = spake
             .finish(&with_side(SIDE_DEVICE, element))
             .map_err(|_| PeerError::Authentication)?;
         Ok(CodeKey::from_spake(key))
+    }
+
+    /// Whether the device's answer has been accepted.
+    pub fn is_spent(&self) -> bool {
+        self.spake.is_none()
     }
 }
 
 impl fmt::Debug for PhonePairing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PhonePairing")
+            .field("spent", &self.is_spent())
             .field("framing", &self.framing)
-            .finish_non_exhaustive()
+            .finish()
     }
 }
 
@@ -299,6 +318,16 @@ impl AttemptLimiter {
         AttemptLimiter {
             failures,
             next_allowed: Instant(now.0.saturating_add(Self::wait_after(failures))),
+        }
+    }
+
+    /// A limiter exactly as [`AttemptLimiter::failures`] and [`AttemptLimiter::next_allowed`]
+    /// described it (for a binding that keeps both in a struct of its own; after a reboot use
+    /// [`AttemptLimiter::restore`]).
+    pub const fn from_parts(failures: u32, next_allowed: Instant) -> Self {
+        AttemptLimiter {
+            failures,
+            next_allowed,
         }
     }
 

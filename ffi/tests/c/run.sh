@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # C tests of the tether C ABI (test_tether.c: documented use; test_misuse.c: misuse;
 # test_messages.c: the message layer against the spec vectors; test_outbox.c: delivery and the
-# sealed outbox; test_link.c: the BLE link layer and the phone's side of a BLE session), each run
-# twice:
+# sealed outbox; test_link.c: the BLE link layer and the phone's side of a BLE session;
+# test_code_pairing.c: short-code pairing and the relay), each run twice:
 #   (a) with AddressSanitizer + UndefinedBehaviorSanitizer (leaks included), against the debug
 #       library (Rust debug assertions on);
 #   (b) without sanitizers under valgrind (memcheck, definite and indirect leaks are errors),
@@ -91,8 +91,11 @@ run_valgrind() {
 # test_tether.c: the API used as documented; test_misuse.c: the API misused as C users do;
 # test_messages.c: the message layer (vitals, commands, updates) against the spec vectors;
 # test_outbox.c: delivery and the sealed outbox over an in-memory flash, attacks included;
-# test_link.c: the BLE link layer (its vectors, its misuse) and a phone's BLE session.
-tests=(test_tether test_misuse test_messages test_outbox test_link)
+# test_link.c: the BLE link layer (its vectors, its misuse) and a phone's BLE session;
+# test_code_pairing.c: short-code pairing (its vector, a phone and its device, wrong and spent
+# codes, malformed code messages, rate limiting across a reboot) and the relay (its vectors, the
+# relay table), with the misuse of both new handles.
+tests=(test_tether test_misuse test_messages test_outbox test_link test_code_pairing)
 failed=()
 for t in "${tests[@]}"; do
   step "(a) AddressSanitizer + UndefinedBehaviorSanitizer: $t"

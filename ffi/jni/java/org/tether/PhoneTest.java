@@ -17,6 +17,11 @@ import java.util.List;
  * java -Djava.library.path=DIR -cp CLASSES org.tether.PhoneTest
  * </pre>
  *
+ * Then the phone pairs with a new device by a six-digit code (the short-code exchange and the
+ * Pairing handshake keyed by it, every unit as fragments), reconnects with it (Reconnect, KK,
+ * with the keys learnt at pairing), and relays the device's own session with a cloud (also in
+ * this JVM): wrapped units through a {@link Tether.RelayTable}, which the phone cannot open.
+ *
  * The last line is {@code N passed, M failed}; the exit status is non-zero on any failure.
  */
 public final class PhoneTest {
@@ -52,6 +57,9 @@ public final class PhoneTest {
     private static final byte[] DEVICE_SECRET = filled(0xD1);
     private static final byte[] PHONE_SECRET = filled(0xA7);
     private static final byte[] STRANGER_SECRET = filled(0x5E);
+    private static final byte[] CLOUD_SECRET = filled(0xC1);
+    /** The phone's number for its device's link (a bond slot, stable across connections). */
+    private static final int DEVICE_LINK = 7;
 
     private static int maxFragment(int attMtu) {
         return Math.min(attMtu - 3, Tether.LINK_MAX_FRAGMENT);
@@ -467,6 +475,308 @@ public final class PhoneTest {
         }
     }
 
+    // ---- Pairing by a short code, then the relay.
+
+    private static Tether.HandshakeConfig pairingConfig(byte[] secret, String id, String model) {
+        return new Tether.HandshakeConfig().channel(Tether.CHANNEL_DEVICE_PHONE)
+                .framing(Tether.FRAMING_DATAGRAM).staticSecret(secret)
+                .identity(utf8(id), model, "1.0").maxPlaintext(Tether.DELIVERY_MAX_FRAME);
+    }
+
+    /** The code with its last digit moved by one: a typing mistake. */
+    private static String typo(String code) {
+        char last = (char) ('0' + (code.charAt(5) - '0' + 1) % 10);
+        return code.substring(0, 5) + last;
+    }
+
+    /** The code exchange over the link: the phone's code message 0 to the device, its answer
+     * back to the phone. */
+    private static void codeExchange(End phone, End device, Tether.CodePairing ph,
+            Tether.CodePairing dev, Tether.AttemptLimiter limiter, long now, int mtu)
+            throws TetherException {
+        byte[] m0 = send(phone, device, ph.start(), mtu);
+        checkEquals("ATT_MTU " + mtu + ": code message 0 crosses as " + air.length
+                + " fragment(s)", 33, m0.length);
+        byte[] m1 = send(device, phone, dev.respond(limiter, now, m0), mtu);
+        ph.finish(m1);
+    }
+
+    /** The device's limiter: three free failures, then a wait; its count survives a restart. */
+    private static void attemptLimiter() throws Exception {
+        Tether.AttemptLimiter limiter = new Tether.AttemptLimiter();
+        byte[] m0;
+        try (Tether.CodePairing attacker = Tether.CodePairing.phone("000000",
+                Tether.FRAMING_DATAGRAM)) {
+            m0 = attacker.start();
+        }
+        for (int i = 1; i <= 3; i++) {
+            try (Tether.CodePairing dev = Tether.CodePairing.device(
+                    Tether.CodePairing.generateCode(), Tether.FRAMING_DATAGRAM)) {
+                dev.respond(limiter, 5000, m0);
+            }
+        }
+        checkEquals("limiter: three failed attempts counted", 3L, limiter.failures());
+        checkEquals("limiter: the next waits 30 s", 35000L, limiter.nextAllowedMs());
+        try (Tether.CodePairing dev = Tether.CodePairing.device("123456",
+                Tether.FRAMING_DATAGRAM)) {
+            TetherException e = expectStatus("limiter: the fourth attempt at once",
+                    Tether.ERR_RATE_LIMITED, () -> dev.respond(limiter, 6000, m0));
+            checkEquals("limiter: retry in 29 s", 29000L, e == null ? -1L : e.retryInMs());
+            checkEquals("limiter: nothing counted", 3L, limiter.failures());
+            // A restart: the count from storage, the clock from 0, the full wait again.
+            Tether.AttemptLimiter restored = Tether.AttemptLimiter.restore(limiter.failures(), 0);
+            e = expectStatus("limiter: after a restart", Tether.ERR_RATE_LIMITED,
+                    () -> dev.respond(restored, 10, m0));
+            checkEquals("limiter: retry in 29.99 s", 29990L, e == null ? -1L : e.retryInMs());
+            check("limiter: the code was kept: answered once the wait is over",
+                    dev.respond(restored, 30000, m0).length == 33);
+            checkEquals("limiter: four failures", 4L, restored.failures());
+            checkEquals("limiter: the next waits 60 s", 90000L, restored.nextAllowedMs());
+            expectStatus("limiter: a spent code answers no second attempt", Tether.ERR_BAD_STATE,
+                    () -> dev.respond(restored, 90000, m0));
+            restored.succeeded();
+            checkEquals("limiter: success resets the count", 0L, restored.failures());
+        }
+        expectStatus("a code of five digits", Tether.ERR_PAIRING_CODE,
+                () -> Tether.CodePairing.phone("12345", Tether.FRAMING_DATAGRAM).close());
+        expectStatus("a code with a letter", Tether.ERR_PAIRING_CODE,
+                () -> Tether.CodePairing.device("12345a", Tether.FRAMING_DATAGRAM).close());
+        expectThrows("restore(-1)", IllegalArgumentException.class,
+                () -> Tether.AttemptLimiter.restore(-1, 0));
+        Tether.CodePairing closed = Tether.CodePairing.phone("123456", Tether.FRAMING_DATAGRAM);
+        closed.close();
+        closed.close();
+        expectThrows("start after close", IllegalStateException.class, closed::start);
+        expectThrows("shim: code pairing handle 0", IllegalStateException.class,
+                () -> rethrow(() -> callNative("nCodePairingStart", 0L)));
+        expectThrows("shim: respond without a limiter", NullPointerException.class,
+                () -> rethrow(() -> callNative("nCodePairingRespond", 1L, null, 0L, m0)));
+    }
+
+    private static void pairAndRelay(int mtu) throws Exception {
+        String at = "ATT_MTU " + mtu + ": ";
+        Tether.AttemptLimiter limiter = new Tether.AttemptLimiter(); // the device's flash
+        byte[] learntDeviceKey;
+        byte[] learntPhoneKey;
+        try (End device = new End(mtu); End phone = new End(mtu)) {
+            // A mistyped code: the exchange goes through, the device refuses the handshake.
+            String shown = Tether.CodePairing.generateCode();
+            check(at + "the device shows six digits: " + shown.replaceAll(".", "*"),
+                    shown.matches("[0-9]{6}"));
+            try (Tether.CodePairing dev = Tether.CodePairing.device(shown,
+                    Tether.FRAMING_DATAGRAM);
+                    Tether.CodePairing ph = Tether.CodePairing.phone(typo(shown),
+                            Tether.FRAMING_DATAGRAM)) {
+                codeExchange(phone, device, ph, dev, limiter, 1000, mtu);
+                checkEquals(at + "the attempt counts at once", 1L, limiter.failures());
+                phone.hs = Tether.Handshake.codeInitiator(pairingConfig(PHONE_SECRET,
+                        "phone-app", "Companion Android"), ph);
+                device.hs = Tether.Handshake.codeResponder(pairingConfig(DEVICE_SECRET,
+                        "SN-0002", "PulseOximeter P3"), dev);
+                byte[] h0 = send(phone, device, phone.hs.write(), mtu);
+                expectStatus(at + "wrong code: the device refuses handshake message 0",
+                        Tether.ERR_AUTHENTICATION, () -> device.hs.read(h0));
+                checkEquals(at + "and keeps waiting", Tether.ACTION_READ, device.hs.next());
+                checkEquals(at + "the phone hears nothing", Tether.ACTION_READ, phone.hs.next());
+                expectStatus(at + "the spent pairing makes no second handshake",
+                        Tether.ERR_BAD_STATE, () -> Tether.Handshake.codeInitiator(
+                                pairingConfig(PHONE_SECRET, "phone-app", "x"), ph).close());
+                phone.hs.close();
+                device.hs.close();
+            }
+            // The right code: paired.
+            shown = Tether.CodePairing.generateCode();
+            try (Tether.CodePairing dev = Tether.CodePairing.device(shown,
+                    Tether.FRAMING_DATAGRAM);
+                    Tether.CodePairing ph = Tether.CodePairing.phone(shown,
+                            Tether.FRAMING_DATAGRAM)) {
+                codeExchange(phone, device, ph, dev, limiter, 2000, mtu);
+                checkEquals(at + "two attempts counted", 2L, limiter.failures());
+                phone.hs = Tether.Handshake.codeInitiator(pairingConfig(PHONE_SECRET,
+                        "phone-app", "Companion Android"), ph);
+                device.hs = Tether.Handshake.codeResponder(pairingConfig(DEVICE_SECRET,
+                        "SN-0002", "PulseOximeter P3"), dev);
+            }
+            for (int i = 0; i < 3; i++) {
+                End from = i % 2 == 0 ? phone : device;
+                End to = i % 2 == 0 ? device : phone;
+                byte[] message = from.hs.write();
+                byte[] got = send(from, to, message, mtu);
+                check(at + "pairing message " + i + " (" + message.length + " bytes, "
+                        + air.length + " fragments) reassembled", Arrays.equals(message, got));
+                to.hs.read(got);
+            }
+            check(at + "both finished", phone.hs.isFinished() && device.hs.isFinished());
+            device.session = device.hs.finish();
+            limiter.succeeded();
+            phone.session = phone.hs.finish();
+            checkEquals(at + "the device resets its count", 0L, limiter.failures());
+            // The phone counts the device as paired once a record of it opens.
+            Tether.Opened o = deliver(device, phone, utf8("paired"), mtu);
+            check(at + "the device's first record opens: paired",
+                    o.isData() && text(o.data).equals("paired"));
+            checkEquals(at + "the phone's peer", "SN-0002", text(phone.session.peer().id()));
+            learntDeviceKey = phone.session.peer().staticKey();
+            learntPhoneKey = device.session.peer().staticKey();
+            check(at + "the phone learnt the device's key",
+                    Arrays.equals(learntDeviceKey, Tether.publicKey(DEVICE_SECRET)));
+            check(at + "the device learnt the phone's key",
+                    Arrays.equals(learntPhoneKey, Tether.publicKey(PHONE_SECRET)));
+            byte[] r = send(phone, device, phone.session.sealDatagrams(utf8("hello"))[0], mtu);
+            checkEquals(at + "the phone's record opens at the device", "hello",
+                    text(device.session.open(r).data));
+        }
+
+        // Later: the device comes back and reconnects (KK) with the keys learnt; the phone
+        // answers. Then the device's session with the cloud crosses the phone, relayed.
+        try (End device = new End(mtu); End phone = new End(mtu);
+                Tether.RelayTable table = new Tether.RelayTable(8);
+                Tether.Handshake cloudHs = Tether.Handshake.responder(
+                        new Tether.HandshakeConfig().pattern(Tether.PATTERN_PROVISIONED)
+                                .channel(Tether.CHANNEL_RELAYED).framing(Tether.FRAMING_DATAGRAM)
+                                .staticSecret(CLOUD_SECRET).identity(utf8("cloud"), "", "")
+                                .peerStaticKey(Tether.publicKey(DEVICE_SECRET))
+                                .maxPlaintext(Tether.DELIVERY_MAX_FRAME
+                                        - Tether.RELAY_HEADER_LEN))) {
+            phone.hs = Tether.Handshake.responder(bleConfig(PHONE_SECRET, "phone-app",
+                    "Companion Android", learntDeviceKey));
+            device.hs = Tether.Handshake.initiator(bleConfig(DEVICE_SECRET, "SN-0002",
+                    "PulseOximeter P3", learntPhoneKey));
+            phone.hs.read(send(device, phone, device.hs.write(), mtu));
+            device.hs.read(send(phone, device, phone.hs.write(), mtu));
+            phone.session = phone.hs.finish();
+            device.session = device.hs.finish();
+            check(at + "reconnected (KK) with the device paired by code",
+                    Arrays.equals(phone.session.peer().staticKey(), learntDeviceKey));
+            Tether.Opened o = deliver(device, phone, utf8("back in range"), mtu);
+            checkEquals(at + "its record opens", "back in range", text(o.data));
+
+            // Another device relays first: this one's uplink index is 1.
+            checkEquals(at + "another device's route", 0,
+                    table.up(DEVICE_LINK + 1, Tether.RelayTable.wrap(0, new byte[] {0x50})));
+            Tether.Handshake e2e = Tether.Handshake.initiator(new Tether.HandshakeConfig()
+                    .pattern(Tether.PATTERN_PROVISIONED).channel(Tether.CHANNEL_RELAYED)
+                    .framing(Tether.FRAMING_DATAGRAM).staticSecret(DEVICE_SECRET)
+                    .identity(utf8("SN-0002"), "PulseOximeter P3", "1.0")
+                    .peerStaticKey(Tether.publicKey(CLOUD_SECRET))
+                    .maxPlaintext(Tether.DELIVERY_MAX_FRAME - Tether.RELAY_HEADER_LEN));
+            Tether.Session deviceE2e = null;
+            Tether.Session cloud = null;
+            try {
+                // Up: device -> (BLE, wrapped, index 0) -> phone -> (uplink, index 1) -> cloud.
+                byte[] uplink = relayUp(device, phone, table, e2e.write(), mtu, at);
+                Tether.Relayed in = Tether.RelayTable.parse(Tether.FRAMING_DATAGRAM, uplink);
+                checkEquals(at + "the cloud sees index 1", 1, in.index);
+                cloudHs.read(in.unit());
+                // Down: cloud -> (index 1) -> phone -> (BLE, index 0) -> device.
+                e2e.read(relayDown(device, phone, table, Tether.RelayTable.wrap(in.index,
+                        cloudHs.write()), mtu, at));
+                deviceE2e = e2e.finish();
+                cloud = cloudHs.finish();
+                checkEquals(at + "the cloud's peer is the device", "SN-0002",
+                        text(cloud.peer().id()));
+                check(at + "the relayed session is not the phone's", !Arrays.equals(
+                        cloud.handshakeHash(), phone.session.handshakeHash()));
+                // Vital signs, end to end; the phone moves them and cannot open them.
+                byte[] vitals = unhex(TetherTest.VITALS_SPO2_AND_TEMPERATURE);
+                for (int i = 0; i < 2; i++) {
+                    byte[] record = deviceE2e.sealDatagrams(vitals)[0];
+                    byte[] up = relayUp(device, phone, table, record, mtu, at);
+                    Tether.Relayed got = Tether.RelayTable.parse(Tether.FRAMING_DATAGRAM, up);
+                    Tether.Opened c = cloud.open(got.unit());
+                    checkEquals(at + "the cloud decodes the device's vitals (" + i + ")", 5,
+                            Tether.decodeVitals(c.data).size());
+                    TetherException e = expectAnyStatus(at + "the phone's session cannot open "
+                            + "the relayed record", () -> phone.session.open(got.unit()));
+                    check(at + "refused as a forgery would be", e != null && (e.code()
+                            == Tether.ERR_AUTHENTICATION || e.code() == Tether.ERR_REPLAYED
+                            || e.code() == Tether.ERR_TOO_OLD || e.code() == Tether.ERR_EPOCH));
+                    expectStatus(at + "nor the relayed unit itself", Tether.ERR_UNKNOWN_TYPE,
+                            () -> phone.session.open(up));
+                }
+                // The cloud answers; the phone routes it back to the device's link.
+                byte[] down = relayDown(device, phone, table, Tether.RelayTable.wrap(1,
+                        cloud.sealDatagrams(utf8("set-interval 60"))[0]), mtu, at);
+                checkEquals(at + "the device opens the cloud's record", "set-interval 60",
+                        text(deviceE2e.open(down).data));
+                // The device's own session with the phone goes on beside it, unwrapped.
+                o = deliver(device, phone, utf8("battery 80 %"), mtu);
+                checkEquals(at + "the phone's own session still works", "battery 80 %",
+                        text(o.data));
+                // Misuse of the relay, and an index nobody routes.
+                byte[] stray = Tether.RelayTable.wrap(5, new byte[] {0x10});
+                byte[] before = stray.clone();
+                expectStatus(at + "a unit for an index with no route",
+                        Tether.ERR_UNEXPECTED_MESSAGE, () -> table.down(stray));
+                check(at + "left unchanged", Arrays.equals(stray, before));
+                expectStatus(at + "a unit that is not relayed", Tether.ERR_UNKNOWN_TYPE,
+                        () -> table.up(DEVICE_LINK, new byte[] {0x10, 0, 0}));
+                checkEquals(at + "the route of index 1", "link 7, index 0",
+                        String.valueOf(table.route(1)));
+                check(at + "no route at index 2", table.route(2) == null);
+                checkEquals(at + "unpairing the device removes its route", 1,
+                        table.removeLink(DEVICE_LINK));
+                expectStatus(at + "then its units go nowhere", Tether.ERR_UNEXPECTED_MESSAGE,
+                        () -> table.down(Tether.RelayTable.wrap(1, new byte[] {0x10})));
+            } finally {
+                e2e.close();
+                if (deviceE2e != null) {
+                    deviceE2e.close();
+                }
+                if (cloud != null) {
+                    cloud.close();
+                }
+            }
+        }
+    }
+
+    /** Runs {@code body}, expecting any TetherException; returns it (or null, a failure). */
+    private static TetherException expectAnyStatus(String what, Body body) {
+        try {
+            body.run();
+            check(what + ": expected a TetherException, nothing thrown", false);
+        } catch (TetherException e) {
+            check(what + " -> " + e.getMessage(), true);
+            return e;
+        } catch (Exception e) {
+            check(what + ": expected a TetherException, got " + e, false);
+        }
+        return null;
+    }
+
+    /**
+     * A unit of the device's relayed session going up: wrapped (index 0), across BLE as
+     * fragments, then through the phone's table; returns what the phone sends on its uplink.
+     */
+    private static byte[] relayUp(End device, End phone, Tether.RelayTable table, byte[] unit,
+            int mtu, String at) throws TetherException {
+        byte[] wrapped = Tether.RelayTable.wrap(0, unit);
+        byte[] got = send(device, phone, wrapped, mtu);
+        if (got == null || (got[0] & 0xc0) != 0x80) {
+            throw new AssertionError(at + "no relayed unit crossed the link");
+        }
+        int up = table.up(DEVICE_LINK, got);
+        if (up != 1 || (got[1] & 0xff) != 1) {
+            throw new AssertionError(at + "uplink index " + up);
+        }
+        return got;
+    }
+
+    /** A relayed unit from the cloud going down: through the table, then across BLE. */
+    private static byte[] relayDown(End device, End phone, Tether.RelayTable table,
+            byte[] fromCloud, int mtu, String at) throws TetherException {
+        Tether.Route route = table.down(fromCloud);
+        if (route.link != DEVICE_LINK || route.deviceIndex != 0) {
+            throw new AssertionError(at + "routed to " + route);
+        }
+        byte[] got = send(phone, device, fromCloud, mtu);
+        Tether.Relayed r = Tether.RelayTable.parse(Tether.FRAMING_DATAGRAM, got);
+        if (r.index != 0) {
+            throw new AssertionError(at + "the device got index " + r.index);
+        }
+        return r.unit();
+    }
+
     private static void closedObjects() throws Exception {
         byte[] devicePublic = Tether.publicKey(DEVICE_SECRET);
         Tether.Handshake hs = Tether.Handshake.responder(bleConfig(PHONE_SECRET, "phone-app",
@@ -504,6 +814,7 @@ public final class PhoneTest {
             System.exit(2);
         }
         runAll(PhoneTest::linkVectors, PhoneTest::linkRules, () -> phoneSession(23),
-            () -> phoneSession(185), () -> phoneSession(517), PhoneTest::closedObjects);
+            () -> phoneSession(185), () -> phoneSession(517), PhoneTest::closedObjects,
+            PhoneTest::attemptLimiter, () -> pairAndRelay(23), () -> pairAndRelay(185));
     }
 }

@@ -16,14 +16,24 @@ import java.util.Arrays;
  * (spec/LINK.md), and the records carry application messages such as vital signs
  * ({@link #decodeVitals}). The pieces meet only through units, plain {@code byte[]}s: a
  * handshake reads and writes units, a session opens and seals them, the link layer cuts and
- * joins them without knowing what they are. Roles still to come fit the same shapes: short-code
- * pairing is a code exchange whose result configures a Pairing handshake through a new
- * {@link HandshakeConfig} setter; a relay (device to cloud through the phone) takes units from a
- * {@link Reassembler} and hands units to a {@link Fragmenter}, wrapped and unwrapped by an object
- * of its own, without a session of the phone's.
+ * joins them without knowing what they are.
+ *
+ * <p>Pairing by a short code (spec/PROTOCOL.md 4.7.2): the device shows six digits
+ * ({@link CodePairing#generateCode()}), the user types them into the phone; a
+ * {@link CodePairing} on each side exchanges two code messages, then
+ * {@link Handshake#codeInitiator} (phone) and {@link Handshake#codeResponder} (device) run the
+ * Pairing handshake keyed by that exchange. The device spaces attempts out with an
+ * {@link AttemptLimiter}. From then on the pair uses Reconnect with the keys the pairing
+ * reported ({@link Peer#staticKey()}).
+ *
+ * <p>The relay (spec/PROTOCOL.md 3.4): a device's end-to-end session with the cloud crosses the
+ * phone, its units wrapped with an index ({@link RelayTable#wrap}); the phone moves them between
+ * the device's link and its uplink through a {@link RelayTable}, without a session of its own,
+ * and the cloud finds the session and the unit inside with {@link RelayTable#parse}.
  *
  * <p>Objects that own native storage ({@link Handshake}, {@link Session},
- * {@link StreamDecoder}, {@link Fragmenter}, {@link Reassembler}) are {@link AutoCloseable}: use
+ * {@link StreamDecoder}, {@link Fragmenter}, {@link Reassembler}, {@link CodePairing},
+ * {@link RelayTable}) are {@link AutoCloseable}: use
  * try-with-resources. {@code close()} zeroizes the keys (tether_*_wipe) and frees the storage; it
  * is idempotent. There is no finalizer or Cleaner: an object that is never closed leaks its
  * storage and leaves its keys in memory until the process ends, so always close. (On Android API 33+ a
@@ -173,6 +183,13 @@ public final class Tether {
     public static final int ERR_LINK_DUPLICATE = 167;
     public static final int ERR_LINK_OVERRUN = 168;
     public static final int ERR_LINK_INCOMPLETE = 169;
+    /**
+     * A device refused a pairing attempt: too many failed in a row. Nothing changed;
+     * {@link TetherException#retryInMs()} says when the next is allowed.
+     */
+    public static final int ERR_RATE_LIMITED = 17;
+    /** A {@link RelayTable} has no free uplink index for a new route; nothing changed. */
+    public static final int ERR_RELAY_FULL = 18;
 
     /** Application message kinds ({@link #messageKind}), spec/MESSAGES.md. */
     public static final int KIND_VITALS = 1;
@@ -212,6 +229,15 @@ public final class Tether {
      * that a reassembler of {@link #LINK_DEFAULT_MAX_UNIT} always takes.
      */
     public static final int DELIVERY_MAX_FRAME = 1038;
+
+    /** Digits in a short code. */
+    public static final int SHORT_CODE_LEN = 6;
+    /** The largest code message (35 bytes on a stream, 33 as a datagram). */
+    public static final int CODE_MESSAGE_MAX = 35;
+    /** Bytes the relay envelope adds to a unit. */
+    public static final int RELAY_HEADER_LEN = 2;
+    /** Sessions one hop can address (indexes 0 to 4095), and the largest {@link RelayTable}. */
+    public static final int RELAY_INDEXES = 4096;
 
     // ---- Library-wide functions.
 
@@ -672,6 +698,49 @@ public final class Tether {
             return make(false, config);
         }
 
+        /**
+         * The phone's Pairing handshake after a short-code exchange: the initiator keyed by the
+         * key {@code pairing} holds (a phone's {@link CodePairing} after
+         * {@link CodePairing#finish}), which it takes: the pairing is spent (a second use throws
+         * {@link #ERR_BAD_STATE}); close it. The config's channel (device-phone), framing, key
+         * and identity apply; its pattern and peer key do not: the code authenticates the
+         * device, whose key {@link Session#peer()} then reports (keep it for Reconnect). The
+         * phone counts the device as paired once a record of it opens.
+         */
+        public static Handshake codeInitiator(HandshakeConfig config, CodePairing pairing)
+                throws TetherException {
+            return makeCode(true, config, pairing);
+        }
+
+        /**
+         * The device's Pairing handshake after a short-code exchange: a responder that accepts
+         * only the Pairing handshake keyed by the key {@code pairing} holds (a device's
+         * {@link CodePairing} after {@link CodePairing#respond}), which it takes. A message 0
+         * keyed otherwise (a wrong code) throws {@link #ERR_AUTHENTICATION} and leaves it
+         * waiting. Once it finishes, call {@link AttemptLimiter#succeeded()}.
+         */
+        public static Handshake codeResponder(HandshakeConfig config, CodePairing pairing)
+                throws TetherException {
+            return makeCode(false, config, pairing);
+        }
+
+        private static Handshake makeCode(boolean initiator, HandshakeConfig c,
+                CodePairing pairing) throws TetherException {
+            if (c == null || pairing == null) {
+                throw new NullPointerException("config and pairing are required");
+            }
+            if (c.staticSecret == null || c.id == null) {
+                throw new NullPointerException("config: staticSecret and identity are required");
+            }
+            synchronized (pairing) {
+                long h = nHandshakeNewCode(initiator, pairing.live(), c.suite, c.channel,
+                        c.framing, c.staticSecret, c.id, c.model.getBytes(StandardCharsets.UTF_8),
+                        c.version.getBytes(StandardCharsets.UTF_8), c.keyId, null,
+                        c.maxPlaintext);
+                return new Handshake(h, c.framing);
+            }
+        }
+
         private static Handshake make(boolean initiator, HandshakeConfig c)
                 throws TetherException {
             if (c == null) {
@@ -1095,6 +1164,297 @@ public final class Tether {
         }
     }
 
+    /**
+     * The device's pairing attempt limiter (spec/PROTOCOL.md 4.7.2): 3 failed attempts in a row
+     * may follow each other at once, then each waits twice as long as the one before, from 30
+     * seconds up to an hour. An attempt counts as failed from the moment the device answers it
+     * ({@link CodePairing#respond}) until {@link #succeeded()}. Keep {@link #failures()} in
+     * persistent storage whenever it changes, and after a restart {@link #restore} it: otherwise
+     * restarting the app or the device resets the count. Times are on one monotonic clock (the
+     * {@code nowMs} passed to {@code respond}).
+     */
+    public static final class AttemptLimiter {
+        private final long[] state = new long[2]; // failures, next allowed time
+
+        /** No failures yet. */
+        public AttemptLimiter() {}
+
+        /**
+         * After a restart: {@code failures} as saved, the clock restarted at {@code nowMs}; the
+         * next attempt waits the full delay for that count.
+         */
+        public static AttemptLimiter restore(long failures, long nowMs) throws TetherException {
+            if (failures < 0 || failures > 0xFFFFFFFFL || nowMs < 0) {
+                throw new IllegalArgumentException("failures " + failures + ", nowMs " + nowMs);
+            }
+            AttemptLimiter l = new AttemptLimiter();
+            long[] restored = nAttemptLimiterRestore(failures, nowMs);
+            System.arraycopy(restored, 0, l.state, 0, 2);
+            return l;
+        }
+
+        /** Consecutive attempts that have not succeeded: the number to keep. */
+        public synchronized long failures() {
+            return state[0];
+        }
+
+        /** When the next attempt is allowed, on the clock of {@code nowMs}. */
+        public synchronized long nextAllowedMs() {
+            return state[1];
+        }
+
+        /** The pairing handshake of the last attempt finished: the count starts again. */
+        public synchronized void succeeded() {
+            state[0] = 0;
+            state[1] = 0;
+        }
+    }
+
+    /**
+     * One side of a short-code exchange (spec/PROTOCOL.md 4.7.2). The phone:
+     * {@link #phone(String, int)} with the digits the user typed, {@link #start()} (send the
+     * code message it returns), {@link #finish(byte[])} with the device's answer, then
+     * {@link Handshake#codeInitiator}. The device: {@link #generateCode()} and show it,
+     * {@link #device(String, int)}, {@link #respond} to the phone's code message, then
+     * {@link Handshake#codeResponder}. Each pairing is one attempt: the code is spent once the
+     * device answers, and the handshake takes the key. Code messages travel like handshake
+     * messages (over BLE: as fragments, datagram framing). {@link #close()} zeroizes the code and
+     * the key.
+     */
+    public static final class CodePairing implements AutoCloseable {
+        private long handle; // tether_code_pairing storage owned by the shim; 0 once closed
+
+        private CodePairing(long handle) {
+            this.handle = handle;
+        }
+
+        /** A fresh code for the device to show: six digits, uniformly drawn. One per attempt. */
+        public static String generateCode() throws TetherException {
+            return new String(nShortCodeGenerate(), StandardCharsets.US_ASCII);
+        }
+
+        /**
+         * The phone's side, with the code the user typed (exactly six ASCII digits, else
+         * {@link #ERR_PAIRING_CODE}), in {@code framing} ({@link #FRAMING_DATAGRAM} over BLE).
+         */
+        public static CodePairing phone(String code, int framing) throws TetherException {
+            return make(true, code, framing);
+        }
+
+        /** The device's side, with the code it shows. */
+        public static CodePairing device(String code, int framing) throws TetherException {
+            return make(false, code, framing);
+        }
+
+        private static CodePairing make(boolean phone, String code, int framing)
+                throws TetherException {
+            if (code == null) {
+                throw new NullPointerException("code");
+            }
+            byte[] digits = code.getBytes(StandardCharsets.UTF_8);
+            try {
+                return new CodePairing(nCodePairingNew(phone, framing, digits));
+            } finally {
+                Arrays.fill(digits, (byte) 0);
+            }
+        }
+
+        long live() {
+            if (handle == 0) {
+                throw new IllegalStateException("CodePairing is closed");
+            }
+            return handle;
+        }
+
+        /** Phone: code message 0, to send to the device. */
+        public synchronized byte[] start() throws TetherException {
+            return nCodePairingStart(live());
+        }
+
+        /**
+         * Phone: the device's code message 1. A unit that is not one throws and changes nothing
+         * (keep waiting); one with an invalid point throws {@link #ERR_AUTHENTICATION} and ends
+         * the exchange (start again with a fresh code). Whether the codes matched shows only in
+         * the handshake that follows.
+         */
+        public synchronized void finish(byte[] codeMessage1) throws TetherException {
+            if (codeMessage1 == null) {
+                throw new NullPointerException("codeMessage1");
+            }
+            nCodePairingFinish(live(), codeMessage1);
+        }
+
+        /**
+         * Device: answers the phone's code message 0 and returns code message 1 to send. The
+         * attempt counts in {@code limiter} from now on (save its {@link
+         * AttemptLimiter#failures()}) and the code is spent. A refused message changes nothing:
+         * a malformed or forged one throws its status, and too many failures
+         * {@link #ERR_RATE_LIMITED} with {@link TetherException#retryInMs()}.
+         */
+        public synchronized byte[] respond(AttemptLimiter limiter, long nowMs,
+                byte[] codeMessage0) throws TetherException {
+            if (limiter == null || codeMessage0 == null) {
+                throw new NullPointerException("limiter and codeMessage0 are required");
+            }
+            if (nowMs < 0) {
+                throw new IllegalArgumentException("nowMs " + nowMs);
+            }
+            synchronized (limiter) {
+                return nCodePairingRespond(live(), limiter.state, nowMs, codeMessage0);
+            }
+        }
+
+        /** Zeroizes the code, the exchange and the key, and frees the storage. Idempotent. */
+        @Override
+        public synchronized void close() {
+            long h = handle;
+            handle = 0;
+            if (h != 0) {
+                nCodePairingFree(h);
+            }
+        }
+    }
+
+    /** Where a relayed unit goes down: the device's link and the index it uses there. */
+    public static final class Route {
+        /** The caller's number for the device's link (unsigned 32 bits). */
+        public final int link;
+        /** The index the unit carries on that link (0 to 4095). */
+        public final int deviceIndex;
+
+        Route(int link, int deviceIndex) {
+            this.link = link;
+            this.deviceIndex = deviceIndex;
+        }
+
+        @Override
+        public String toString() {
+            return "link " + Integer.toUnsignedString(link) + ", index " + deviceIndex;
+        }
+    }
+
+    /** A relayed unit, parsed: the session's index on this hop and the unit inside (a copy). */
+    public static final class Relayed {
+        /** The index, 0 to 4095. */
+        public final int index;
+        private final byte[] unit;
+
+        Relayed(int index, byte[] unit) {
+            this.index = index;
+            this.unit = unit;
+        }
+
+        /** The unit inside (a datagram unit: a handshake message, a code message or a record). */
+        public byte[] unit() {
+            return unit.clone();
+        }
+    }
+
+    /**
+     * A relay's table (spec/PROTOCOL.md 3.4), the phone's role: each (device link, device index)
+     * route gets its own index on the uplink, the lowest free one, kept until
+     * {@link #removeLink}. {@link #up} and {@link #down} rewrite a relayed unit's two-byte
+     * envelope in place and never look inside it: the phone cannot read what it relays. The
+     * capacity is fixed, so a device cannot make it grow.
+     */
+    public static final class RelayTable implements AutoCloseable {
+        private long handle; // tether_relay_table storage owned by the shim; 0 once closed
+
+        /** A table for up to {@code capacity} routes (1 to {@link #RELAY_INDEXES}). */
+        public RelayTable(int capacity) throws TetherException {
+            if (capacity < 0) {
+                throw new IllegalArgumentException("capacity " + capacity);
+            }
+            handle = nRelayTableNew(capacity);
+        }
+
+        /**
+         * {@code unit} relayed under {@code index} (0 to 4095): what a device sends for its
+         * session with the cloud (index 0), or the cloud for a session on a phone's uplink. Each
+         * unit gets its own envelope. An empty unit throws {@link #ERR_TRUNCATED}, an index
+         * above 4095 {@link #ERR_BAD_CONFIG}.
+         */
+        public static byte[] wrap(int index, byte[] unit) throws TetherException {
+            if (unit == null) {
+                throw new NullPointerException("unit");
+            }
+            if (index < 0 || index > 0xFFFF) {
+                throw new IllegalArgumentException("index " + index);
+            }
+            return nRelayWrap(index, unit);
+        }
+
+        /**
+         * Parses a relayed unit as framed on its hop ({@link #FRAMING_DATAGRAM}: as a BLE link
+         * delivers it; {@link #FRAMING_STREAM}: with its length prefix). A unit that is not
+         * relayed throws a malformed-input status.
+         */
+        public static Relayed parse(int framing, byte[] bytes) throws TetherException {
+            if (bytes == null) {
+                throw new NullPointerException("bytes");
+            }
+            int[] index = new int[1];
+            byte[] inner = nRelayParse(framing, bytes, index);
+            return new Relayed(index[0], inner);
+        }
+
+        private long live() {
+            if (handle == 0) {
+                throw new IllegalStateException("RelayTable is closed");
+            }
+            return handle;
+        }
+
+        /**
+         * A relayed unit from the device on {@code link} (the app's stable number for it, not a
+         * connection handle), going up: its envelope is rewritten in place to the route's
+         * uplink index, which is returned. Not a relayed unit: throws, unchanged; a new route
+         * with no free index: {@link #ERR_RELAY_FULL}, unchanged.
+         */
+        public synchronized int up(int link, byte[] unit) throws TetherException {
+            if (unit == null) {
+                throw new NullPointerException("unit");
+            }
+            return nRelayTableUp(live(), link, unit);
+        }
+
+        /**
+         * A relayed unit from the uplink, going down: its envelope is rewritten in place to the
+         * device's index, and the route says which device link to send it on. An index with no
+         * route throws {@link #ERR_UNEXPECTED_MESSAGE} (drop the unit), unchanged.
+         */
+        public synchronized Route down(byte[] unit) throws TetherException {
+            if (unit == null) {
+                throw new NullPointerException("unit");
+            }
+            int[] route = new int[2];
+            nRelayTableDown(live(), unit, route);
+            return new Route(route[0], route[1]);
+        }
+
+        /** The route behind uplink index {@code uplinkIndex}, or {@code null}. */
+        public synchronized Route route(int uplinkIndex) throws TetherException {
+            int[] route = new int[2];
+            return nRelayTableRoute(live(), uplinkIndex, route) ? new Route(route[0], route[1])
+                    : null;
+        }
+
+        /** Forgets every route of {@code link} (the device is unpaired); returns how many. */
+        public synchronized int removeLink(int link) throws TetherException {
+            return nRelayTableRemoveLink(live(), link);
+        }
+
+        /** Frees the routes and the native storage. Idempotent. */
+        @Override
+        public synchronized void close() {
+            long h = handle;
+            handle = 0;
+            if (h != 0) {
+                nRelayTableFree(h);
+            }
+        }
+    }
+
     private static int checkMtu(int attMtu) {
         if (attMtu < 0 || attMtu > 0xFFFF) {
             throw new IllegalArgumentException("an ATT_MTU is 16 bits, not " + attMtu);
@@ -1177,6 +1537,47 @@ public final class Tether {
     private static native boolean nReassemblerReset(long r) throws TetherException;
 
     private static native void nReassemblerFree(long r);
+
+    private static native long nHandshakeNewCode(boolean initiator, long pairing, int suite,
+            int channel, int framing, byte[] staticSecret, byte[] id, byte[] model,
+            byte[] version, byte[] keyId, byte[] peerStaticKey, int maxPlaintext)
+            throws TetherException;
+
+    private static native byte[] nShortCodeGenerate() throws TetherException;
+
+    private static native long nCodePairingNew(boolean phone, int framing, byte[] code)
+            throws TetherException;
+
+    private static native byte[] nCodePairingStart(long cp) throws TetherException;
+
+    private static native void nCodePairingFinish(long cp, byte[] unit) throws TetherException;
+
+    private static native byte[] nCodePairingRespond(long cp, long[] limiter, long nowMs,
+            byte[] unit) throws TetherException;
+
+    private static native long[] nAttemptLimiterRestore(long failures, long nowMs)
+            throws TetherException;
+
+    private static native void nCodePairingFree(long cp);
+
+    private static native byte[] nRelayWrap(int index, byte[] unit) throws TetherException;
+
+    private static native byte[] nRelayParse(int framing, byte[] bytes, int[] indexOut)
+            throws TetherException;
+
+    private static native long nRelayTableNew(int capacity) throws TetherException;
+
+    private static native int nRelayTableUp(long t, int link, byte[] unit) throws TetherException;
+
+    private static native void nRelayTableDown(long t, byte[] unit, int[] routeOut)
+            throws TetherException;
+
+    private static native boolean nRelayTableRoute(long t, int uplink, int[] routeOut)
+            throws TetherException;
+
+    private static native int nRelayTableRemoveLink(long t, int link) throws TetherException;
+
+    private static native void nRelayTableFree(long t);
 
     private static native int nMessageKind(byte[] message) throws TetherException;
 
