@@ -62,9 +62,12 @@
  * Memory: a handle's storage holds its keys, which wipe zeroizes. Besides, the core allocates
  * at init (the handshake's Noise state, the replay window, the decoder and reassembler
  * buffers, the relay table's routes) and when a short-code exchange starts (its SPAKE2 state),
- * never per record. Hosted builds of this library zero every block they free; a
- * no_std firmware build allocates through tether_alloc_hook/tether_free_hook, whose free should
- * zero too. What stays behind is listed in spec/PROTOCOL.md section 7 (memory hygiene).
+ * never per record. Hosted builds free through the system allocator, which does not zero:
+ * the secrets tether holds on the heap are overwritten before their memory is released (a test
+ * scans every freed block), except the SPAKE2 state of a short-code exchange (its scalar and its
+ * copy of the code: the spake2 crate never wipes them). A no_std firmware build allocates through
+ * tether_alloc_hook/tether_free_hook, whose free should zero. What stays behind is listed in
+ * spec/PROTOCOL.md section 7 (memory hygiene).
  */
 
 #ifndef TETHER_H
