@@ -251,16 +251,19 @@ pub(crate) async fn next_unit(
             }
         }
         sock.readable().await.map_err(|_| "io_error")?;
-        read_into(sock, carry)?;
+        read_into(|b| sock.try_read(b), carry)?;
     }
 }
 
-/// Reads what the socket has into `carry`. A plain function, so that its buffer lives on the
-/// stack only while it runs and never in a connection's future (which every idle connection
-/// keeps in memory).
-fn read_into(sock: &TcpStream, carry: &mut Vec<u8>) -> Result<(), Reason> {
+/// Reads what a socket has (`try_read`: a `TcpStream`'s or a read half's) into `carry`. A plain
+/// function, so that its buffer lives on the stack only while it runs and never in a
+/// connection's future (which every idle connection keeps in memory).
+pub(crate) fn read_into(
+    try_read: impl FnOnce(&mut [u8]) -> std::io::Result<usize>,
+    carry: &mut Vec<u8>,
+) -> Result<(), Reason> {
     let mut chunk = [0u8; CHUNK];
-    match sock.try_read(&mut chunk) {
+    match try_read(&mut chunk) {
         Ok(0) => Err("eof"),
         Ok(n) => {
             carry.extend_from_slice(chunk.get(..n).unwrap_or(&[]));
@@ -489,16 +492,27 @@ impl Conn {
     /// Opens one record: `Some(plaintext)` for data, `None` for a key update or close.
     fn open_owned(&mut self, unit: &[u8]) -> Result<Option<Vec<u8>>, Reason> {
         let mut plain = [0u8; MAX_FRAME + 64];
-        let now = self.shared.now();
-        let len = open_record(
-            &mut self.session,
-            &self.shared.metrics,
-            &mut self.peer_closed,
-            now,
-            unit,
-            &mut plain,
-        )?;
+        let len = self.open(unit, &mut plain)?;
         Ok(len.map(|n| plain.get(..n).unwrap_or(&[]).to_vec()))
+    }
+
+    /// Opens one record into `plain`: the plaintext's length for data, `None` for a key update
+    /// or a close (which sets `peer_closed`). A unit that does not open is `bad_record`: on a
+    /// stream the bytes after it cannot be trusted (spec section 6) and the connection closes
+    /// without a word; on a relay it is dropped.
+    fn open(&mut self, unit: &[u8], plain: &mut [u8]) -> Result<Option<usize>, Reason> {
+        match self.session.open(self.shared.now(), unit, plain) {
+            Ok(Event::Data(d)) => {
+                self.shared.metrics.records_in.inc();
+                Ok(Some(d.len()))
+            }
+            Ok(Event::KeyUpdate { .. }) => Ok(None),
+            Ok(Event::Close) => {
+                self.peer_closed = true;
+                Ok(None)
+            }
+            Err(_) => Err("bad_record"),
+        }
     }
 
     async fn serve(
@@ -703,16 +717,7 @@ impl Conn {
     /// session, as on TCP.
     fn on_datagram(&mut self, unit: &[u8]) -> Result<bool, Reason> {
         let mut plain = [0u8; MAX_FRAME + 64];
-        let now = self.shared.now();
-        let opened = open_record(
-            &mut self.session,
-            &self.shared.metrics,
-            &mut self.peer_closed,
-            now,
-            unit,
-            &mut plain,
-        );
-        match opened {
+        match self.open(unit, &mut plain) {
             Ok(Some(len)) => self
                 .on_frame(plain.get(..len).unwrap_or(&[]))
                 .map(|()| true),
@@ -745,16 +750,7 @@ impl Conn {
                 Ok(None) => break,
                 Err(_) => return Err("bad_framing"),
             };
-            let now = self.shared.now();
-            let opened = open_record(
-                &mut self.session,
-                &self.shared.metrics,
-                &mut self.peer_closed,
-                now,
-                unit,
-                &mut plain,
-            )?;
-            let Some(len) = opened else {
+            let Some(len) = self.open(unit, &mut plain)? else {
                 if self.peer_closed {
                     return Ok(());
                 }
@@ -957,31 +953,6 @@ impl Conn {
                 Err("local_error")
             }
         }
-    }
-}
-
-/// Opens one record into `plain`: the plaintext's length for data, `None` for a key update or a
-/// close (which sets `peer_closed`). A stream unit that does not authenticate means the bytes
-/// after it cannot be trusted (spec section 6): the connection closes without a word.
-fn open_record(
-    session: &mut Session,
-    metrics: &Metrics,
-    peer_closed: &mut bool,
-    now: tether::Instant,
-    unit: &[u8],
-    plain: &mut [u8],
-) -> Result<Option<usize>, Reason> {
-    match session.open(now, unit, plain) {
-        Ok(Event::Data(d)) => {
-            metrics.records_in.inc();
-            Ok(Some(d.len()))
-        }
-        Ok(Event::KeyUpdate { .. }) => Ok(None),
-        Ok(Event::Close) => {
-            *peer_closed = true;
-            Ok(None)
-        }
-        Err(_) => Err("bad_record"),
     }
 }
 

@@ -23,13 +23,13 @@ use std::sync::Arc;
 use tether::link::{RelayIndex, Relayed, RELAY_HEADER_LEN};
 use tether::{Framing, StreamDecoder, UnitType};
 use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::timeout;
 
-use crate::connection::{serve_slot, Reason, Slot};
+use crate::connection::{read_into, serve_slot, Reason, Slot};
 use crate::shared::Shared;
 
 /// The largest relayed unit body: the envelope and the largest datagram unit (a record of the
@@ -96,7 +96,7 @@ pub async fn serve(
                 if r.is_err() {
                     break "io_error";
                 }
-                if let Err(r) = read_into(&read, &mut carry) {
+                if let Err(r) = read_into(|b| read.try_read(b), &mut carry) {
                     break r;
                 }
             }
@@ -118,20 +118,6 @@ pub async fn serve(
     drop(relay);
     let _ = writer.await;
     reason
-}
-
-/// Reads what the socket has into `carry` (its buffer never lives in the connection's future).
-fn read_into(read: &OwnedReadHalf, carry: &mut Vec<u8>) -> Result<(), Reason> {
-    let mut chunk = [0u8; 4096];
-    match read.try_read(&mut chunk) {
-        Ok(0) => Err("eof"),
-        Ok(n) => {
-            carry.extend_from_slice(chunk.get(..n).unwrap_or(&[]));
-            Ok(())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
-        Err(_) => Err("io_error"),
-    }
 }
 
 /// The demultiplexer's state: the live slots of each index.
