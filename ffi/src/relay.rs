@@ -17,6 +17,7 @@ use crate::boundary::{
     Storage, KIND_RELAY_TABLE,
 };
 use crate::config::framing;
+use crate::message::encode_written;
 use crate::status::tether_status::{self, *};
 
 /// Bytes the envelope adds to a unit.
@@ -102,19 +103,8 @@ pub unsafe extern "C" fn tether_relay_wrap(
             Ok(i) => i,
             Err(e) => return e,
         };
-        match relay::wrap(index, unit, out) {
-            Ok(n) => {
-                // SAFETY: checked non-NULL and not overlapping.
-                unsafe { set(written, n) };
-                TETHER_OK
-            }
-            Err(e @ Error::Local(Local::BufferTooSmall { needed })) => {
-                // SAFETY: as above.
-                unsafe { set(written, needed) };
-                e.into()
-            }
-            Err(e) => e.into(),
-        }
+        // SAFETY: `written` checked non-NULL and not overlapping.
+        unsafe { encode_written(out, written, |o| relay::wrap(index, unit, o)) }
     })
 }
 
