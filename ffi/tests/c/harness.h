@@ -56,4 +56,27 @@ static void check_known_status(const char *file, int line, tether_status st) {
 
 #define CHECK_OK(expr) CHECK_ST(expr, TETHER_OK)
 
+/* Decodes lowercase hex into buf (capacity cap); returns the byte count. */
+static inline size_t unhex(const char *hex, uint8_t *buf, size_t cap) {
+    size_t n = strlen(hex) / 2;
+    CHECK(n <= cap);
+    for (size_t i = 0; i < n; i++) {
+        unsigned v;
+        CHECK(sscanf(hex + 2 * i, "%2x", &v) == 1);
+        buf[i] = (uint8_t)v;
+    }
+    return n;
+}
+
+/* Whether the n bytes at p all equal value. */
+static inline int all_bytes(const void *p, size_t n, uint8_t value) {
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++) {
+        if (b[i] != value) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 #endif

@@ -48,28 +48,6 @@ _Static_assert(TETHER_RELAY_INDEXES == 4096, "12-bit indexes");
 #define PATTERN_RECONNECT 4
 #define CHANNEL_DEVICE_PHONE 2
 
-/* Decodes lowercase hex into buf (capacity cap); returns the byte count. */
-static size_t unhex(const char *hex, uint8_t *buf, size_t cap) {
-    size_t n = strlen(hex) / 2;
-    CHECK(n <= cap);
-    for (size_t i = 0; i < n; i++) {
-        unsigned v;
-        CHECK(sscanf(hex + 2 * i, "%2x", &v) == 1);
-        buf[i] = (uint8_t)v;
-    }
-    return n;
-}
-
-static int all_bytes(const void *p, size_t n, uint8_t value) {
-    const uint8_t *b = p;
-    for (size_t i = 0; i < n; i++) {
-        if (b[i] != value) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
 static int same_limiter(const tether_attempt_limiter *a, const tether_attempt_limiter *b) {
     return a->failures == b->failures && a->next_allowed_ms == b->next_allowed_ms;
 }

@@ -52,16 +52,6 @@ _Static_assert(TETHER_PAIRING_CODE_LEN == 60, "pairing code text length");
         check_known_status(__FILE__, __LINE__, st_);                                        \
     } while (0)
 
-static int all_bytes(const void *p, size_t n, uint8_t value) {
-    const uint8_t *b = p;
-    for (size_t i = 0; i < n; i++) {
-        if (b[i] != value) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
 #define U8(s) ((const uint8_t *)(s))
 
 /* ------------------------------------------------------------------------------------------ */
