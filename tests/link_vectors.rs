@@ -755,18 +755,7 @@ fn vectors() -> Value {
 
 #[test]
 fn vectors_match_the_checked_in_file() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("spec/vectors/link.json");
-    let text = serde_json::to_string_pretty(&vectors()).unwrap() + "\n";
-    if std::env::var_os("TETHER_BLESS").is_some() {
-        std::fs::write(&path, &text).unwrap();
-    } else {
-        assert!(
-            std::fs::read_to_string(&path).ok().as_deref() == Some(text.as_str()),
-            "spec/vectors/link.json differs from the implementation (or is missing); if the \
-             change is deliberate, run TETHER_BLESS=1 cargo test --test link_vectors and update \
-             spec/LINK.md"
-        );
-    }
+    common::match_or_bless("link.json", &vectors(), "link_vectors", "spec/LINK.md");
 }
 
 #[test]

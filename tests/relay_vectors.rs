@@ -6,7 +6,7 @@
 //! The expected bytes and errors are written here by hand from the spec and checked against the
 //! implementation before they go into the file.
 
-use std::path::Path;
+mod common;
 
 use serde_json::{json, Value};
 use tether::link::relay::{header, rewrite_index, wrap};
@@ -92,18 +92,12 @@ fn vectors() -> Value {
 
 #[test]
 fn vectors_match_the_checked_in_file() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("spec/vectors/relay.json");
-    let text = serde_json::to_string_pretty(&vectors()).unwrap() + "\n";
-    if std::env::var_os("TETHER_BLESS").is_some() {
-        std::fs::write(&path, &text).unwrap();
-    } else {
-        assert!(
-            std::fs::read_to_string(&path).ok().as_deref() == Some(text.as_str()),
-            "spec/vectors/relay.json differs from the implementation (or is missing); if the \
-             change is deliberate, run TETHER_BLESS=1 cargo test --test relay_vectors and update \
-             spec/PROTOCOL.md"
-        );
-    }
+    common::match_or_bless(
+        "relay.json",
+        &vectors(),
+        "relay_vectors",
+        "spec/PROTOCOL.md",
+    );
 }
 
 #[test]

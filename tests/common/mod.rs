@@ -179,3 +179,22 @@ pub fn initiator_for(
         Pattern::Reconnect => Initiator::reconnect(cfg, responder_key, rng),
     }
 }
+
+/// Compares `vectors` (as pretty JSON) with the checked-in `spec/vectors/<file>`, or writes it
+/// there when `TETHER_BLESS` is set (after a deliberate change: then update `spec` in the same
+/// commit). `test` names the test binary, for the message.
+pub fn match_or_bless(file: &str, vectors: &serde_json::Value, test: &str, spec: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("spec/vectors")
+        .join(file);
+    let text = serde_json::to_string_pretty(vectors).unwrap() + "\n";
+    if std::env::var_os("TETHER_BLESS").is_some() {
+        std::fs::write(&path, &text).unwrap();
+    } else {
+        assert!(
+            std::fs::read_to_string(&path).ok().as_deref() == Some(text.as_str()),
+            "spec/vectors/{file} differs from the implementation (or is missing); if the change is \
+             deliberate, run TETHER_BLESS=1 cargo test --test {test} and update {spec}"
+        );
+    }
+}
