@@ -2,41 +2,13 @@
 //! panic. At the device, a message is either accepted (the attempt counts, the code is spent, an
 //! answer of exactly 33 bytes is written) or refused with nothing changed (code kept, no attempt
 //! counted, output untouched); at the phone, any answer gives a key (and spends the exchange) or
-//! an error (and changes nothing). The input also
-//! picks the framing.
+//! an error (and changes nothing). The input also picks the framing.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rand_core::{CryptoRng, RngCore};
 use tether::short_code::{AttemptLimiter, DevicePairing, PhonePairing, ShortCode, CODE_UNIT_MAX};
 use tether::{Framing, Instant};
-
-/// A fixed, deterministic entropy source (a counter), so that every run is reproducible.
-struct Counter(u8);
-
-impl RngCore for Counter {
-    fn next_u32(&mut self) -> u32 {
-        let mut b = [0; 4];
-        self.fill_bytes(&mut b);
-        u32::from_le_bytes(b)
-    }
-    fn next_u64(&mut self) -> u64 {
-        let mut b = [0; 8];
-        self.fill_bytes(&mut b);
-        u64::from_le_bytes(b)
-    }
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        for d in dest {
-            self.0 = self.0.wrapping_add(1);
-            *d = self.0;
-        }
-    }
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
-        self.fill_bytes(dest);
-        Ok(())
-    }
-}
-impl CryptoRng for Counter {}
+use tether_fuzz::Counter;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, unit)) = data.split_first() else {
